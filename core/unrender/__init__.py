@@ -1,0 +1,17 @@
+"""unrender: turn pictures back into 3D.
+
+The core package depends on torch, numpy and pymcubes only; it never imports
+Blender. Sub-packages:
+
+* ``unrender.structures``: ``Meshes``, ``PointClouds``, ``Voxels``
+* ``unrender.io``: OBJ (+MTL, textures), PLY, images and GIFs
+* ``unrender.geometry``: primitives, surface sampling, conversions, rotations
+* ``unrender.ops``: nearest neighbours, laplacians
+* ``unrender.losses`` and ``unrender.metrics``
+"""
+
+from .structures import Meshes, PointClouds, Voxels
+
+__version__ = "0.1.0"
+
+__all__ = ["Meshes", "PointClouds", "Voxels", "__version__"]

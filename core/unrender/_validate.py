@@ -1,0 +1,109 @@
+"""Input checks shared by every public function.
+
+Each check raises ``ValueError`` whose message names the argument, what was
+expected and what was found, so a user sees the problem without a traceback
+into torch internals.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+__all__ = [
+    "check_tensor",
+    "check_finite",
+    "check_faces",
+    "check_points",
+    "check_positive_int",
+]
+
+
+def _describe(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__}"
+
+
+def check_tensor(
+    name: str,
+    x,
+    shape: Sequence[int | None | str] | None = None,
+    *,
+    floating: bool | None = None,
+    integer: bool | None = None,
+) -> torch.Tensor:
+    """Check that ``x`` is a tensor with the given shape pattern.
+
+    ``shape`` entries are ints (exact), ``None`` (any size) or ``"..."`` as the
+    first entry (any number of leading dimensions).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor, found {_describe(x)}")
+    if shape is not None:
+        pattern = list(shape)
+        dims = list(x.shape)
+        if pattern and pattern[0] == "...":
+            pattern = pattern[1:]
+            ok = len(dims) >= len(pattern)
+            dims = dims[len(dims) - len(pattern):] if ok else dims
+        else:
+            ok = len(dims) == len(pattern)
+        ok = ok and all(p is None or p == d for p, d in zip(pattern, dims))
+        if not ok:
+            want = "(" + ", ".join("*" if p is None else str(p) for p in shape) + ")"
+            raise ValueError(f"{name}: expected shape {want}, found shape {tuple(x.shape)}")
+    if floating and not x.is_floating_point():
+        raise ValueError(f"{name}: expected a floating-point tensor, found dtype {x.dtype}")
+    if integer and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
+        raise ValueError(f"{name}: expected an integer tensor, found dtype {x.dtype}")
+    return x
+
+
+def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Raise if ``x`` holds NaN or infinite values."""
+    if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name}: expected finite values, found {bad} NaN or infinite entries")
+    return x
+
+
+def check_points(name: str, x, dim: int = 3, *, allow_empty: bool = True) -> torch.Tensor:
+    """Check a ``(..., N, dim)`` floating tensor of finite coordinates."""
+    check_tensor(name, x, ["...", None, dim], floating=True)
+    if not allow_empty and x.shape[-2] == 0:
+        raise ValueError(f"{name}: expected at least one point, found none")
+    return check_finite(name, x)
+
+
+def check_faces(name: str, faces, num_verts: int, *, allow_padding: bool = False) -> torch.Tensor:
+    """Check an integer ``(..., F, 3)`` face index tensor against ``num_verts``.
+
+    With ``allow_padding`` rows equal to ``-1`` (PyTorch3D's padding) are allowed.
+    """
+    check_tensor(name, faces, ["...", None, 3], integer=True)
+    if faces.numel():
+        lo, hi = int(faces.min()), int(faces.max())
+        if allow_padding:
+            valid = faces[(faces >= 0).all(-1)]
+            pad = faces[(faces < 0).any(-1)]
+            if pad.numel() and not bool((pad == -1).all()):
+                raise ValueError(f"{name}: face rows must be all >= 0 or all -1 (padding), found mixed rows")
+            lo = int(valid.min()) if valid.numel() else 0
+            hi = int(valid.max()) if valid.numel() else -1
+        if lo < 0 or hi >= num_verts:
+            raise ValueError(
+                f"{name}: face indices must lie in [0, {num_verts - 1}], found range [{lo}, {hi}]"
+            )
+    return faces
+
+
+def check_positive_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Check an int in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}: expected an int, found {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        rng = f"[{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name}: expected an int in {rng}, found {value}")
+    return value

@@ -1,0 +1,30 @@
+"""Optional bridges to PyTorch3D.
+
+PyTorch3D is a reference for unrender's tests and benchmarks, never a runtime
+dependency: these helpers import it lazily and raise a clear error when it is
+missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+
+def pytorch3d_available() -> bool:
+    """True when ``pytorch3d`` imports in this environment."""
+    try:
+        importlib.import_module("pytorch3d.structures")
+    except Exception:
+        return False
+    return True
+
+
+def pytorch3d_structures():
+    """Return the ``pytorch3d.structures`` module or raise ``ImportError`` saying how to get it."""
+    try:
+        return importlib.import_module("pytorch3d.structures")
+    except Exception as exc:  # ImportError, or an OSError from its compiled part
+        raise ImportError(
+            "PyTorch3D is needed for this conversion but does not import here "
+            f"({exc}); install it (e.g. easypytorch3d with torch 2.11.0) or stay with unrender's own types"
+        ) from exc
