@@ -1,0 +1,128 @@
+"""Evaluation metrics: volumetric IoU, precision / recall / F1 at a distance, PSNR."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ._validate import check_points, check_tensor
+
+__all__ = ["voxel_iou", "point_f1", "mesh_f1", "psnr"]
+
+
+def voxel_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Intersection over union of two occupancy grids.
+
+    Args:
+        pred, target: ``(B, D, H, W)`` or ``(D, H, W)``; cells with value
+            ``> threshold`` count as occupied (booleans are used as they are).
+    Returns:
+        ``(B,)`` IoU per grid (a 0-dim tensor for unbatched input). Two empty
+        grids have IoU 1.
+    """
+    check_tensor("pred", pred)
+    check_tensor("target", target)
+    if pred.shape != target.shape:
+        raise ValueError(f"target: expected the shape of pred {tuple(pred.shape)}, found {tuple(target.shape)}")
+    if pred.dim() not in (3, 4):
+        raise ValueError(f"pred: expected shape (B, D, H, W) or (D, H, W), found {tuple(pred.shape)}")
+    a = pred if pred.dtype == torch.bool else pred > threshold
+    b = target if target.dtype == torch.bool else target > threshold
+    dims = tuple(range(a.dim() - 3, a.dim()))
+    inter = (a & b).sum(dims).double()
+    union = (a | b).sum(dims).double()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).float()
+
+
+def point_f1(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    thresholds: float | Sequence[float] = (0.01, 0.02, 0.05),
+) -> dict[str, torch.Tensor]:
+    """Precision, recall and F-score at distance thresholds (Tatarchenko et al. 2019).
+
+    Precision at ``t`` is the fraction of predicted points within ``t`` of the
+    target; recall is the fraction of target points within ``t`` of the
+    prediction; ``F1 = 2 P R / (P + R)``.
+
+    Args:
+        pred: ``(B, P, 3)`` or ``(P, 3)`` predicted points.
+        target: ``(B, Q, 3)`` or ``(Q, 3)`` reference points.
+        thresholds: one distance or several.
+    Returns:
+        dict with keys ``"precision@t"``, ``"recall@t"``, ``"f1@t"`` for each
+        ``t``, each a ``(B,)`` tensor (0-dim for unbatched input).
+    """
+    from .ops.knn import knn_points
+
+    check_points("pred", pred, allow_empty=False)
+    check_points("target", target, allow_empty=False)
+    unbatched = pred.dim() == 2
+    if unbatched != (target.dim() == 2):
+        raise ValueError(f"target: expected {'(Q, 3)' if unbatched else '(B, Q, 3)'} like pred, found {tuple(target.shape)}")
+    if unbatched:
+        pred, target = pred[None], target[None]
+    if pred.shape[0] != target.shape[0]:
+        raise ValueError(f"target: expected batch size {pred.shape[0]}, found {target.shape[0]}")
+    ts = [float(thresholds)] if isinstance(thresholds, (int, float)) else [float(t) for t in thresholds]
+    if not ts or any(t <= 0 for t in ts):
+        raise ValueError(f"thresholds: expected positive distances, found {ts}")
+    with torch.no_grad():
+        d_pred = knn_points(pred, target, K=1).dists[..., 0].sqrt()  # (B, P)
+        d_tgt = knn_points(target, pred, K=1).dists[..., 0].sqrt()  # (B, Q)
+    out: dict[str, torch.Tensor] = {}
+    for t in ts:
+        p = (d_pred <= t).float().mean(1)
+        r = (d_tgt <= t).float().mean(1)
+        f = torch.where(p + r > 0, 2 * p * r / (p + r).clamp_min(1e-12), torch.zeros_like(p))
+        for name, val in (("precision", p), ("recall", r), ("f1", f)):
+            out[f"{name}@{t:g}"] = val[0] if unbatched else val
+    return out
+
+
+def mesh_f1(pred_meshes, target_meshes, thresholds=(0.01, 0.02, 0.05), num_samples: int = 100_000, seed: int = 0):
+    """F-score between two mesh batches measured on ``num_samples`` area-uniform samples each.
+
+    Returns the dict of :func:`point_f1`.
+    """
+    from .geometry.sampling import sample_points_from_meshes
+
+    g = torch.Generator(device=pred_meshes.device).manual_seed(seed)
+    with torch.no_grad():
+        a = sample_points_from_meshes(pred_meshes, num_samples, generator=g)
+        b = sample_points_from_meshes(target_meshes, num_samples, generator=g)
+    return point_f1(a, b, thresholds)
+
+
+def psnr(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB, ``10 log10(max_val^2 / MSE)``.
+
+    Args:
+        image, reference: ``(B, H, W, C)``, ``(H, W, C)`` or ``(H, W)``.
+        mask: optional boolean ``(B, H, W)`` / ``(H, W)``; only these pixels count.
+    Returns:
+        ``(B,)`` for batched input, else a 0-dim tensor; ``inf`` for identical images.
+    """
+    check_tensor("image", image, floating=True)
+    check_tensor("reference", reference, floating=True)
+    if image.shape != reference.shape:
+        raise ValueError(f"reference: expected the shape of image {tuple(image.shape)}, found {tuple(reference.shape)}")
+    if not max_val > 0:
+        raise ValueError(f"max_val: expected a positive peak value, found {max_val}")
+    batched = image.dim() == 4
+    if image.dim() == 2:
+        image, reference = image[..., None], reference[..., None]
+    if not batched:
+        image, reference = image[None], reference[None]
+        mask = None if mask is None else mask[None]
+    err = (image.double() - reference.double()) ** 2
+    if mask is None:
+        mse = err.flatten(1).mean(1)
+    else:
+        if mask.shape != image.shape[:3]:
+            raise ValueError(f"mask: expected shape {tuple(image.shape[:3])}, found {tuple(mask.shape)}")
+        m = mask.to(err.dtype)[..., None].expand_as(err)
+        mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
+    out = (10 * torch.log10(max_val**2 / mse)).float()
+    return out if batched else out[0]
