@@ -164,3 +164,15 @@ def test_pointclouds_match_pytorch3d():
     assert torch.equal(pc.normals_packed(), ref.normals_packed())
     assert torch.equal(pc.get_bounding_boxes(), ref.get_bounding_boxes())
     assert torch.equal(PointClouds.from_pytorch3d(ref).points_packed(), pc.points_packed())
+
+
+def test_voxels_match_pytorch3d_volumes():
+    bounds = torch.tensor([[[0.0, 0, 0], [5, 4, 3]], [[-1.0, -2, -3], [1, 2, 3]]])
+    vox = Voxels([torch.rand(3, 4, 5), torch.rand(3, 4, 5)], bounds=bounds)
+    ref = vox.to_pytorch3d()
+    coords = ref.get_coord_grid(world_coordinates=True)
+    for i in range(2):
+        assert torch.allclose(coords[i], vox.voxel_centers(i), atol=1e-6)
+    back = Voxels.from_pytorch3d(ref)
+    assert torch.allclose(back.bounds(), bounds, atol=1e-5)
+    assert torch.equal(back.grids_packed(), vox.grids_packed())

@@ -126,3 +126,41 @@ class Voxels:
 
     def detach(self) -> "Voxels":
         return Voxels([g.detach() for g in self._grids], self._bounds)
+
+    def to_pytorch3d(self):
+        """The same grids as ``pytorch3d.structures.Volumes`` densities (needs PyTorch3D).
+
+        PyTorch3D places voxel centres at ``x_local in [-1, 1]`` and maps them to
+        world space with ``voxel_size`` and ``volume_translation = -centre``, so
+        ``Volumes.get_coord_grid()`` equals :meth:`voxel_centers`.
+        """
+        from ..interop import pytorch3d_structures
+
+        return pytorch3d_structures().Volumes(
+            densities=[g[None] for g in self._grids],
+            voxel_size=self.voxel_sizes(),
+            volume_translation=-(self._bounds[:, 0] + self._bounds[:, 1]) / 2,
+        )
+
+    @classmethod
+    def from_pytorch3d(cls, volumes) -> "Voxels":
+        """Build from ``pytorch3d.structures.Volumes`` (first density channel of each volume).
+
+        The box is recovered from where the first and last voxel centres land in
+        world space, so every axis needs at least two voxels.
+        """
+        dens = volumes.densities()
+        sizes = volumes.get_grid_sizes()  # (B, 3) as (D, H, W)
+        if bool((sizes < 2).any()):
+            raise ValueError(f"volumes: expected at least 2 voxels along every axis to recover the box, found sizes {sizes.tolist()}")
+        B = sizes.shape[0]
+        corners = torch.tensor([[-1.0] * 3, [1.0] * 3], dtype=dens.dtype, device=dens.device).expand(B, 2, 3)
+        if not volumes.get_align_corners():
+            raise ValueError("volumes: expected align_corners=True (PyTorch3D's default), found False")
+        first_last = volumes.local_to_world_coords(corners)  # world centres of the first and last voxel
+        whd = sizes.flip(1).to(dens.dtype)
+        step = (first_last[:, 1] - first_last[:, 0]) / (whd - 1)
+        lo = first_last[:, 0] - step / 2
+        hi = lo + step * whd
+        grids = [dens[i, 0, : int(sizes[i, 0]), : int(sizes[i, 1]), : int(sizes[i, 2])] for i in range(B)]
+        return cls(grids, torch.stack([lo, hi], 1))
