@@ -7,8 +7,10 @@ into torch internals.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -17,6 +19,9 @@ __all__ = [
     "check_faces",
     "check_points",
     "check_positive_int",
+    "parse_resolution",
+    "parse_bounds",
+    "parse_real",
 ]
 
 
@@ -107,3 +112,58 @@ def check_positive_int(name: str, value, *, minimum: int = 1, maximum: int | Non
         rng = f"[{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
         raise ValueError(f"{name}: expected an int in {rng}, found {value}")
     return value
+
+
+def parse_resolution(name: str, value, minimum: int = 1) -> tuple[int, int, int]:
+    """An int or a 3-sequence of ints ``(D, H, W)`` -> ``(D, H, W)``, each ``>= minimum``."""
+    if isinstance(value, torch.Tensor) and value.numel() in (1, 3) and not value.is_floating_point():
+        value = value.tolist()
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value, value)
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 3
+        or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value)
+    ):
+        raise ValueError(f"{name}: expected an int or a (D, H, W) tuple of ints, found {value!r}")
+    if min(value) < minimum:
+        raise ValueError(f"{name}: expected every entry >= {minimum}, found {tuple(int(v) for v in value)}")
+    return tuple(int(v) for v in value)
+
+
+def parse_bounds(name: str, value, batch: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """``(2, 3)`` or ``(batch, 2, 3)`` corners ``[[xmin, ymin, zmin], [xmax, ymax, zmax]]``
+    -> ``(batch, 2, 3)``, checked finite and with ``max > min`` on every axis."""
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(
+                f"{name}: expected a (2, 3) array [[xmin, ymin, zmin], [xmax, ymax, zmax]], found {value!r}"
+            ) from None
+    if value.dim() == 2:
+        check_tensor(name, value, [2, 3])
+        value = value.expand(batch, 2, 3)
+    else:
+        check_tensor(name, value, [batch, 2, 3])
+    if value.dtype == torch.bool or value.is_complex():
+        raise ValueError(f"{name}: expected real box corners, found dtype {value.dtype}")
+    value = value.to(dtype=dtype, device=device)
+    check_finite(name, value)
+    if batch and not bool((value[:, 1] > value[:, 0]).all()):
+        raise ValueError(
+            f"{name}: expected max corner > min corner on every axis, found {value.tolist()} (empty or inverted box)"
+        )
+    return value
+
+
+def parse_real(name: str, value) -> float:
+    """A finite number (Python, NumPy or one-element tensor) -> float."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected a finite number, found {type(value).__name__} {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"{name}: expected a finite number, found {out}")
+    return out

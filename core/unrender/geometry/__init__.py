@@ -1,0 +1,47 @@
+"""Geometry: primitives, surface sampling, conversions between representations, rotations."""
+
+from .cubify import cubify
+from .depth import depth_to_points, project_points, unproject_depth
+from .marching_cubes import marching_cubes, marching_cubes_implicit
+from .primitives import (
+    cube,
+    icosphere,
+    icosphere_verts_faces,
+    parametric_surface,
+    sample_sphere,
+    sphere_sdf,
+    subdivide,
+    torus,
+    torus_sdf,
+    uv_sphere,
+)
+from .rotations import *  # noqa: F401,F403  (the conversions listed in rotations.__all__)
+from .rotations import __all__ as _rotation_names
+from .sampling import SurfaceSamples, sample_points_from_meshes, sample_surface
+from .voxelize import mesh_to_voxels, points_inside_mesh, winding_number
+
+__all__ = [
+    "cube",
+    "icosphere",
+    "icosphere_verts_faces",
+    "parametric_surface",
+    "sample_sphere",
+    "sphere_sdf",
+    "subdivide",
+    "torus",
+    "torus_sdf",
+    "uv_sphere",
+    "SurfaceSamples",
+    "sample_surface",
+    "sample_points_from_meshes",
+    "marching_cubes",
+    "marching_cubes_implicit",
+    "cubify",
+    "mesh_to_voxels",
+    "points_inside_mesh",
+    "winding_number",
+    "depth_to_points",
+    "unproject_depth",
+    "project_points",
+    *_rotation_names,
+]
