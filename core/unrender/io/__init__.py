@@ -1,0 +1,121 @@
+"""File formats: OBJ (+MTL, UV textures), PLY (ascii + binary), images and GIFs.
+
+Readers raise ``FileNotFoundError`` for a missing file and ``ValueError``
+naming the file and the line (text formats) or element (binary PLY) for
+anything malformed; they never return partial data.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import as_path
+from .images import load_image, save_gif, save_image
+from .obj import Material, ObjMesh, load_mtl, load_obj, save_obj
+from .ply import PlyData, load_ply, save_ply
+
+__all__ = [
+    "Material",
+    "ObjMesh",
+    "PlyData",
+    "load_image",
+    "load_mesh",
+    "load_mtl",
+    "load_obj",
+    "load_ply",
+    "load_point_cloud",
+    "save_gif",
+    "save_image",
+    "save_mesh",
+    "save_obj",
+    "save_ply",
+    "save_point_cloud",
+]
+
+
+def _suffix(path, allowed: tuple[str, ...]) -> str:
+    s = as_path(path).suffix.lower()
+    if s not in allowed:
+        raise ValueError(f"{path}: expected a file ending in {' or '.join(allowed)}, found {s or 'no extension'!r}")
+    return s
+
+
+def load_mesh(path, *, device="cpu"):
+    """Read an ``.obj`` or ``.ply`` file into a one-mesh ``Meshes`` (triangles).
+
+    A PLY without a face element gives a mesh with ``(0, 3)`` faces.
+    """
+    from ..structures import Meshes
+
+    if _suffix(path, (".obj", ".ply")) == ".obj":
+        m = load_obj(path, load_textures=False)
+        verts, faces = m.verts, m.faces
+    else:
+        d = load_ply(path)
+        verts = d.verts
+        faces = d.faces if d.faces is not None else torch.zeros((0, 3), dtype=torch.int64)
+    return Meshes([verts.to(device)], [faces.to(device)])
+
+
+def save_mesh(path, mesh, faces=None, *, ascii: bool = False) -> None:
+    """Write one mesh as ``.obj`` or ``.ply``.
+
+    Args:
+        mesh: a ``Meshes`` holding exactly one mesh, a ``(verts, faces)``
+            tuple, or a ``(V, 3)`` verts tensor with ``faces`` ``(F, 3)`` given.
+        ascii: for ``.ply``, write ascii instead of binary little endian.
+    """
+    from ..structures import Meshes
+
+    if isinstance(mesh, Meshes):
+        if len(mesh) != 1:
+            raise ValueError(f"mesh: expected a Meshes holding one mesh, found {len(mesh)}")
+        if faces is not None:
+            raise ValueError("faces: expected None when mesh is a Meshes, found a tensor")
+        verts, faces = mesh.verts_list()[0], mesh.faces_list()[0]
+    elif isinstance(mesh, tuple):
+        if len(mesh) != 2 or faces is not None:
+            raise ValueError("mesh: expected a (verts, faces) tuple without a separate faces argument")
+        verts, faces = mesh
+    else:
+        verts = mesh
+        if faces is None:
+            raise ValueError("faces: expected a (F, 3) tensor with a verts tensor, found None")
+    if _suffix(path, (".obj", ".ply")) == ".obj":
+        save_obj(path, verts, faces)
+    else:
+        save_ply(path, verts, faces, ascii=ascii)
+
+
+def load_point_cloud(path, *, device="cpu"):
+    """Read a ``.ply`` vertex element into a one-cloud ``PointClouds``.
+
+    Normals become the cloud's normals; colours ``(P, 3|4)`` in [0, 1] its features.
+    """
+    from ..structures import PointClouds
+
+    _suffix(path, (".ply",))
+    d = load_ply(path)
+    to = lambda x: None if x is None else [x.to(device)]  # noqa: E731
+    return PointClouds([d.verts.to(device)], normals=to(d.normals), features=to(d.colors))
+
+
+def save_point_cloud(path, points, *, normals=None, colors=None, ascii: bool = False) -> None:
+    """Write points ``(P, 3)`` (or a one-cloud ``PointClouds``) as ``.ply``.
+
+    ``colors``: ``(P, 3|4)`` in [0, 1]; with a ``PointClouds`` its normals and
+    3- or 4-channel features are used when not given.
+    """
+    from ..structures import PointClouds
+
+    _suffix(path, (".ply",))
+    if isinstance(points, PointClouds):
+        if len(points) != 1:
+            raise ValueError(f"points: expected a PointClouds holding one cloud, found {len(points)}")
+        nl, fl = points.normals_list(), points.features_list()
+        if normals is None and nl is not None:
+            normals = nl[0]
+        if colors is None and fl is not None and fl[0].shape[1] in (3, 4):
+            colors = fl[0]
+        points = points.points_list()[0]
+    save_ply(path, points, None, normals=normals, colors=colors, ascii=ascii)
