@@ -52,7 +52,7 @@ def _point_cloud(out: Path, seed: int) -> dict:
     pts, nrm = s.points[0], s.normals[0]
     colors = (nrm * 0.5 + 0.5).clamp(0, 1)
     save_ply(out / "torus_points.ply", pts, normals=nrm, colors=colors)
-    save_image(out / "torus_points.png", preview_points(pts, colors=colors, radius=1.2))
+    save_image(out / "torus_points.png", preview_points(pts, colors=colors, normals=nrm, radius=1.4))
     return {"file": "torus_points.ply", "picture": "torus_points.png", "points": int(pts.shape[0])}
 
 

@@ -89,6 +89,7 @@ def preview_points(
     points: torch.Tensor,
     *,
     colors: torch.Tensor | None = None,
+    normals: torch.Tensor | None = None,
     size: int = 512,
     radius: float = 1.5,
     background=(1.0, 1.0, 1.0),
@@ -100,6 +101,8 @@ def preview_points(
     Args:
         points: ``(P, 3)``; colors: optional ``(P, 3)`` in ``[0, 1]`` (default:
             shaded by depth).
+        normals: optional ``(P, 3)``; points facing away from the viewer are
+            left out so the far side does not speckle through the near one.
     Returns:
         ``(size, size, 3)`` uint8 image.
     """
@@ -112,9 +115,13 @@ def preview_points(
     else:
         rgb = colors.detach().cpu().double().numpy()
     rgb = np.clip(rgb * 255, 0, 255).astype(np.uint8)
+    order = np.argsort(depth)
+    if normals is not None:
+        facing = (normals.detach().cpu().double().numpy() @ R.T)[:, 2] > 0
+        order = order[facing[order]]
     img = Image.new("RGB", (size, size), tuple(int(255 * c) for c in background))
     draw = ImageDraw.Draw(img)
-    for i in np.argsort(depth):
+    for i in order:
         x, y = px[i]
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=tuple(int(c) for c in rgb[i]))
     return np.asarray(img)
