@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 from .._validate import check_faces, check_finite, check_tensor
-from .utils import list_to_padded
+from .utils import batch_indices, list_to_padded
 
 __all__ = ["Meshes", "join_meshes_as_batch"]
 
@@ -73,12 +73,7 @@ class Meshes:
         return len(self._verts_list)
 
     def __getitem__(self, index) -> "Meshes":
-        if isinstance(index, int):
-            index = [index]
-        elif isinstance(index, slice):
-            index = list(range(len(self)))[index]
-        elif isinstance(index, torch.Tensor):
-            index = index.tolist()
+        index = batch_indices(index, len(self))
         return Meshes([self._verts_list[i] for i in index], [self._faces_list[i] for i in index])
 
     def isempty(self) -> bool:

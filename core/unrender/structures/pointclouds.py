@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 
 from .._validate import check_finite, check_tensor
-from .utils import list_to_padded
+from .utils import batch_indices, list_to_padded
 
 __all__ = ["PointClouds"]
 
@@ -57,10 +57,7 @@ class PointClouds:
         return len(self._points)
 
     def __getitem__(self, index) -> "PointClouds":
-        if isinstance(index, int):
-            index = [index]
-        elif isinstance(index, slice):
-            index = list(range(len(self)))[index]
+        index = batch_indices(index, len(self))
         pick = lambda xs: None if xs is None else [xs[i] for i in index]  # noqa: E731
         return PointClouds(pick(self._points), pick(self._normals), pick(self._features))
 

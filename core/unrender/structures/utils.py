@@ -52,3 +52,18 @@ def padded_to_packed(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     B, N = x.shape[:2]
     mask = torch.arange(N, device=x.device)[None, :] < lengths.to(x.device)[:, None]
     return x[mask]
+
+
+def batch_indices(index, size: int) -> list[int]:
+    """Turn an int, slice, list or 1-D tensor index into a list of batch positions."""
+    if isinstance(index, torch.Tensor):
+        index = index.tolist()
+    if isinstance(index, int):
+        index = [index]
+    elif isinstance(index, slice):
+        index = list(range(size))[index]
+    index = list(index)
+    for i in index:
+        if not -size <= int(i) < size:
+            raise ValueError(f"index: expected positions in [{-size}, {size - 1}], found {i}")
+    return [int(i) % size for i in index]

@@ -14,6 +14,7 @@ from functools import cached_property
 import torch
 
 from .._validate import check_finite, check_tensor
+from .utils import batch_indices
 
 __all__ = ["Voxels"]
 
@@ -58,10 +59,7 @@ class Voxels:
         return len(self._grids)
 
     def __getitem__(self, index) -> "Voxels":
-        if isinstance(index, int):
-            index = [index]
-        elif isinstance(index, slice):
-            index = list(range(len(self)))[index]
+        index = batch_indices(index, len(self))
         return Voxels([self._grids[i] for i in index], self._bounds[index])
 
     def __repr__(self) -> str:
