@@ -37,8 +37,9 @@ def test_point_f1_known_configuration():
 
 def test_mesh_f1_of_a_mesh_with_itself_and_a_scaled_copy():
     m = icosphere(3)
-    same = mesh_f1(m, m, thresholds=[0.02], num_samples=20000)
-    assert float(same["f1@0.02"][0]) > 0.99
+    # Two independent 20k samplings of the unit sphere lie ~0.025 apart on average, so t = 0.05.
+    same = mesh_f1(m, m, thresholds=[0.05], num_samples=20000)
+    assert float(same["f1@0.05"][0]) > 0.99
     bigger = mesh_f1(m.scale_verts(1.1), m, thresholds=[0.02, 0.2], num_samples=20000)
     assert float(bigger["f1@0.02"][0]) < 0.01 and float(bigger["f1@0.2"][0]) > 0.99
 
