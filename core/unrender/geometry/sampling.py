@@ -19,14 +19,14 @@ class SurfaceSamples:
 
     Attributes:
         points: ``(B, N, 3)`` positions.
-        normals: ``(B, N, 3)`` unit normals of the faces sampled.
+        normals: ``(B, N, 3)`` unit normals of the faces sampled (None when not asked for).
         face_index: ``(B, N)`` int64 index of the face in the packed faces.
         barycentric: ``(B, N, 3)`` barycentric weights ``(w0, w1, w2)``, so
             ``points = w0 * v0 + w1 * v1 + w2 * v2`` of that face.
     """
 
     points: torch.Tensor
-    normals: torch.Tensor
+    normals: torch.Tensor | None
     face_index: torch.Tensor
     barycentric: torch.Tensor
 
@@ -38,33 +38,44 @@ def _random_barycentric(B: int, N: int, dtype, device, generator) -> torch.Tenso
     return torch.stack([1.0 - su, su * (1.0 - uv[1]), su * uv[1]], -1)
 
 
-def sample_surface(meshes: Meshes, num_samples: int, *, generator: torch.Generator | None = None) -> SurfaceSamples:
+def sample_surface(
+    meshes: Meshes,
+    num_samples: int,
+    *,
+    return_normals: bool = True,
+    generator: torch.Generator | None = None,
+) -> SurfaceSamples:
     """Draw ``num_samples`` points per mesh, uniformly by surface area.
 
     Faces are picked with probability proportional to their area (inverse CDF
     with ``searchsorted``, the same distribution as PyTorch3D's multinomial),
     then a uniform point inside the face. Gradients flow to the vertices
-    through the barycentric interpolation; the choice of faces is not
-    differentiable.
+    through the barycentric interpolation and the normals; the choice of faces
+    is not differentiable. With ``return_normals=False`` the ``normals`` field
+    is ``None``.
     """
     if not isinstance(meshes, Meshes):
         raise ValueError(f"meshes: expected unrender.Meshes, found {type(meshes).__name__}")
     check_positive_int("num_samples", num_samples, minimum=1)
-    nf = meshes.num_faces_per_mesh()
     if len(meshes) == 0:
         raise ValueError("meshes: expected at least one mesh, found an empty batch")
+    nf = meshes.num_faces_per_mesh()
     if bool((nf == 0).any()):
         i = int((nf == 0).nonzero()[0])
         raise ValueError(f"meshes[{i}]: cannot sample points from a mesh with no faces")
     verts, faces = meshes.verts_packed(), meshes.faces_packed()
     B = len(meshes)
-    first = meshes.mesh_to_faces_packed_first_idx()
+    fv = verts[faces]  # (F, 3, 3), gathered once
+    cross = torch.cross(fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0], dim=1)  # length = 2 * area
     with torch.no_grad():
-        v0, v1, v2 = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
-        areas = 0.5 * torch.cross(v1 - v0, v2 - v0, dim=1).norm(dim=1)
-        areas_padded = packed_to_padded(areas[:, None], first, int(nf.max()))[..., 0]
-        cdf = areas_padded.double().cumsum(1)
-        total = cdf[:, -1:]
+        weight = cross.detach().norm(dim=1).double()
+        if B == 1:
+            cdf = weight.cumsum(0)[None]
+            first = torch.zeros(1, dtype=torch.int64, device=verts.device)
+        else:
+            first = meshes.mesh_to_faces_packed_first_idx()
+            cdf = packed_to_padded(weight[:, None], first, int(nf.max()))[..., 0].cumsum(1)
+        total = cdf.gather(1, (nf - 1)[:, None])
         if bool((total <= 0).any()):
             i = int((total[:, 0] <= 0).nonzero()[0])
             raise ValueError(f"meshes[{i}]: cannot sample points, every face has zero area")
@@ -72,10 +83,10 @@ def sample_surface(meshes: Meshes, num_samples: int, *, generator: torch.Generat
         local = torch.searchsorted(cdf, u, right=True).clamp_max(nf[:, None] - 1)
         face_index = local + first[:, None]
     bary = _random_barycentric(B, num_samples, verts.dtype, verts.device, generator)
-    f = faces[face_index]  # (B, N, 3)
-    points = (bary[..., 0:1] * verts[f[..., 0]] + bary[..., 1:2] * verts[f[..., 1]] + bary[..., 2:3] * verts[f[..., 2]])
-    a, b, c = verts[f[..., 0]], verts[f[..., 1]], verts[f[..., 2]]
-    normals = torch.nn.functional.normalize(torch.cross(b - a, c - b, dim=-1), dim=-1, eps=1e-6)
+    points = (bary[..., None] * fv[face_index]).sum(-2)
+    normals = None
+    if return_normals:
+        normals = torch.nn.functional.normalize(cross[face_index], dim=-1, eps=1e-6)
     return SurfaceSamples(points, normals, face_index, bary)
 
 
@@ -87,5 +98,5 @@ def sample_points_from_meshes(
     generator: torch.Generator | None = None,
 ):
     """PyTorch3D-compatible wrapper: ``(B, N, 3)`` points, plus ``(B, N, 3)`` normals if asked."""
-    s = sample_surface(meshes, num_samples, generator=generator)
+    s = sample_surface(meshes, num_samples, return_normals=return_normals, generator=generator)
     return (s.points, s.normals) if return_normals else s.points
