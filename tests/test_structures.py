@@ -93,7 +93,7 @@ def test_gradients_flow_through_views():
         (lambda: Meshes([torch.zeros(3, 3)], [torch.zeros(1, 3)]), r"faces\[0\]: expected an integer tensor"),
         (lambda: Meshes([torch.full((3, 3), float("nan"))], [torch.tensor([[0, 1, 2]])]), r"verts\[0\]: expected finite"),
         (lambda: Meshes([torch.zeros(3, 3)], []), r"faces: expected one face tensor per mesh"),
-        (lambda: Meshes([torch.zeros(0, 3)], [torch.zeros(0, 3, dtype=torch.long)]).normalize(), r"empty mesh"),
+        (lambda: Meshes([torch.zeros(0, 3)], [torch.zeros(0, 3, dtype=torch.long)]).normalize(), r"meshes\[0\]: cannot normalize"),
         (lambda: PointClouds([torch.zeros(4, 3)], normals=[torch.zeros(3, 3)]), r"normals\[0\]: expected shape"),
         (lambda: Voxels([torch.zeros(2, 2, 2)], bounds=torch.tensor([[1.0, 0, 0], [0, 1, 1]])), r"bounds: expected max corner"),
         (lambda: _batch().offset_verts(torch.zeros(5, 3)), r"vert_offsets_packed: expected shape \(146, 3\)"),

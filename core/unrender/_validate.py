@@ -19,6 +19,7 @@ __all__ = [
     "check_faces",
     "check_points",
     "check_positive_int",
+    "check_same_batch",
     "parse_resolution",
     "parse_bounds",
     "parse_real",
@@ -102,6 +103,18 @@ def check_faces(name: str, faces, num_verts: int, *, allow_padding: bool = False
                 f"{name}: face indices must lie in [0, {num_verts - 1}], found range [{lo}, {hi}]"
             )
     return faces
+
+
+def check_same_batch(name: str, y: torch.Tensor, ref_name: str, x: torch.Tensor) -> None:
+    """Check that ``(N, P, D)`` tensor ``y`` matches ``x`` in batch size, point dimension, device and dtype."""
+    for what, a, b in (
+        ("batch size", y.shape[0], x.shape[0]),
+        ("point dimension", y.shape[2], x.shape[2]),
+        ("device", y.device, x.device),
+        ("dtype", y.dtype, x.dtype),
+    ):
+        if a != b:
+            raise ValueError(f"{name}: expected {what} {b} (that of {ref_name}), found {a}")
 
 
 def check_positive_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:

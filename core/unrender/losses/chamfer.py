@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_finite, check_tensor
+from .._validate import check_finite, check_same_batch, check_tensor
 from ..ops.knn import _check_chunk, _check_lengths, _distances, _knn_idx
 
 __all__ = ["chamfer_distance"]
@@ -87,14 +87,7 @@ def chamfer_distance(
     x, x_lengths, x_normals = _cloud_input("x", x, x_lengths, x_normals)
     y, y_lengths, y_normals = _cloud_input("y", y, y_lengths, y_normals)
     N, P1, D = x.shape
-    if y.shape[0] != N:
-        raise ValueError(f"y: expected batch size {N} (that of x), found {y.shape[0]}")
-    if y.shape[2] != D:
-        raise ValueError(f"y: expected point dimension {D} (that of x), found {y.shape[2]}")
-    if y.device != x.device:
-        raise ValueError(f"y: expected device {x.device} (that of x), found {y.device}")
-    if y.dtype != x.dtype:
-        raise ValueError(f"y: expected dtype {x.dtype} (that of x), found {y.dtype}")
+    check_same_batch("y", y, "x", x)
     if weights is not None:
         check_tensor("weights", weights, floating=True)
         if weights.dim() != 1 or weights.shape[0] != N:

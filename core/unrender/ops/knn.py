@@ -30,7 +30,7 @@ from collections import namedtuple
 
 import torch
 
-from .._validate import check_finite, check_positive_int, check_tensor
+from .._validate import check_finite, check_positive_int, check_same_batch, check_tensor
 
 __all__ = ["KNN", "knn_points", "knn_gather", "DEFAULT_CHUNK_BYTES"]
 
@@ -151,14 +151,7 @@ def _check_pair(p1, p2) -> tuple[int, int, int, int]:
     check_tensor("p1", p1, [None, None, None], floating=True)
     check_tensor("p2", p2, [None, None, None], floating=True)
     B, P1, D = p1.shape
-    if p2.shape[0] != B:
-        raise ValueError(f"p2: expected batch size {B} (that of p1), found {p2.shape[0]}")
-    if p2.shape[2] != D:
-        raise ValueError(f"p2: expected point dimension {D} (that of p1), found {p2.shape[2]}")
-    if p2.device != p1.device:
-        raise ValueError(f"p2: expected device {p1.device} (that of p1), found {p2.device}")
-    if p2.dtype != p1.dtype:
-        raise ValueError(f"p2: expected dtype {p1.dtype} (that of p1), found {p2.dtype}")
+    check_same_batch("p2", p2, "p1", p1)
     if B == 0:
         raise ValueError("p1: expected at least one cloud, found batch size 0")
     if D == 0:

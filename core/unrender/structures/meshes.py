@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 from .._validate import check_faces, check_finite, check_tensor
-from .utils import batch_indices, list_to_padded
+from .utils import batch_indices, list_to_padded, normalize_to_unit_sphere
 
 __all__ = ["Meshes", "join_meshes_as_batch"]
 
@@ -247,18 +247,8 @@ class Meshes:
             ``(meshes, centers (B, 3), scales (B,))`` with
             ``normalized = (verts - center) / scale``.
         """
-        if center not in ("bbox", "mean"):
-            raise ValueError(f"center: expected 'bbox' or 'mean', found {center!r}")
-        verts, centers, scales = [], [], []
-        for i, v in enumerate(self._verts_list):
-            if v.shape[0] == 0:
-                raise ValueError(f"meshes[{i}]: cannot normalize an empty mesh (no vertices)")
-            c = (v.min(0).values + v.max(0).values) / 2 if center == "bbox" else v.mean(0)
-            s = (v - c).norm(dim=1).max().clamp_min(1e-12)
-            verts.append((v - c) / s)
-            centers.append(c)
-            scales.append(s)
-        return Meshes(verts, self._faces_list), torch.stack(centers), torch.stack(scales)
+        verts, centers, scales = normalize_to_unit_sphere(self._verts_list, center, "meshes")
+        return Meshes(verts, self._faces_list), centers, scales
 
     # ---------------------------------------------------------------- devices
     def to(self, device) -> "Meshes":

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 
 from .._validate import check_finite, check_tensor
-from .utils import batch_indices, list_to_padded
+from .utils import batch_indices, list_to_padded, normalize_to_unit_sphere
 
 __all__ = ["PointClouds"]
 
@@ -121,18 +121,8 @@ class PointClouds:
 
     def normalize(self, center: str = "bbox") -> tuple["PointClouds", torch.Tensor, torch.Tensor]:
         """Fit each cloud into the unit sphere; returns ``(clouds, centers (B, 3), scales (B,))``."""
-        if center not in ("bbox", "mean"):
-            raise ValueError(f"center: expected 'bbox' or 'mean', found {center!r}")
-        pts, centers, scales = [], [], []
-        for i, p in enumerate(self._points):
-            if p.shape[0] == 0:
-                raise ValueError(f"clouds[{i}]: cannot normalize an empty point cloud")
-            c = (p.min(0).values + p.max(0).values) / 2 if center == "bbox" else p.mean(0)
-            s = (p - c).norm(dim=1).max().clamp_min(1e-12)
-            pts.append((p - c) / s)
-            centers.append(c)
-            scales.append(s)
-        return PointClouds(pts, self._normals, self._features), torch.stack(centers), torch.stack(scales)
+        pts, centers, scales = normalize_to_unit_sphere(self._points, center, "clouds")
+        return PointClouds(pts, self._normals, self._features), centers, scales
 
     def to(self, device) -> "PointClouds":
         mv = lambda xs: None if xs is None else [x.to(device) for x in xs]  # noqa: E731

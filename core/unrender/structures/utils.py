@@ -67,3 +67,26 @@ def batch_indices(index, size: int) -> list[int]:
         if not -size <= int(i) < size:
             raise ValueError(f"index: expected positions in [{-size}, {size - 1}], found {i}")
     return [int(i) % size for i in index]
+
+
+def normalize_to_unit_sphere(
+    xs: Sequence[torch.Tensor], center: str, what: str
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Translate and scale each ``(N_i, 3)`` tensor so it fits the unit sphere.
+
+    ``center``: ``"bbox"`` (bounding-box centre) or ``"mean"``; ``what`` names the
+    items in error messages. Returns ``(normalized list, centers (B, 3), scales (B,))``
+    with ``normalized = (x - center) / scale``.
+    """
+    if center not in ("bbox", "mean"):
+        raise ValueError(f"center: expected 'bbox' or 'mean', found {center!r}")
+    out, centers, scales = [], [], []
+    for i, x in enumerate(xs):
+        if x.shape[0] == 0:
+            raise ValueError(f"{what}[{i}]: cannot normalize, it has no points")
+        c = (x.min(0).values + x.max(0).values) / 2 if center == "bbox" else x.mean(0)
+        s = (x - c).norm(dim=1).max().clamp_min(1e-12)
+        out.append((x - c) / s)
+        centers.append(c)
+        scales.append(s)
+    return out, torch.stack(centers), torch.stack(scales)
