@@ -7,6 +7,8 @@ Blender. Sub-packages:
 * ``unrender.io``: OBJ (+MTL, textures), PLY, images and GIFs
 * ``unrender.geometry``: primitives, surface sampling, conversions, rotations
 * ``unrender.ops``: nearest neighbours, laplacians
+* ``unrender.cameras``: PyTorch3D-convention cameras, exact Blender / OpenCV / PyTorch3D converters
+* ``unrender.render``: differentiable mesh and point rendering, shaders, turntables
 * ``unrender.losses`` and ``unrender.metrics``
 """
 
