@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -143,6 +144,161 @@ def _make_mesh_losses(impl, quick, device):
     return run
 
 
+def _ndc_icosphere(level: int, device):
+    """Unit icosphere seen by a 60-degree perspective camera 2.7 units away:
+    ``(verts (V, 3) with x, y in NDC and z the view depth, faces (F, 3))``, the
+    input of a mesh rasteriser (the same for both implementations)."""
+    from unrender.geometry.primitives import icosphere_verts_faces
+
+    v, f = icosphere_verts_faces(level, device=device)
+    c, s = math.cos(0.4), math.sin(0.4)
+    rot = torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], device=device)
+    view = v @ rot.T + torch.tensor([0.0, 0.0, 2.7], device=device)
+    focal = 1.0 / math.tan(math.radians(30.0))
+    # +X left in NDC (PyTorch3D's convention): x_ndc = -focal * x / z.
+    ndc = torch.stack([-focal * view[:, 0] / view[:, 2], focal * view[:, 1] / view[:, 2], view[:, 2]], 1)
+    return ndc, f
+
+
+def _raster_impl(impl):
+    """``(rasterize_meshes, Meshes)`` of ``impl``; PyTorch3D runs its naive CPU
+    kernel (``bin_size=0``, what its CPU default picks)."""
+    if impl == "unrender":
+        from unrender.render.rasterize import rasterize_meshes
+        from unrender.structures import Meshes
+
+        return rasterize_meshes, Meshes
+    from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
+    from pytorch3d.structures import Meshes
+
+    return (lambda *a, **k: rasterize_meshes(*a, bin_size=0, **k)), Meshes
+
+
+def _make_raster_hard(impl, quick, device):
+    level, size = (3, 128) if quick else (5, 512)
+    verts, faces = _ndc_icosphere(level, device)
+    raster, meshes = _raster_impl(impl)
+    m = meshes([verts], [faces])
+
+    def run():
+        with torch.no_grad():
+            raster(m, size, 0.0, 1, perspective_correct=True)
+
+    return run
+
+
+def _soft_silhouette_step(impl, level, size, device):
+    # SoftRas silhouette of the PyTorch3D mesh-fitting tutorial: sigma 1e-4,
+    # K = 50, blur where sigmoid(-d / sigma) drops to 1e-4; loss against a
+    # target silhouette of a smaller sphere, then backward to the offsets.
+    sigma = 1e-4
+    blur = math.log(1.0 / 1e-4 - 1.0) * sigma
+    verts, faces = _ndc_icosphere(level, device)
+    raster, meshes = _raster_impl(impl)
+    deform = torch.zeros_like(verts, requires_grad=True)
+    target = (torch.arange(size, device=device) - size / 2).abs() < size / 4
+    target = (target[:, None] & target[None, :]).float()
+
+    def run():
+        out = raster(meshes([verts + deform], [faces]), size, blur, 50, clip_barycentric_coords=True)
+        p2f, dists = (out.pix_to_face, out.dists) if hasattr(out, "dists") else (out[0], out[3])
+        prob = torch.sigmoid(-dists / sigma) * (p2f >= 0)
+        alpha = 1.0 - torch.prod(1.0 - prob, dim=-1)
+        ((alpha[0] - target) ** 2).mean().backward()
+        deform.grad = None
+
+    return run
+
+
+def _make_soft_silhouette(impl, quick, device):
+    return _soft_silhouette_step(impl, 2 if quick else 3, 64 if quick else 256, device)
+
+
+def _make_soft_memory(impl, quick, device):
+    return _soft_silhouette_step(impl, 3 if quick else 5, 128 if quick else 512, device)
+
+
+
+def _make_phong_render(impl, quick, device):
+    # Full renderer: camera transform, hard rasterisation (K = 1), per-pixel
+    # Phong with per-vertex colours and a point light.
+    from unrender.geometry.primitives import icosphere
+
+    level, size = (3, 128) if quick else (5, 512)
+    mesh = icosphere(level, device=device)
+    v, f = mesh.verts_packed(), mesh.faces_packed()
+    cols = v * 0.5 + 0.5
+    light = [[2.0, 2.0, 3.0]]
+    if impl == "unrender":
+        import unrender.render as R
+        from unrender.cameras import FoVPerspectiveCameras, look_at_view_transform
+
+        rot, tr = look_at_view_transform(2.7, 20.0, 30.0, device=device)
+        cams = FoVPerspectiveCameras(R=rot, T=tr, device=device)
+        meshes, tex = mesh, R.TexturesVertex([cols])
+        kw = {"textures": tex}
+    else:
+        import pytorch3d.renderer as R
+        from pytorch3d.structures import Meshes
+
+        rot, tr = R.look_at_view_transform(2.7, 20.0, 30.0, device=device)
+        cams = R.FoVPerspectiveCameras(R=rot, T=tr, device=device)
+        meshes, kw = Meshes([v], [f], textures=R.TexturesVertex([cols])), {}
+
+    def renderer(s):
+        return R.MeshRenderer(
+            R.MeshRasterizer(cameras=cams, raster_settings=R.RasterizationSettings(image_size=s, faces_per_pixel=1)),
+            R.HardPhongShader(device=device, cameras=cams, lights=R.PointLights(location=light, device=device)),
+        )
+
+    full, small = renderer(size), renderer(32)
+
+    def run():
+        with torch.no_grad():
+            full(meshes, **kw)
+
+    def warmup():
+        with torch.no_grad():
+            small(meshes, **kw)
+
+    return run, warmup
+
+
+def _make_points_render(impl, quick, device):
+    # Point splatting: 8 points per pixel, alpha compositing of RGB features.
+    n, size = (10_000, 128) if quick else (50_000, 512)
+    g = _gen(0, device)
+    pts = torch.randn(n, 3, generator=g, device=device) * 0.5
+    cols = torch.rand(n, 3, generator=g, device=device)
+    if impl == "unrender":
+        import unrender.render as R
+        from unrender.cameras import FoVPerspectiveCameras, look_at_view_transform
+        from unrender.structures import PointClouds as Clouds
+    else:
+        import pytorch3d.renderer as R
+        from pytorch3d.renderer import FoVPerspectiveCameras, look_at_view_transform
+        from pytorch3d.structures import Pointclouds as Clouds
+    rot, tr = look_at_view_transform(3.0, 15.0, 40.0, device=device)
+    cams = FoVPerspectiveCameras(R=rot, T=tr, device=device)
+    clouds = Clouds([pts], features=[cols])
+
+    def renderer(s):
+        rs = R.PointsRasterizationSettings(image_size=s, radius=0.01, points_per_pixel=8)
+        return R.PointsRenderer(R.PointsRasterizer(cameras=cams, raster_settings=rs), R.AlphaCompositor())
+
+    full, small = renderer(size), renderer(32)
+
+    def run():
+        with torch.no_grad():
+            full(clouds)
+
+    def warmup():
+        with torch.no_grad():
+            small(clouds)
+
+    return run, warmup
+
+
 CASES: list[Case] = [
     Case("chamfer", "chamfer fwd+bwd", "10k x 10k", "1k x 1k", _make_chamfer),
     Case("sampling", "sample points on icosphere", "10k, level 5", "1k, level 3", _make_sampling),
@@ -155,6 +311,16 @@ CASES: list[Case] = [
         _make_mesh_losses,
         repeats=20,
     ),
+    Case("raster_hard", "raster hard K=1 (perspective-correct) fwd", "20480 faces 512x512", "1280 faces 128x128",
+         _make_raster_hard, ref_repeats=1),
+    Case("soft_silhouette", "soft silhouette K=50 fwd+bwd", "1280 faces 256x256", "320 faces 64x64",
+         _make_soft_silhouette, ref_repeats=1),
+    Case("soft_raster_memory", "soft raster K=50 fwd+bwd (memory row)", "20480 faces 512x512", "1280 faces 128x128",
+         _make_soft_memory, repeats=1, ref_repeats=1),
+    Case("phong_render", "phong render (MeshRenderer + HardPhongShader) fwd", "20480 faces 512x512",
+         "1280 faces 128x128", _make_phong_render, ref_repeats=1),
+    Case("points_render", "points render (PointsRenderer, alpha, K=8) fwd", "50k points 512x512",
+         "10k points 128x128", _make_points_render, ref_repeats=1),
 ]
 
 

@@ -6,8 +6,10 @@ import subprocess
 import sys
 
 import torch
+from PIL import Image
 
 from unrender.cli import main
+from unrender.demo import _point_cloud
 from unrender.io import load_image, load_obj, load_ply
 
 
@@ -34,12 +36,28 @@ def test_demo_writes_readable_files(tmp_path):
         img = load_image(out / item["picture"])
         assert img.shape[:2] == (512, 512)
         assert float(img.std()) > 0.05, f"{item['picture']} is blank"
+    # turntables: the GIFs hold every frame, the PNG frames are RGBA with the object centred
+    spin = items["shaded turntable"]
+    with Image.open(out / spin["file"]) as gif:
+        assert gif.n_frames == spin["frames"] == 36
+    pngs = sorted((out / spin["frames_dir"]).glob("*.png"))
+    assert len(pngs) == 36
+    for frame in (pngs[0], pngs[17]):
+        rgba = load_image(frame)
+        assert rgba.shape == (256, 256, 4)
+        ys, xs = torch.nonzero(rgba[..., 3] > 0.5, as_tuple=True)
+        assert len(ys) > 0.1 * 256 * 256
+        assert abs(float(xs.float().mean()) - 127.5) < 12 and abs(float(ys.float().mean()) - 127.5) < 20
+    with Image.open(out / items["point cloud sampled from a torus"]["gif"]) as gif:
+        assert gif.n_frames == 24
 
 
-def test_demo_is_reproducible(tmp_path):
+def test_demo_steps_are_reproducible(tmp_path):
     for name in ("a", "b"):
-        assert main(["demo", "--output", str(tmp_path / name), "--quiet", "--seed", "3"]) == 0
-    assert (tmp_path / "a" / "torus_points.ply").read_bytes() == (tmp_path / "b" / "torus_points.ply").read_bytes()
+        (tmp_path / name).mkdir()
+        _point_cloud(tmp_path / name, 3)
+    for f in ("torus_points.ply", "torus_points.png"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
 
 
 def test_command_line_errors_exit_2():

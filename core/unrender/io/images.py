@@ -109,6 +109,11 @@ def save_gif(path, frames, *, fps: float = 10.0, loop: int = 0) -> None:
             raise ValueError(f"frames[{i}]: expected size {arrs[0].shape[:2]}, found {a.shape[:2]}")
         if a.ndim == 3 and a.shape[2] == 4:
             raise ValueError(f"frames[{i}]: expected 1 or 3 channels (GIF has no alpha), found 4")
-    ims = [Image.fromarray(a, "L" if a.ndim == 2 else "RGB").convert("RGB") for a in arrs]
+    # Quantise each frame with the fast octree ourselves: Pillow's GIF writer would
+    # use median cut, ~30x slower on rendered frames and no better on smooth shading.
+    ims = [
+        Image.fromarray(a, "L" if a.ndim == 2 else "RGB").convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
+        for a in arrs
+    ]
     duration = max(int(round(1000.0 / fps)), 10)
     ims[0].save(p, format="GIF", save_all=True, append_images=ims[1:], duration=duration, loop=loop, optimize=False)

@@ -1,0 +1,95 @@
+"""Surface materials: how much ambient, diffuse and specular light a surface reflects."""
+
+from __future__ import annotations
+
+import torch
+
+from .lighting import as_batch_property, batch_size_of, take
+
+__all__ = ["Materials"]
+
+
+class Materials:
+    """A batch of ``N`` Phong materials (one per image), as in PyTorch3D.
+
+    Args:
+        ambient_color, diffuse_color, specular_color: reflectivities, ``(C,)``
+            or ``(N, C)`` (C = 3 for RGB, the same C for all three).
+        shininess: specular exponent ``>= 0``; a number, ``(N,)`` or ``(1,)``
+            (higher = tighter highlight, typically 0-1000).
+        device: where the tensors live.
+
+    Properties broadcast against each other (batch 1 or N).
+    """
+
+    def __init__(
+        self,
+        ambient_color=((1.0, 1.0, 1.0),),
+        diffuse_color=((1.0, 1.0, 1.0),),
+        specular_color=((1.0, 1.0, 1.0),),
+        shininess=64.0,
+        device="cpu",
+    ) -> None:
+        device = torch.device(device)
+        cols = {
+            "ambient_color": as_batch_property("Materials.ambient_color", ambient_color, None, device=device),
+            "diffuse_color": as_batch_property("Materials.diffuse_color", diffuse_color, None, device=device),
+            "specular_color": as_batch_property("Materials.specular_color", specular_color, None, device=device),
+        }
+        C = cols["ambient_color"].shape[1]
+        for k, t in cols.items():
+            if t.shape[1] != C:
+                raise ValueError(f"Materials.{k}: expected {C} channels (those of ambient_color), found {t.shape[1]}")
+        if isinstance(shininess, torch.Tensor):
+            shin = shininess if shininess.is_floating_point() else shininess.float()
+        else:
+            try:
+                shin = torch.as_tensor(shininess, dtype=torch.float32)
+            except (TypeError, ValueError, RuntimeError):
+                raise ValueError(f"shininess: expected a number or an (N,) tensor, found {shininess!r}") from None
+        shin = shin.reshape(-1) if shin.dim() == 0 else shin
+        if shin.dim() != 1 or shin.numel() == 0:
+            raise ValueError(f"shininess: expected a number or shape (N,), found shape {tuple(shin.shape)}")
+        if not bool(torch.isfinite(shin).all()) or bool((shin < 0).any()):
+            raise ValueError(f"shininess: expected finite values >= 0, found {shin.detach().cpu().tolist()}")
+        shin = shin.to(device)
+        self._N = batch_size_of({**cols, "shininess": shin[:, None]}, "Materials")
+        self.ambient_color = cols["ambient_color"]
+        self.diffuse_color = cols["diffuse_color"]
+        self.specular_color = cols["specular_color"]
+        self.shininess = shin
+        self.device = device
+
+    def __len__(self) -> int:
+        return self._N
+
+    def __repr__(self) -> str:
+        return f"Materials(N={self._N}, shininess={self.shininess.detach().cpu().tolist()})"
+
+    def _values(self) -> dict:
+        return {
+            "ambient_color": self.ambient_color,
+            "diffuse_color": self.diffuse_color,
+            "specular_color": self.specular_color,
+            "shininess": self.shininess,
+        }
+
+    def clone(self) -> "Materials":
+        return Materials(device=self.device, **{k: v.clone() for k, v in self._values().items()})
+
+    def detach(self) -> "Materials":
+        return Materials(device=self.device, **{k: v.detach() for k, v in self._values().items()})
+
+    def to(self, device) -> "Materials":
+        return Materials(device=device, **{k: v.to(device) for k, v in self._values().items()})
+
+    def check_batch(self, n: int, name: str = "materials") -> None:
+        if self._N not in (1, n):
+            raise ValueError(f"{name}: expected 1 or {n} materials (one per image), found {self._N}")
+
+    def take(self, name: str, batch: torch.Tensor | None) -> torch.Tensor:
+        """Property ``name`` per packed item of image ``batch`` ``(P,)``: ``(1|P, C)`` or ``(1|P,)``."""
+        t = getattr(self, name)
+        if name == "shininess":
+            return take(t[:, None], batch)[:, 0]
+        return take(t, batch)
