@@ -215,7 +215,12 @@ def _make_soft_silhouette(impl, quick, device):
 
 
 def _make_soft_memory(impl, quick, device):
-    return _soft_silhouette_step(impl, 3 if quick else 5, 128 if quick else 512, device)
+    # unrender only: PyTorch3D's naive CPU kernel needs minutes per run here
+    # (about 430 s on a 2-core laptop-class CPU).
+    if impl != "unrender" and not quick:
+        raise ImportError("skipped for this row (minutes per run)")
+    run = _soft_silhouette_step(impl, 3 if quick else 5, 128 if quick else 512, device)
+    return run, _soft_silhouette_step(impl, 1, 32, device)
 
 
 

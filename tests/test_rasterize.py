@@ -314,14 +314,18 @@ def test_float64_input():
     torch.testing.assert_close(a.zbuf[same].float(), b.zbuf[same], rtol=1e-5, atol=1e-5)
 
 
-def test_chunked_paths_give_the_same_result(monkeypatch):
-    """Tiny grid chunks split big faces into row bands and force the running
-    top-K reductions; the result must not change."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chunked_paths_give_the_same_result(monkeypatch, workers):
+    """Serial or threaded tasks; tiny chunks split big faces into row bands
+    and force the running top-K reductions: the result must not change."""
     verts, faces = _soup(8, n_meshes=2, nf=80)
     verts[0][:3] = torch.tensor([[-3.0, -3.0, 2.0], [3.0, -3.0, 2.5], [0.0, 3.0, 1.5]])  # a face over everything
     kws = [dict(faces_per_pixel=1), dict(faces_per_pixel=5, blur_radius=2e-3)]
+    monkeypatch.setattr(rz, "_n_workers", lambda device: 1)
     full = [rasterize_meshes(Meshes(verts, faces), (30, 40), **kw) for kw in kws]
+    monkeypatch.setattr(rz, "_n_workers", lambda device: workers)
     monkeypatch.setattr(rz, "_GRID_CELLS", 512)
+    monkeypatch.setattr(rz, "_TASK_ELEMS", 512)
     monkeypatch.setattr(rz, "_BACKWARD_PAIRS", 100)
     orig_init = rz._Accumulator.__init__
 
@@ -336,6 +340,16 @@ def test_chunked_paths_give_the_same_result(monkeypatch):
         torch.testing.assert_close(out.zbuf, ref.zbuf)
         torch.testing.assert_close(out.dists, ref.dists)
         torch.testing.assert_close(out.bary_coords, ref.bary_coords)
+    # Gradients through the chunked (and threaded) backward.
+    grads = []
+    for n in (1, workers):
+        monkeypatch.setattr(rz, "_n_workers", lambda device: n)
+        leaves = [v.clone().requires_grad_() for v in verts]
+        out = rasterize_meshes(Meshes(leaves, faces), (30, 40), 2e-3, 5)
+        m = out.pix_to_face >= 0
+        (out.zbuf * m).sum().add((out.dists * m).sum()).add((out.bary_coords * m[..., None]).sum()).backward()
+        grads.append(torch.cat([v.grad for v in leaves]))
+    torch.testing.assert_close(grads[0], grads[1])
 
 
 def test_fragments_detach_and_defaults():

@@ -78,6 +78,12 @@ def test_offset_update_normalize_and_device():
     assert len(m[1:]) == 2 and m[0].num_verts_per_mesh().tolist() == [42]
 
 
+def test_empty_batch_has_empty_packed_views():
+    m = Meshes([], [])
+    assert len(m) == 0 and m.isempty()
+    assert m.verts_packed().shape == (0, 3) and m.faces_packed().shape == (0, 3)
+
+
 def test_gradients_flow_through_views():
     v = icosphere(1).verts_packed().clone().requires_grad_(True)
     m = Meshes([v], [icosphere(1).faces_packed()])

@@ -124,12 +124,16 @@ class Meshes:
 
     def verts_packed(self) -> torch.Tensor:
         """``(sum V_i, 3)``."""
+        if not self._verts_list:
+            return torch.zeros((0, 3), device=self.device)
         if len(self._verts_list) == 1:
             return self._verts_list[0]
         return torch.cat(self._verts_list, 0)
 
     def faces_packed(self) -> torch.Tensor:
         """``(sum F_i, 3)`` int64, indices into ``verts_packed()``."""
+        if not self._faces_list:
+            return torch.zeros((0, 3), dtype=torch.int64, device=self.device)
         if len(self._faces_list) == 1:
             return self._faces_list[0]
         offsets = self.mesh_to_verts_packed_first_idx()
