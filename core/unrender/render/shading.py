@@ -240,65 +240,57 @@ class ShaderBase(nn.Module):
     def _znear_zfar(cameras, kwargs):
         return kwargs.get("znear", getattr(cameras, "znear", 1.0)), kwargs.get("zfar", getattr(cameras, "zfar", 100.0))
 
+    def _shade(self, fragments, meshes, kwargs, shading, *, soft: bool, per_vertex: bool = False) -> torch.Tensor:
+        """Light the covered slots with ``shading`` (``*_packed``) and blend them.
+
+        ``soft``: SoftRas blending of the K faces, else the nearest face only.
+        ``per_vertex``: ``shading`` takes the textures themselves (Gouraud), not texels.
+        """
+        cameras, lights, materials, textures, bp = self._setup(fragments, meshes, kwargs)
+        slots = select_slots(fragments, nearest_only=not soft)
+        verts = meshes.verts_packed()
+        cam = camera_centers(cameras, slots.shape[0], verts)
+        tex = textures if per_vertex else _texels(textures, meshes, slots, verts)
+        colors = shading(meshes, slots, lights, cam, materials, tex).expand(slots.index.shape[0], -1)
+        if soft:
+            znear, zfar = self._znear_zfar(cameras, kwargs)
+            return softmax_blend_packed(colors, slots, fragments, bp, znear, zfar)
+        return hard_blend_packed(colors, slots, bp)
+
 
 class HardPhongShader(ShaderBase):
     """Per-pixel lighting, nearest face only. Returns ``(N, H, W, 4)`` RGBA."""
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
-        cameras, lights, materials, textures, bp = self._setup(fragments, meshes, kwargs)
-        slots = select_slots(fragments, nearest_only=True)
-        verts = meshes.verts_packed()
-        cam = camera_centers(cameras, slots.shape[0], verts)
-        colors = phong_packed(meshes, slots, lights, cam, materials, _texels(textures, meshes, slots, verts))
-        return hard_blend_packed(colors.expand(slots.index.shape[0], -1), slots, bp)
+        return self._shade(fragments, meshes, kwargs, phong_packed, soft=False)
 
 
 class SoftPhongShader(ShaderBase):
     """Per-pixel lighting, SoftRas blending of the K faces. Returns ``(N, H, W, 4)``."""
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
-        cameras, lights, materials, textures, bp = self._setup(fragments, meshes, kwargs)
-        slots = select_slots(fragments)
-        verts = meshes.verts_packed()
-        cam = camera_centers(cameras, slots.shape[0], verts)
-        colors = phong_packed(meshes, slots, lights, cam, materials, _texels(textures, meshes, slots, verts))
-        znear, zfar = self._znear_zfar(cameras, kwargs)
-        return softmax_blend_packed(colors.expand(slots.index.shape[0], -1), slots, fragments, bp, znear, zfar)
+        return self._shade(fragments, meshes, kwargs, phong_packed, soft=True)
 
 
 class HardGouraudShader(ShaderBase):
     """Per-vertex lighting, nearest face only (``TexturesVertex`` or white)."""
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
-        cameras, lights, materials, textures, bp = self._setup(fragments, meshes, kwargs)
-        slots = select_slots(fragments, nearest_only=True)
-        cam = camera_centers(cameras, slots.shape[0], meshes.verts_packed())
-        colors = gouraud_packed(meshes, slots, lights, cam, materials, textures)
-        return hard_blend_packed(colors, slots, bp)
+        return self._shade(fragments, meshes, kwargs, gouraud_packed, soft=False, per_vertex=True)
 
 
 class SoftGouraudShader(ShaderBase):
     """Per-vertex lighting with SoftRas blending (``TexturesVertex`` or white)."""
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
-        cameras, lights, materials, textures, bp = self._setup(fragments, meshes, kwargs)
-        slots = select_slots(fragments)
-        cam = camera_centers(cameras, slots.shape[0], meshes.verts_packed())
-        colors = gouraud_packed(meshes, slots, lights, cam, materials, textures)
-        znear, zfar = self._znear_zfar(cameras, kwargs)
-        return softmax_blend_packed(colors, slots, fragments, bp, znear, zfar)
+        return self._shade(fragments, meshes, kwargs, gouraud_packed, soft=True, per_vertex=True)
 
 
 class HardFlatShader(ShaderBase):
     """Per-face lighting, nearest face only."""
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
-        cameras, lights, materials, textures, bp = self._setup(fragments, meshes, kwargs)
-        slots = select_slots(fragments, nearest_only=True)
-        verts = meshes.verts_packed()
-        cam = camera_centers(cameras, slots.shape[0], verts)
-        colors = flat_packed(meshes, slots, lights, cam, materials, _texels(textures, meshes, slots, verts))
-        return hard_blend_packed(colors.expand(slots.index.shape[0], -1), slots, bp)
+        return self._shade(fragments, meshes, kwargs, flat_packed, soft=False)
 
 
 class SoftSilhouetteShader(nn.Module):
