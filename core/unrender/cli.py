@@ -1,8 +1,22 @@
-"""The ``unrender`` command line."""
+"""The ``unrender`` command line: ``demo``, ``list`` and one sub-command per registered method.
+
+Method sub-commands are generated from the registry::
+
+    unrender list
+    unrender deform-mesh --input target.obj --output fit --level 4 --steps 800 --seed 0
+    unrender fit-points --example --output fit_points
+    unrender deform-mesh --help          # every parameter with its range and default
+
+Bad input (missing file, NaN coordinates, unknown or out-of-range parameter)
+prints one line naming the problem and exits with status 2, writing nothing.
+Ctrl-C during a fit stops it cleanly: the best result so far is written and
+the exit status is 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from . import __version__
@@ -10,14 +24,65 @@ from . import __version__
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2, no usage dump)."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _method_help(p) -> str:
+    rng = p.range_text()
+    default = p.default if p.type is not str else repr(p.default)
+    return f"{p.help} ({rng + '; ' if rng else ''}default: {default})".replace("%", "%%")
+
+
+def _add_method_parser(sub, m) -> None:
+    ps = sub.add_parser(
+        m.id,
+        help=m.label + ": " + m.description.split(".")[0],
+        description=m.description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ins = ps.add_argument_group("inputs (files)")
+    for i, spec in enumerate(m.inputs):
+        from .methods.inputs import INPUT_SUFFIXES
+
+        flags = [f"--{spec.name.replace('_', '-')}"] + (["--input", "-i"] if i == 0 and spec.name != "input" else [])
+        suffixes = sorted({s for k in spec.kinds for s in INPUT_SUFFIXES[k]})
+        need = "required unless --example" if spec.required else "optional"
+        ins.add_argument(*flags, dest=f"input__{spec.name}", metavar="PATH",
+                         help=f"{spec.help} [{' or '.join(spec.kinds)}: {' '.join(suffixes)}; {need}]")
+    ins.add_argument("--example", action="store_true", help="run on a generated example instead of (or under) the input files")
+    params = ps.add_argument_group("parameters")
+    for p in m.all_params():
+        if p.type is bool:
+            params.add_argument(p.flag, dest=f"param__{p.name}", action=argparse.BooleanOptionalAction,
+                                default=None, help=_method_help(p))
+        else:
+            metavar = "{" + ",".join(p.choices) + "}" if p.choices else p.type.__name__.upper()
+            params.add_argument(p.flag, dest=f"param__{p.name}", metavar=metavar, default=None, help=_method_help(p))
+    outs = ps.add_argument_group("output")
+    outs.add_argument("--output", "-o", default=f"unrender_{m.id.replace('-', '_')}",
+                      help="output folder (default: %(default)s)")
+    outs.add_argument("--no-pictures", action="store_true", help="skip the before/after picture and the GIF")
+    outs.add_argument("--quiet", action="store_true", help="no progress bar")
+    ps.set_defaults(method=m)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unrender", description="Turn pictures back into 3D.")
+    from .methods import list_methods
+
+    parser = _Parser(prog="unrender", description="Turn pictures back into 3D.")
     parser.add_argument("--version", action="version", version=f"unrender {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="write a tour of the toolkit (meshes, point clouds, pictures) into a folder")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    demo = sub.add_parser("demo", help="write a tour of the toolkit (meshes, point clouds, fits, pictures) into a folder")
     demo.add_argument("--output", "-o", default="unrender_demo", help="output folder (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("list", help="list the methods (built in and plugins) with their inputs and parameters")
+    for m in list_methods():
+        _add_method_parser(sub, m)
     return parser
 
 
@@ -32,20 +97,114 @@ def _demo(args) -> int:
     return 0
 
 
+def _list() -> int:
+    from .methods import list_methods, plugin_errors
+
+    for m in list_methods():
+        ins = ", ".join(f"{i.name} ({'|'.join(i.kinds)}{'' if i.required else ', optional'})" for i in m.inputs)
+        outs = ", ".join(f"{o.name} ({o.kind})" for o in m.outputs)
+        print(f"{m.id:16s} {m.label}: {m.description.split('.')[0]}.")
+        print(f"{'':16s} inputs: {ins}; outputs: {outs}")
+        print(f"{'':16s} parameters: " + ", ".join(f"{p.name}={p.default!r}" for p in m.all_params()))
+    for err in plugin_errors():
+        print(f"unrender list: warning: skipped {err}", file=sys.stderr)
+    return 0
+
+
+def _gather(args):
+    """Inputs and parameters of a method sub-command, all checked before anything is written."""
+    from .methods import check_inputs, load_input, resolve_params
+
+    m = args.method
+    given = {p.name: getattr(args, f"param__{p.name}") for p in m.all_params()}
+    params = resolve_params(m, {k: v for k, v in given.items() if v is not None})
+    inputs = dict(m.example_inputs(params["seed"])) if args.example else {}
+    for spec in m.inputs:
+        path = getattr(args, f"input__{spec.name}")
+        if path is not None:
+            inputs[spec.name] = load_input(spec, path)
+    missing = [s for s in m.inputs if s.required and s.name not in inputs]
+    if missing:
+        s = missing[0]
+        raise ValueError(f"{s.name}: missing input file (give {'--input or ' if s is m.inputs[0] else ''}"
+                         f"--{s.name.replace('_', '-')} PATH, or --example)")
+    check_inputs(m, inputs, params["device"])
+    return m, inputs, params
+
+
+class _Progress:
+    """tqdm bar fed by the method's progress callback; Ctrl-C asks the job to stop."""
+
+    def __init__(self, label: str, quiet: bool):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, desc=label, unit="step", disable=quiet, dynamic_ncols=True)
+        self.stop = False
+        self._old = None
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.stop:  # second Ctrl-C: abort for real
+                raise KeyboardInterrupt
+            self.stop = True
+
+        try:
+            self._old = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not in the main thread
+            self._old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        self.bar.close()
+
+    def __call__(self, step: int, total: int, loss: float, preview=None) -> bool:
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = step
+        self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        self.bar.refresh()
+        return not self.stop
+
+
+def _run_method(args) -> int:
+    from .methods import run_method, save_result
+
+    m, inputs, params = _gather(args)
+    with _Progress(m.id, args.quiet) as progress:
+        result = run_method(m, inputs, params, progress)
+    summary = save_result(m, inputs, result, args.output, pictures=not args.no_pictures)
+    metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.metrics.items())
+    state = "cancelled after" if result.cancelled else "done in"
+    print(f"{m.id}: {state} {result.steps} steps, {result.seconds:.2f} s; {metrics}")
+    files = [f for fs in summary["files"].values() for f in fs]
+    print(f"wrote {args.output}/: {', '.join(files)}, summary.json")
+    return 130 if result.cancelled and progress.stop else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+    except ValueError as exc:  # a method spec that does not hold together
+        print(f"unrender: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line usage error
+        return exc.code if isinstance(exc.code, int) else 0
     if args.command is None:
         parser.print_help()
         return 2
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "list":
+            return _list()
+        return _run_method(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"unrender {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    parser.error(f"unknown command {args.command!r}")
-    return 2
 
 
 if __name__ == "__main__":
