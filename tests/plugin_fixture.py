@@ -49,7 +49,7 @@ class FitSphere(Method):
             opt.step()
             if not tracker.update(step, loss.item(), mesh):
                 break
-        return tracker.result({"sphere": mesh()}, {"radius": float(log_r.exp()), "rms": float(loss.sqrt())})
+        return tracker.result({"sphere": mesh()}, {"radius": float(log_r.detach().exp()), "rms": float(loss.detach().sqrt())})
 
     def example_inputs(self, seed=0):
         g = torch.Generator().manual_seed(seed)
