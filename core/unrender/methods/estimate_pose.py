@@ -1,0 +1,718 @@
+"""``estimate-pose``: recover the camera that sees a mesh as a reference silhouette.
+
+Given a mesh and a reference picture (a silhouette mask, the alpha channel of
+an RGBA render, or an RGB picture on a plain background), find the camera pose
+``(R, T)`` (PyTorch3D convention, ``X_view = X_world R + T``) whose rendered
+silhouette matches the picture.
+
+Renders: :class:`~unrender.render.contour.ContourSilhouetteRenderer`, an
+anti-aliased silhouette whose edge pixels take their coverage from the signed
+distance to the projected contour edges. Unlike a SoftRas soft silhouette it
+is unbiased (the tutorials' sigma ``1e-4`` makes the silhouette ~0.5 pixel
+fatter, which biased the distance by ~1 %) and every pixel of a 2-pixel band
+around the outline carries a gradient, so the loss is smooth in the pose.
+
+1. **Mask.** The picture becomes a coverage mask in [0, 1] (``background``),
+   area-resampled so that its longer side is ``image_size`` (and a half and a
+   quarter of that for the coarse stages).
+2. **Pose parameters.** The mesh is centred on its bounding-box centre ``c``
+   and scaled by its radius ``r``; a pose is ``theta = (w, u, v, s)``: the
+   rotation ``R = R_start exp(w)`` (``w`` an axis-angle: the object turns about
+   its own centre), the image-plane position ``(u, v) = (X/Z, Y/Z)`` of the
+   object centre and ``s = log(Z)`` its log depth.
+3. **Candidates and restarts.** ``candidates`` starting rotations are spread
+   around the initial camera (within ``spread`` degrees; the initial rotation
+   itself is always one) or, without a camera, drawn over the whole rotation
+   group. Each gets its depth and image position from the mask's area and
+   centroid (two renders at a quarter size); the ``restarts`` best by
+   silhouette IoU (the given camera always among them) are optimised
+   **together in one batch** at half of ``image_size`` for ``coarse_steps``
+   Adam steps on a residual blurred by 3 pixels; the lowest loss is kept.
+4. **Refinement.** The winner gets at most ``steps`` Adam steps at
+   ``image_size`` (residual blurred by 0.5 pixel), then a Levenberg-Marquardt
+   polish (:func:`_polish`: Jacobian by central differences of batched
+   renders), which converges in a few iterations along the directions where
+   the outline barely changes and Adam crawls.
+
+Adam runs on the mean squared difference ``blur(render) - blur(mask)`` (both
+blurred by the same Gaussian: the optimum stays at the true pose, the basin
+widens), each pose parameter scaled to the image motion it causes (NDC units)
+so that one ``lr`` suits all; ``lr`` (x 1.3 in the coarse stage, x 0.5 in the
+refinement) cosine-decays to 5 % over each stage. Poses of a batch are
+independent. Loss history: the best loss of the batch at each step.
+Metrics: ``iou`` (hard IoU, silhouette > 0.5 against mask > 0.5, of the final
+pose at ``image_size``), ``coarse_iou`` (of the restart that won the coarse
+stage), ``restart`` (its candidate index; 0 is the given camera).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..cameras import FoVPerspectiveCameras
+from ..geometry.rotations import random_rotations, so3_exp_map, so3_log_map
+from ..render import MeshRasterizer, RasterizationSettings
+from ..render.contour import ContourSilhouetteRenderer
+from ..structures import Meshes
+from .base import Input, Method, Output, Param, Result
+from .registry import register
+from .runner import Tracker
+
+__all__ = [
+    "EstimatePose",
+    "image_to_mask",
+    "resize_mask",
+    "pixel_ndc",
+    "rotation_error_deg",
+    "make_example",
+    "example_mesh",
+]
+
+BLUR_PX = (3.0, 1.0, 0.5)  # blur of the residual per stage (coarse, unused middle, fine), in pixels of that size
+LR_STAGE = (1.3, 0.5, 0.5)  # lr multiplier per stage
+HALF_FRACTION = 0.0  # share of ``steps`` spent at half size before image_size (0: straight to image_size)
+COARSE = 1  # the coarse stage runs at a quarter (0) or half (1) of image_size  # share of ``steps`` at half size
+POLISH_ITERS = 6  # Levenberg-Marquardt iterations at image_size after Adam (see _polish)
+TOL_PX = 0.05  # a stage stops once the pose moved less than this many pixels over 4 steps
+
+
+# ------------------------------------------------------------------ masks
+def _parse_hex(text: str) -> torch.Tensor | None:
+    t = text.strip().lstrip("#")
+    if len(t) != 6:
+        return None
+    try:
+        return torch.tensor([int(t[i : i + 2], 16) / 255.0 for i in (0, 2, 4)])
+    except ValueError:
+        return None
+
+
+def image_to_mask(image: torch.Tensor, background: str = "auto", threshold: float = 0.1) -> torch.Tensor:
+    """A picture ``(H, W, C)`` (C in 1, 3, 4, values in [0, 1]) -> coverage mask ``(H, W)`` in [0, 1].
+
+    ``background``:
+
+    * ``"auto"``: the alpha channel of an RGBA picture when it has any
+      transparency; a one-channel picture is the mask itself; otherwise the
+      pixels whose colour differs from the picture's border colour (the median
+      of the outermost pixels) by more than ``threshold``: a white-on-black
+      mask, a render on Blender's grey world or a photo on a plain backdrop.
+    * ``"alpha"``: the alpha channel (C = 4) or the only channel (C = 1).
+    * ``"luminance"``: the grey level (mean of the RGB channels): white object on black.
+    * ``"#rrggbb"``: pixels differing from that background colour by more than ``threshold``.
+
+    The colour distance is the largest absolute channel difference; pixels
+    under ``threshold / 2`` are background, the others get the coverage
+    ``distance / median distance of the object pixels`` (clamped to 1), so the
+    anti-aliased edges of a plain-coloured object keep their fractional coverage.
+    Raises ``ValueError`` naming ``background`` for an unknown mode or a
+    mode the picture cannot serve (``alpha`` on RGB).
+    """
+    if image.dim() == 2:
+        image = image[..., None]
+    C = image.shape[-1]
+    mode = background.strip().lower()
+    colour = _parse_hex(mode) if mode.startswith("#") else None
+    if mode not in ("auto", "alpha", "luminance") and colour is None:
+        raise ValueError(f"background: expected 'auto', 'alpha', 'luminance' or a colour '#rrggbb', found {background!r}")
+    if mode == "alpha" or (mode == "auto" and C in (1, 4)):
+        if C == 1:
+            return image[..., 0]
+        if C == 4 and (mode == "alpha" or bool((image[..., 3] < 0.99).any())):
+            return image[..., 3]
+        if mode == "alpha":
+            raise ValueError(f"background: 'alpha' needs an RGBA or one-channel image, found {C} channels")
+    rgb = image[..., :3] if C >= 3 else image[..., :1].expand(*image.shape[:2], 3)
+    if mode == "luminance":
+        return rgb.mean(-1)
+    if colour is None:  # auto: the border colour
+        border = torch.cat([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]], 0)
+        colour = border.median(dim=0).values
+    diff = (rgb - colour.to(rgb)).abs().amax(-1)
+    # coverage: the difference relative to the object's typical difference (the median over
+    # pixels past the threshold), so an anti-aliased edge of a plain-coloured object keeps its
+    # fractional coverage; pixels under the threshold are background
+    obj = diff[diff > threshold]
+    full = float(obj.median()) if obj.numel() else 1.0
+    return torch.where(diff > threshold / 2, diff / max(full, threshold), torch.zeros_like(diff)).clamp(0.0, 1.0)
+
+
+def fit_size(H: int, W: int, size: int) -> tuple[int, int]:
+    """``(h, w)`` with the longer side ``size`` and the aspect of ``(H, W)``."""
+    s = size / max(H, W)
+    return max(1, round(H * s)), max(1, round(W * s))
+
+
+def resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """``(H, W)`` -> ``(h, w)`` with the longer side ``size`` (area average when shrinking)."""
+    h, w = fit_size(*mask.shape, size)
+    if (h, w) == tuple(mask.shape):
+        return mask
+    mode = "area" if h <= mask.shape[0] else "bilinear"
+    kw = {} if mode == "area" else {"align_corners": False}
+    return F.interpolate(mask[None, None], size=(h, w), mode=mode, **kw)[0, 0].clamp(0.0, 1.0)
+
+
+def pixel_ndc(H: int, W: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """NDC ``(x (W,), y (H,))`` of the pixel centres, PyTorch3D convention: +X left, +Y up,
+    the shorter side spanning [-1, 1] (column 0 is the left edge, row 0 the top)."""
+    s = min(H, W)
+    x = (W - 1 - 2 * torch.arange(W, device=device, dtype=dtype)) / s
+    y = (H - 1 - 2 * torch.arange(H, device=device, dtype=dtype)) / s
+    return x, y
+
+
+def _moments(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``masks (N, H, W)`` -> area fraction ``(N,)``, centroid NDC ``x (N,)``, ``y (N,)``."""
+    N, H, W = masks.shape
+    x, y = pixel_ndc(H, W, masks.device, masks.dtype)
+    a = masks.sum((1, 2)).clamp(min=1e-6)
+    cx = (masks.sum(1) * x).sum(1) / a
+    cy = (masks.sum(2) * y).sum(1) / a
+    return a / (H * W), cx, cy
+
+
+def _iou(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Hard IoU of ``pred (N, H, W)`` and ``ref (H, W)``, both thresholded at 0.5 -> ``(N,)``."""
+    p, r = pred > 0.5, (ref > 0.5)[None]
+    inter = (p & r).sum((1, 2)).float()
+    union = (p | r).sum((1, 2)).float().clamp(min=1.0)
+    return inter / union
+
+
+def rotation_error_deg(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
+    """Geodesic angle in degrees between rotations ``(..., 3, 3)``."""
+    cos = ((R1.transpose(-1, -2) @ R2).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
+
+
+# ------------------------------------------------------------------ the fit
+class _Fit:
+    """Renders of the normalised mesh (centred, radius 1) from poses ``(w, u, v, s)``."""
+
+    def __init__(self, verts: torch.Tensor, faces: torch.Tensor, tan_half: float, aspect: float):
+        self.verts, self.faces = verts, faces
+        self.tan_half, self.aspect = tan_half, aspect
+        self._meshes: dict[int, Meshes] = {}
+        self._contour: dict[tuple[int, int], ContourSilhouetteRenderer] = {}
+
+    def meshes(self, n: int) -> Meshes:
+        if n not in self._meshes:
+            self._meshes[n] = Meshes([self.verts] * n, [self.faces] * n)
+        return self._meshes[n]
+
+    @staticmethod
+    def rt(R0: torch.Tensor, w, u, v, s) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pose parameters -> ``(R (N, 3, 3), T (N, 3))`` of the normalised mesh."""
+        R = R0 @ so3_exp_map(w)
+        z = torch.exp(s)
+        return R, torch.stack([u * z, v * z, z], -1)
+
+    def cameras(self, R, T) -> FoVPerspectiveCameras:
+        z = T[:, 2].detach().min().item()
+        fov = math.degrees(2 * math.atan(self.tan_half))
+        return FoVPerspectiveCameras(R=R, T=T, fov=fov, aspect_ratio=self.aspect, znear=max(z - 1.5, 0.05 * z),
+                                     zfar=T[:, 2].detach().max().item() + 100.0, device=R.device)
+
+    def render(self, R, T, hw) -> torch.Tensor:
+        """Anti-aliased silhouettes ``(N, h, w)`` from the contour edges (see
+        :class:`~unrender.render.contour.ContourSilhouetteRenderer`); differentiable in ``R``, ``T``."""
+        key = tuple(hw)
+        if key not in self._contour:
+            self._contour[key] = ContourSilhouetteRenderer(self.verts, self.faces, key)
+        r = self._contour[key]
+        return r(self.cameras(R, T), self.meshes(R.shape[0]))
+
+
+def _place(fit: _Fit, R0, w, u, v, s, ref, hw):
+    """Fit depth and image position of each pose to the area and centroid of ``ref (h, w)``;
+    returns new ``(u, v, s)`` and the hard IoU ``(N,)`` after the move."""
+    a_ref, cx_ref, cy_ref = _moments(ref[None])
+    for _ in range(2):
+        with torch.no_grad():
+            sil = fit.render(*fit.rt(R0, w, u, v, s), hw)
+        a, cx, cy = _moments(sil)
+        empty = a < 1e-4
+        ratio = (a / a_ref).clamp(0.05, 20.0)
+        s = torch.where(empty, s, s + 0.5 * torch.log(ratio))
+        z_scale = torch.where(empty, torch.ones_like(ratio), ratio.sqrt())
+        # ndc_x = u / (tan_half * aspect) at the centre: shift by the centroid gap, after the depth change
+        u = torch.where(empty, u, u / z_scale + (cx_ref - cx / z_scale) * fit.tan_half * fit.aspect)
+        v = torch.where(empty, v, v / z_scale + (cy_ref - cy / z_scale) * fit.tan_half)
+    with torch.no_grad():
+        iou = _iou(fit.render(*fit.rt(R0, w, u, v, s), hw), ref)
+    return u, v, s, iou
+
+
+def _spread_rotations(n: int, spread_deg: float, g: torch.Generator, dtype, device) -> torch.Tensor:
+    """``n`` axis-angles ``(n, 3)`` (the first zero) spread within ``spread_deg``: out-of-plane
+    tilts on a golden-angle spiral of growing size plus a random roll of up to half the spread."""
+    out = torch.zeros(n, 3, dtype=dtype)
+    spread = math.radians(spread_deg)
+    golden = math.pi * (3 - math.sqrt(5))
+    for i in range(1, n):
+        r = spread * math.sqrt(i / max(n - 1, 1))
+        phi = i * golden
+        roll = (torch.rand((), generator=g).item() * 2 - 1) * spread / 2
+        out[i] = torch.tensor([r * math.cos(phi), r * math.sin(phi), roll])
+    return out.to(device)
+
+
+def blur(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``x (N, H, W)`` by ``sigma_px`` pixels (edges replicated)."""
+    if sigma_px <= 0:
+        return x
+    r = max(1, int(math.ceil(3 * sigma_px)))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma_px**2))
+    k = k / k.sum()
+    y = x[:, None]
+    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    return y[:, 0]
+
+
+def _loss(sil: torch.Tensor, ref_b: torch.Tensor, blur_px: float) -> torch.Tensor:
+    """Mean squared difference ``(N,)`` of the blurred silhouettes ``sil (N, h, w)`` and the
+    (equally blurred) reference ``ref_b (h, w)``."""
+    return ((blur(sil, blur_px) - ref_b[None]) ** 2).mean((1, 2))
+
+
+def _descend(fit: _Fit, R0: torch.Tensor, theta: torch.Tensor, ref: torch.Tensor, *, blur_px: float, steps: int,
+             lr: float, tol: float, on_step) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Adam on the poses ``theta (N, 6) = (w, u, v, s)`` (batched, independent) against ``ref (h, w)``.
+
+    The loss is :func:`_loss` with a Gaussian blur of ``blur_px`` pixels on
+    both sides (the optimum stays put, the basin widens). Each parameter is
+    scaled to the image motion it causes (normalised device units: the unit
+    sphere's radius in NDC for the rotation and log depth, ``tan_half`` for
+    the image position), so that ``lr`` is a motion in NDC per step for all
+    of them; the learning rate decays by cosine to 5 % of ``lr``. A stage
+    stops early once every pose moved less than ``tol`` (NDC) over the last 4
+    steps. ``on_step(loss (N,), theta (N, 6)) -> bool`` is called once per step
+    with the current best; ``False`` stops.
+    Returns the best pose by loss of each restart ``(N, 6)``, its loss ``(N,)``, its
+    silhouette ``(N, h, w)`` and whether to go on.
+    """
+    hw = tuple(ref.shape)
+    ref_b = blur(ref[None], blur_px)[0]
+    rho = 1.0 / (torch.exp(theta[:, 5]) * fit.tan_half)  # the unit sphere's radius in NDC
+    one = torch.ones_like(rho)
+    scale = torch.stack([1 / rho, 1 / rho, 1 / rho, one * fit.tan_half * fit.aspect, one * fit.tan_half, 1 / rho], 1)
+    theta0 = theta.detach()
+    x = torch.zeros_like(theta0, requires_grad=True)
+    opt = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
+    N = theta0.shape[0]
+    best = theta0.clone()
+    best_loss = torch.full((N,), float("inf"), device=theta0.device)
+    best_sil = None
+    hist: list[torch.Tensor] = []
+    go = True
+    for i in range(steps):
+        th = theta0 + x * scale
+        sil = fit.render(*fit.rt(R0, th[:, :3], th[:, 3], th[:, 4], th[:, 5]), hw)
+        loss = _loss(sil, ref_b, blur_px)
+        with torch.no_grad():
+            better = loss < best_loss
+            best = torch.where(better[:, None], th, best)
+            best_loss = torch.where(better, loss, best_loss)
+            best_sil = sil.detach() if best_sil is None else torch.where(better[:, None, None], sil, best_sil)
+        go = on_step(best_loss, best)
+        if not go or i == steps - 1:
+            break
+        opt.zero_grad()
+        loss.sum().backward()
+        for group in opt.param_groups:
+            group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * i / max(steps - 1, 1))))
+        opt.step()
+        hist.append(x.detach().clone())
+        if len(hist) > 4:
+            hist.pop(0)
+            if float((hist[-1] - hist[0]).abs().amax()) < tol:
+                break
+    return best, best_loss, best_sil, go
+
+
+def _param_scale(fit: "_Fit", theta: torch.Tensor) -> torch.Tensor:
+    """``(N, 6)``: the change of each pose parameter that moves the silhouette by one NDC unit."""
+    rho = 1.0 / (torch.exp(theta[:, 5]) * fit.tan_half)  # the unit sphere's radius in NDC
+    one = torch.ones_like(rho)
+    return torch.stack([1 / rho, 1 / rho, 1 / rho, one * fit.tan_half * fit.aspect, one * fit.tan_half, 1 / rho], 1)
+
+
+def _polish(fit: "_Fit", R0: torch.Tensor, theta: torch.Tensor, ref: torch.Tensor, *, blur_px: float, iters: int,
+            on_step) -> tuple[torch.Tensor, bool]:
+    """Levenberg-Marquardt on one pose ``theta (1, 6)`` against ``ref (h, w)``.
+
+    The residual is ``blur(render) - blur(ref)`` over all pixels; its Jacobian
+    comes from central differences (12 renders of a third of a pixel's motion,
+    batched, no autograd), which is accurate because the contour silhouettes
+    are smooth in the pose. Near the optimum it converges in a few iterations
+    where Adam crawls along the flat directions of a silhouette (rotations that
+    barely change the outline). Returns the best pose and whether to go on.
+    """
+    hw = tuple(ref.shape)
+    ref_b = blur(ref[None], blur_px)[0].flatten()
+    px = 2.0 / min(hw)
+    lam = 1e-3
+    go = True
+
+    def residuals(th: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            sil = fit.render(*fit.rt(R0.expand(th.shape[0], 3, 3), th[:, :3], th[:, 3], th[:, 4], th[:, 5]), hw)
+            return blur(sil, blur_px).flatten(1) - ref_b[None]
+
+    r = residuals(theta)[0]
+    loss = float((r * r).mean())
+    for _ in range(iters):
+        h = _param_scale(fit, theta)[0] * (px / 3)  # (6,)
+        probes = theta.repeat(12, 1)
+        idx = torch.arange(6, device=theta.device)
+        probes[idx, idx] += h
+        probes[idx + 6, idx] -= h
+        rp = residuals(probes)
+        J = ((rp[:6] - rp[6:]) / (2 * h[:, None])).T  # (P, 6)
+        JtJ, Jtr = J.T @ J, J.T @ r
+        D = torch.diag(JtJ.diagonal().clamp_min(1e-12))
+        improved = False
+        for _ in range(4):  # raise the damping until the step lowers the loss
+            delta = torch.linalg.solve(JtJ + lam * D, -Jtr)
+            cand = theta + delta[None]
+            rc = residuals(cand)[0]
+            lc = float((rc * rc).mean())
+            if lc < loss:
+                theta, r, loss, lam, improved = cand, rc, lc, max(lam / 3, 1e-6), True
+                break
+            lam *= 8
+        go = on_step(torch.tensor([loss]), theta)
+        if not go or not improved or float((delta / _param_scale(fit, theta)[0]).abs().max()) < 0.01 * px:
+            break
+    return theta, go
+
+
+@register
+class EstimatePose(Method):
+    """Recover the camera pose of a reference silhouette by optimising soft silhouette renders."""
+
+    id = "estimate-pose"
+    label = "Estimate pose"
+    description = (
+        "Find the camera that sees the mesh as in the picture: optimise the camera pose so that a soft "
+        "silhouette render matches the picture's silhouette, from several spread-out starting views "
+        "(batched), then refine the best. Returns the camera, its final silhouette and the IoU."
+    )
+    inputs = (
+        Input("mesh", ("mesh",), "the object (world coordinates; the camera is found relative to it)"),
+        Input(
+            "image",
+            ("image",),
+            "the reference picture: a silhouette mask, an RGBA render (alpha is used) or RGB on a plain background",
+        ),
+        Input(
+            "camera",
+            ("cameras",),
+            "optional initial guess: one FoVPerspectiveCameras (its field of view is kept); "
+            "without it the starting views cover the whole sphere",
+            required=False,
+        ),
+    )
+    params = (
+        Param("fov", 40.0, "vertical field of view in degrees when no camera is given", minimum=1.0, maximum=170.0,
+              label="Field of view"),
+        Param("image_size", 128, "the picture is resized so that its longer side has this many pixels", minimum=16,
+              maximum=1024),
+        Param("restarts", 4, "starting views optimised together (one batched render per step) in the coarse phase",
+              minimum=1, maximum=64),
+        Param("candidates", 8, "starting views screened (one small render each) to choose the restarts from",
+              minimum=1, maximum=1024),
+        Param("coarse_steps", 40, "Adam steps of the restarts (batched) at half of image_size", minimum=0, maximum=100),
+        Param("steps", 15, "most Adam steps of the best view at image_size before the Levenberg-Marquardt polish", minimum=2, maximum=1000),
+        Param("spread", 35.0, "degrees the starting views spread around the given camera", minimum=0.0,
+              maximum=180.0),
+        Param(
+            "background",
+            "auto",
+            "how the picture becomes a silhouette: 'auto' (alpha if the picture has transparency, else pixels "
+            "unlike the border colour), 'alpha', 'luminance' (white object on black) or the background colour "
+            "'#rrggbb' (e.g. the world colour of a Blender render)",
+        ),
+        Param("threshold", 0.1, "colour difference from the background that counts as object", minimum=0.001,
+              maximum=1.0),
+        Param("lr", 0.03, "Adam step size, as a motion of the silhouette in normalised image units "
+              "(2 = the picture's shorter side): x 1.3 in the coarse stage, x 0.5 at image_size, cosine-decayed "
+              "to 5 % over each stage",
+              minimum=1e-4, maximum=1.0),
+    )
+    outputs = (
+        Output("camera", "cameras", "the estimated camera: one FoVPerspectiveCameras (R, T, fov), world to view"),
+        Output("silhouette", "image", "the final soft silhouette render (h, w, 1), longer side image_size"),
+    )
+
+    # -------------------------------------------------------------- run
+    def run(self, inputs: dict[str, Any], params: dict[str, Any], progress) -> Result:
+        device = torch.device(params["device"])
+        mesh: Meshes = inputs["mesh"]
+        image: torch.Tensor = inputs["image"]
+        camera = inputs.get("camera")
+        g = torch.Generator().manual_seed(params["seed"])
+
+        mask_full = image_to_mask(image, params["background"], params["threshold"]).float()
+        cover = float((mask_full > 0.5).float().mean())
+        if cover * mask_full.numel() < 4:
+            raise ValueError(
+                f"image: expected a silhouette (some object pixels), found an empty mask with background="
+                f"{params['background']!r}; check the background colour or use an RGBA / mask image"
+            )
+        if cover > 0.98:
+            raise ValueError("image: expected a silhouette with background pixels, found the object covering "
+                             "the whole picture; check the background parameter")
+
+        verts = mesh.verts_packed().to(device=device, dtype=torch.float32)
+        faces = mesh.faces_packed().to(device)
+        centre = (verts.amin(0) + verts.amax(0)) / 2
+        radius = float((verts - centre).norm(dim=1).max().clamp(min=1e-12))
+        nverts = (verts - centre) / radius
+
+        if camera is not None:
+            if not isinstance(camera, FoVPerspectiveCameras):
+                raise ValueError(f"camera: expected a FoVPerspectiveCameras, found {type(camera).__name__}")
+            if len(camera) != 1:
+                raise ValueError(f"camera: expected one camera, found a batch of {len(camera)}")
+            cam = camera.to(device)
+            fov_deg = float(cam.fov[0]) if cam.degrees else math.degrees(float(cam.fov[0]))
+            aspect = float(cam.aspect_ratio[0])
+            R_in = cam.R[0].float()
+            T_in = (centre @ R_in + cam.T[0].float()) / radius  # the normalised mesh's centre in view space
+            if float(T_in[2]) <= 0:
+                raise ValueError("camera: expected the mesh in front of the camera (positive view depth of its "
+                                 f"centre), found depth {float(T_in[2]) * radius:.4g}")
+            znear, zfar = float(cam.znear[0]), float(cam.zfar[0])
+        else:
+            fov_deg, aspect, R_in, T_in = params["fov"], 1.0, None, None
+            znear = zfar = None
+        tan_half = math.tan(math.radians(fov_deg) / 2)
+        fit = _Fit(nverts, faces, tan_half, aspect)
+
+        size = params["image_size"]
+        mask_dev = mask_full.to(device)
+        sizes = (max(16, size // 4), max(16, size // 2), size)
+        refs = [resize_mask(mask_dev, n) for n in sizes]
+
+        def make_camera(R, T):
+            """Pose of the normalised mesh ``(R (1, 3, 3), T (1, 3))`` -> the world camera."""
+            R = R.detach()
+            Tw = (T.detach() * radius - centre @ R).cpu()
+            depth = float(T[:, 2].min()) * radius
+            zn = znear if znear is not None else max(0.01 * depth, depth - 2 * radius) * 0.5
+            zf = zfar if zfar is not None else (float(T[:, 2].max()) * radius + 2 * radius) * 2
+            return FoVPerspectiveCameras(R=R.cpu(), T=Tw, fov=fov_deg, aspect_ratio=aspect, znear=zn, zfar=zf)
+
+        def camera_of(R0, theta):
+            return make_camera(*fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5]))
+
+        # ---------------------------------------------------------- candidates -> restarts
+        n_cand = max(params["candidates"], params["restarts"])
+        if R_in is not None:
+            R0 = R_in.expand(n_cand, 3, 3).contiguous()
+            w = _spread_rotations(n_cand, params["spread"], g, torch.float32, device)
+            z0 = float(T_in[2])
+            u = torch.full((n_cand,), float(T_in[0]) / z0, device=device)
+            v = torch.full((n_cand,), float(T_in[1]) / z0, device=device)
+        else:
+            R0 = random_rotations(n_cand, generator=g, dtype=torch.float32).to(device)
+            w = torch.zeros(n_cand, 3, device=device)
+            z0 = 1.0 / (0.6 * tan_half)  # the unit sphere spans ~60 % of the picture's height
+            u = torch.zeros(n_cand, device=device)
+            v = torch.zeros(n_cand, device=device)
+        s = torch.full((n_cand,), math.log(z0), device=device)
+        u, v, s, iou0 = _place(fit, R0, w, u, v, s, refs[0], tuple(refs[0].shape))
+        order = torch.argsort(iou0, descending=True, stable=True)
+        if R_in is not None:  # the given camera always starts
+            order = torch.cat([order[order == 0], order[order != 0]])
+        keep = order[: params["restarts"]]
+        R0 = R0[keep]
+        theta = torch.cat([w[keep], u[keep, None], v[keep, None], s[keep, None]], 1)
+
+        total = params["coarse_steps"] + params["steps"] + POLISH_ITERS
+        tracker = Tracker(progress, total, snapshots=24, preview_every=1)
+        step = 0
+
+        def on_step(R0s):
+            def call(loss: torch.Tensor, th: torch.Tensor) -> bool:
+                nonlocal step
+                k = int(torch.argmin(loss))
+                go = tracker.update(step, float(loss[k]), lambda: camera_of(R0s[k : k + 1], th[k : k + 1]))
+                step += 1
+                return go
+            return call
+
+        lr = params["lr"]
+        # ---------------------------------------------------------- coarse: restarts batched
+        theta, loss, sil, go = _descend(fit, R0, theta, refs[COARSE], blur_px=BLUR_PX[0],
+                                        steps=max(params["coarse_steps"], 1), lr=lr * LR_STAGE[0], tol=0.0, on_step=on_step(R0)) if params["coarse_steps"] else (
+            theta, None, None, True)
+        if sil is None:
+            with torch.no_grad():
+                sil = fit.render(*fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5]),
+                                 tuple(refs[COARSE].shape))
+            loss = _loss(sil, blur(refs[COARSE][None], BLUR_PX[0])[0], BLUR_PX[0])
+        k = int(torch.argmin(loss))
+        coarse_iou = float(_iou(sil[k : k + 1], refs[COARSE])[0])
+        R0b, theta = R0[k : k + 1], theta[k : k + 1]
+
+        # ---------------------------------------------------------- refine the best: half size, full size
+        n_half = int(round(params["steps"] * HALF_FRACTION))
+        budget = [n_half, params["steps"] - n_half]
+        for stage in (1, 2):
+            if not go or budget[stage - 1] <= 0:
+                continue
+            px = 2.0 / min(refs[stage].shape)
+            theta, _, _, go = _descend(fit, R0b, theta, refs[stage], blur_px=BLUR_PX[stage],
+                                       steps=budget[stage - 1], lr=lr * LR_STAGE[stage], tol=TOL_PX * px,
+                                       on_step=on_step(R0b))
+        if go and POLISH_ITERS:
+            theta, go = _polish(fit, R0b, theta, refs[2], blur_px=BLUR_PX[2], iters=POLISH_ITERS, on_step=on_step(R0b))
+        # the accepted pose of the last stage (or of the coarse phase when cancelled there)
+        with torch.no_grad():
+            R, T = fit.rt(R0b, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5])
+            sil = fit.render(R, T, tuple(refs[2].shape))
+            final_iou = float(_iou(sil, refs[2])[0])
+        camera_out = make_camera(R, T)
+        if not tracker.snapshots or tracker.snapshots[-1][0] != step - 1:
+            tracker.snapshots.append((max(step - 1, 0), camera_out))
+        result = tracker.result(
+            {"camera": camera_out, "silhouette": sil[0, :, :, None].cpu()},
+            {"iou": final_iou, "coarse_iou": coarse_iou, "restart": float(int(keep[k]))},
+            distance=float(T[0].norm()) * radius,
+            fov=fov_deg,
+            steps=step,
+        )
+        result.cancelled = tracker.cancelled
+        return result
+
+    # -------------------------------------------------------------- examples and pictures
+    def example_inputs(self, seed: int = 0) -> dict[str, Any]:
+        """The mesh of :func:`example_mesh`, its mask from a seeded random pose, and an initial
+        camera off by up to 30 degrees (see :func:`make_example`, which also returns the truth)."""
+        return make_example(seed)[0]
+
+    def pictures(self, inputs: dict[str, Any], result: Result) -> dict[str, Any]:
+        """``before_after``: ``(H, W, 3)`` the reference mask (grey) with the initial silhouette's
+        outline in red and the final one's in green; ``progress``: ``(N, H, W, 3)`` frames of the
+        render at each snapshot over the reference (reference red, render green, overlap yellow)."""
+        mask = image_to_mask(inputs["image"].cpu(), result.params.get("background", "auto"),
+                             result.params.get("threshold", 0.1)).float()
+        mask = resize_mask(mask, 256)
+        hw = tuple(mask.shape)
+        mesh = inputs["mesh"].cpu()
+
+        def sil(cam) -> torch.Tensor:
+            if cam is None:
+                return torch.zeros(hw)
+            return _hard_silhouette(mesh, cam, hw)
+
+        def outline(m: torch.Tensor) -> torch.Tensor:
+            b = m > 0.5
+            pad = F.pad(b[None, None].float(), (1, 1, 1, 1), mode="replicate")
+            er = -F.max_pool2d(-pad, 3, stride=1)[0, 0] > 0.5
+            return b & ~er
+
+        base = (0.15 + 0.45 * mask)[..., None].expand(*hw, 3).clone()
+        init = inputs.get("camera")
+        if init is None and result.snapshots:
+            init = result.snapshots[0][1]
+        out_init, out_final = outline(sil(init)), outline(sil(result.outputs["camera"]))
+        before_after = base.clone()
+        before_after[out_init] = torch.tensor([1.0, 0.2, 0.2])
+        before_after[out_final] = torch.tensor([0.2, 1.0, 0.2])
+        frames = []
+        for _, cam in result.snapshots:
+            s = sil(cam)
+            frames.append(torch.stack([0.8 * mask, 0.8 * s, 0.1 * torch.ones_like(s)], -1))
+        pics = {"before_after": before_after.clamp(0, 1)}
+        if frames:
+            pics["progress"] = torch.stack(frames).clamp(0, 1)
+        return pics
+
+
+def _hard_silhouette(mesh: Meshes, camera, hw) -> torch.Tensor:
+    """Hard (K = 1) silhouette ``(H, W)`` of ``mesh`` seen by ``camera``."""
+    rs = RasterizationSettings(image_size=hw, faces_per_pixel=1)
+    with torch.no_grad():
+        frags = MeshRasterizer(camera.to(mesh.verts_packed().device), rs)(mesh)
+    return (frags.pix_to_face[0, ..., 0] >= 0).float()
+
+
+# ------------------------------------------------------------------ the generated example
+def example_mesh(level: int = 3) -> Meshes:
+    """An asymmetric three-armed blob (no rotational or mirror symmetry): a small ellipsoid body
+    with three arms of different lengths and widths along non-coplanar directions, plus a dent;
+    radius 1, centred. Its silhouette changes clearly with every rotation, as a real prop's does.
+    ``level`` is the icosphere level (3: 642 vertices, 1280 faces)."""
+    from ..geometry.shapes import radial_mesh
+
+    feats = torch.tensor(
+        [  # direction x, y, z, relative amplitude, angular width (1 - cos)
+            [1.0, 0.25, 0.1, 1.10, 0.07],
+            [-0.35, 1.0, 0.25, 0.65, 0.09],
+            [-0.2, -0.45, 1.0, 0.40, 0.12],
+            [-0.6, -0.7, -0.5, -0.20, 0.10],
+        ],
+        dtype=torch.float64,
+    )
+    dirs = feats[:, :3] / feats[:, :3].norm(dim=1, keepdim=True)
+    axes = torch.tensor([1.0, 0.8, 0.65], dtype=torch.float64)
+
+    def radius(d):
+        base = (d / axes).pow(2).sum(1).rsqrt()
+        bump = (feats[:, 3] * torch.exp(-(1 - d @ dirs.T) / feats[:, 4])).sum(1)
+        return base * (1 + bump)
+
+    return radial_mesh(radius, level)
+
+
+def make_example(seed: int = 0, *, image_size: int = 128, max_error_deg: float = 30.0, fov: float = 40.0):
+    """A seeded pose-estimation problem -> ``(inputs, truth)``.
+
+    ``inputs``: ``mesh`` (:func:`example_mesh`), ``image`` ``(S, S, 1)`` with
+    ``S = 2 * image_size``: the silhouette from the true camera (hard render at
+    ``2 S``, 2x2 averaged), ``camera``: the initial guess, the true rotation
+    turned about the object's centre by a random angle in ``[0.5, 1] *
+    max_error_deg`` about a random axis, at a depth off by up to 10 % and
+    shifted sideways by up to 5 % of the distance.
+    ``truth``: ``{"camera": FoVPerspectiveCameras, "R": (3, 3), "T": (3,), "distance": float,
+    "initial_error_deg": float}``; the object's centre is the world origin, so the
+    camera-object distance is ``|T|``.
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    mesh = example_mesh()
+    R_true = random_rotations(1, generator=g)[0]
+    dist = 2.6 + 0.8 * torch.rand((), generator=g).item()
+    off = (torch.rand(2, generator=g) * 2 - 1) * 0.06 * dist
+    T_true = torch.tensor([float(off[0]), float(off[1]), dist])
+    cam_true = FoVPerspectiveCameras(R=R_true[None], T=T_true[None], fov=fov)
+    S = image_size * 2
+    sil = _hard_silhouette(mesh, cam_true, (2 * S, 2 * S))
+    image = F.avg_pool2d(sil[None, None], 2)[0, 0][..., None]  # (S, S, 1)
+
+    axis = torch.randn(3, generator=g)
+    axis = axis / axis.norm()
+    angle = math.radians(max_error_deg) * (0.5 + 0.5 * torch.rand((), generator=g).item())
+    # turn the object about its centre: R_init = R_true exp(angle axis) keeps T's meaning
+    R_init = R_true @ so3_exp_map((axis * angle)[None])[0]
+    scale = 1 + (torch.rand((), generator=g).item() * 2 - 1) * 0.10
+    shift = (torch.rand(2, generator=g) * 2 - 1) * 0.05 * dist
+    T_init = torch.tensor([float(T_true[0] + shift[0]), float(T_true[1] + shift[1]), dist * scale])
+    cam_init = FoVPerspectiveCameras(R=R_init[None], T=T_init[None], fov=fov)
+    truth = {
+        "camera": cam_true,
+        "R": R_true,
+        "T": T_true,
+        "distance": float(T_true.norm()),
+        "initial_error_deg": float(rotation_error_deg(R_true, R_init)),
+    }
+    return {"mesh": mesh, "image": image, "camera": cam_init}, truth
