@@ -304,6 +304,89 @@ def _make_points_render(impl, quick, device):
     return run, warmup
 
 
+def _make_deform_mesh(impl, quick, device):
+    # PyTorch3D's "deform a sphere into a target" loop: level-4 icosphere, 5,000
+    # points sampled on each surface per step, chamfer + edge + normal +
+    # Laplacian, Adam. unrender times the deform-mesh method itself (plain schedule).
+    from unrender.geometry.shapes import bumpy_ellipsoid
+
+    steps = 50 if quick else 2000
+    target = bumpy_ellipsoid().to(device)
+    if impl == "unrender":
+        from unrender.methods import run_method
+
+        def loop(n):
+            params = {"schedule": "plain", "level": 4, "steps": n, "points": 5000, "optimizer": "adam", "lr": 0.01,
+                      "w_chamfer": 1.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 0.1, "device": device.type}
+            run_method("deform-mesh", {"target": target}, params)
+
+        return (lambda: loop(steps)), (lambda: loop(5))
+    from pytorch3d.loss import chamfer_distance, mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
+    from pytorch3d.ops import sample_points_from_meshes
+    from pytorch3d.structures import Meshes
+    from pytorch3d.utils import ico_sphere
+
+    trg = Meshes(verts=target.verts_list(), faces=target.faces_list())
+
+    def loop(n):
+        src = ico_sphere(4, device)
+        deform = torch.zeros_like(src.verts_packed(), requires_grad=True)
+        opt = torch.optim.Adam([deform], lr=0.01)
+        for _ in range(n):
+            opt.zero_grad()
+            mesh = src.offset_verts(deform)
+            loss = chamfer_distance(sample_points_from_meshes(mesh, 5000), sample_points_from_meshes(trg, 5000))[0]
+            loss = loss + mesh_edge_loss(mesh) + 0.01 * mesh_normal_consistency(mesh)
+            loss = loss + 0.1 * mesh_laplacian_smoothing(mesh, method="uniform")
+            loss.backward()
+            opt.step()
+
+    return (lambda: loop(steps)), (lambda: loop(5))
+
+
+def _make_estimate_pose(impl, quick, device):
+    # One gradient step of the estimate-pose fit for a batch of restarts: soft
+    # silhouettes (sigma 1e-5, K = 8) of the example mesh from B cameras
+    # R = R0 exp(w), T, MSE against a reference mask, backward to (w, T), Adam.
+    # (The method takes exactly such Adam steps: batched restarts at half size,
+    # then one pose at full size.)
+    from unrender.methods.estimate_pose import make_example
+
+    B, size = (2, 64) if quick else (8, 128)
+    inputs, truth = make_example(0, image_size=size // 2)
+    ref = inputs["image"][..., 0].to(device)
+    v, f = inputs["mesh"].verts_packed().to(device), inputs["mesh"].faces_packed().to(device)
+    sigma = 1e-5
+    blur = math.log(1.0 / 1e-4 - 1.0) * sigma
+    if impl == "unrender":
+        import unrender.render as R
+        from unrender.cameras import FoVPerspectiveCameras
+        from unrender.geometry.rotations import so3_exp_map
+        from unrender.structures import Meshes
+    else:
+        import pytorch3d.renderer as R
+        from pytorch3d.renderer import FoVPerspectiveCameras
+        from pytorch3d.structures import Meshes
+        from pytorch3d.transforms import so3_exp_map
+    meshes = Meshes([v] * B, [f] * B)
+    rs = R.RasterizationSettings(image_size=size, blur_radius=blur, faces_per_pixel=8,
+                                 **({} if impl == "unrender" else {"bin_size": 0}))
+    renderer = R.MeshRenderer(R.MeshRasterizer(raster_settings=rs), R.SoftSilhouetteShader(R.BlendParams(sigma=sigma)))
+    R0 = truth["R"][None].to(device)
+    w = (torch.randn(B, 3, generator=_gen(0, "cpu")) * 0.2).to(device).requires_grad_(True)
+    T = truth["T"][None].repeat(B, 1).to(device).requires_grad_(True)
+    opt = torch.optim.Adam([w, T], lr=0.01)
+
+    def run():
+        cams = FoVPerspectiveCameras(R=R0 @ so3_exp_map(w), T=T, fov=40.0, device=device)
+        sil = renderer(meshes, cameras=cams)[..., 3]
+        ((sil - ref) ** 2).mean().backward()
+        opt.step()
+        opt.zero_grad()
+
+    return run
+
+
 CASES: list[Case] = [
     Case("chamfer", "chamfer fwd+bwd", "10k x 10k", "1k x 1k", _make_chamfer),
     Case("sampling", "sample points on icosphere", "10k, level 5", "1k, level 3", _make_sampling),
@@ -326,6 +409,11 @@ CASES: list[Case] = [
          "1280 faces 128x128", _make_phong_render, ref_repeats=1),
     Case("points_render", "points render (PointsRenderer, alpha, K=8) fwd", "50k points 512x512",
          "10k points 128x128", _make_points_render, ref_repeats=1),
+    Case("deform_mesh", "deform-mesh loop (chamfer + edge + normal + laplacian, Adam, plain)",
+         "level-4 icosphere, 5k points, 2000 steps", "level-4 icosphere, 5k points, 50 steps", _make_deform_mesh,
+         repeats=1, ref_repeats=1),
+    Case("estimate_pose", "estimate-pose step: soft silhouette fwd+bwd + Adam, batch of restarts",
+         "8 restarts, 1280 faces 128x128", "2 restarts, 64x64", _make_estimate_pose, ref_repeats=1),
 ]
 
 
