@@ -32,10 +32,18 @@ def test_demo_writes_readable_files(tmp_path):
     # every sample lies on the torus surface (R = 0.7, r = 0.25): the parametric mesh is within 1e-2
     q = torch.stack([cloud.verts[:, :2].norm(dim=1) - 0.7, cloud.verts[:, 2]], 1).norm(dim=1)
     assert float((q - 0.25).abs().max()) < 1e-2
-    for item in items.values():
+    for name, item in items.items():
         img = load_image(out / item["picture"])
-        assert img.shape[:2] == (512, 512)
+        if name != "deform-mesh fit":
+            assert img.shape[:2] == (512, 512)
         assert float(img.std()) > 0.05, f"{item['picture']} is blank"
+    # the deform-mesh method's result folder: a close fit, its GIF and loss curve
+    fit = items["deform-mesh fit"]
+    assert fit["f1@0.05"] >= 0.98 and fit["f1@0.02"] >= 0.85
+    assert load_obj(out / fit["file"]).faces.shape == (5120, 3)
+    with Image.open(out / fit["gif"]) as gif:
+        assert gif.n_frames >= 10
+    assert load_image(out / fit["loss_curve"]).shape[2] == 3
     # turntables: the GIFs hold every frame, the PNG frames are RGBA with the object centred
     spin = items["shaded turntable"]
     with Image.open(out / spin["file"]) as gif:

@@ -70,7 +70,6 @@ def _camera_record(cameras) -> dict:
 
 def save_output(path_stem: Path, kind: str, obj) -> list[Path]:
     """Write one output; returns the files written (suffix chosen by kind)."""
-    from ..geometry import marching_cubes
     from ..io import save_image, save_obj, save_point_cloud
 
     if kind == "mesh":
@@ -91,13 +90,7 @@ def save_output(path_stem: Path, kind: str, obj) -> list[Path]:
         v = obj.detach().cpu()
         p = path_stem.with_suffix(".npz")
         np.savez_compressed(p, grid=v.grids_list()[0].numpy(), bounds=v.bounds()[0].numpy())
-        files = [p]
-        mesh = marching_cubes(v, 0.5)
-        if mesh.faces_packed().shape[0]:
-            q = path_stem.with_name(path_stem.name + "_mesh.obj")
-            save_obj(q, mesh.verts_packed(), mesh.faces_packed())
-            files.append(q)
-        return files
+        return [p]
     if kind == "image":
         p = path_stem.with_suffix(".png")
         save_image(p, obj.detach().cpu())
@@ -126,7 +119,7 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
     """Write ``result`` of ``method`` into the folder ``output``.
 
     Files: one per output (``<name>.obj`` mesh, ``.ply`` points, ``.npz`` voxels
-    plus ``<name>_mesh.obj``, ``.png`` image, ``.json`` cameras), ``loss.png``
+    (``grid`` (D, H, W) and ``bounds`` (2, 3)), ``.png`` image, ``.json`` cameras), ``loss.png``
     (the loss curve), the method's pictures (``before_after.png``,
     ``progress.gif``, ...) and ``summary.json`` (method, parameters, metrics,
     timings, files). Returns the summary.
