@@ -401,9 +401,9 @@ class EstimatePose(Method):
     id = "estimate-pose"
     label = "Estimate pose"
     description = (
-        "Find the camera that sees the mesh as in the picture: optimise the camera pose so that a soft "
-        "silhouette render matches the picture's silhouette, from several spread-out starting views "
-        "(batched), then refine the best. Returns the camera, its final silhouette and the IoU."
+        "Find the camera that sees the mesh as in the picture: optimise the camera pose so that an "
+        "anti-aliased silhouette render matches the picture's silhouette, from several spread-out starting "
+        "views (batched), then refine the best. Returns the camera, its final silhouette and the IoU."
     )
     inputs = (
         Input("mesh", ("mesh",), "the object (world coordinates; the camera is found relative to it)"),

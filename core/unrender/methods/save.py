@@ -139,7 +139,9 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
             continue
         files[name] = [p.name for p in save_output(out / name, kind, obj)]
     if result.history:
-        marks = result.extra.get("subdivided_at", ()) if isinstance(result.extra, dict) else ()
+        # stage boundaries (e.g. deform-mesh's subdivisions) as dashed lines
+        stages = result.extra.get("stages", []) if isinstance(result.extra, dict) else []
+        marks = [st["step"] for st in stages if isinstance(st, dict) and st.get("step", 0) > 0]
         plot_curves(result.history, out / "loss.png", title=f"{m.id}: loss per step", marks=marks)
         files["loss_curve"] = ["loss.png"]
     picture_seconds = 0.0
