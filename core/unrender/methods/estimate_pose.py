@@ -54,10 +54,11 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import FoVPerspectiveCameras
-from ..geometry.rotations import random_rotations, so3_exp_map, so3_log_map
+from ..geometry.rotations import random_rotations, so3_exp_map
 from ..render import MeshRasterizer, RasterizationSettings
-from ..render.contour import ContourSilhouetteRenderer
+from ..render.contour import ContourSilhouetteRenderer, pixel_ndc
 from ..structures import Meshes
+from ..structures.utils import normalize_to_unit_sphere
 from .base import Input, Method, Output, Param, Result
 from .registry import register
 from .runner import Tracker
@@ -72,10 +73,8 @@ __all__ = [
     "example_mesh",
 ]
 
-BLUR_PX = (3.0, 1.0, 0.5)  # blur of the residual per stage (coarse, unused middle, fine), in pixels of that size
-LR_STAGE = (1.3, 0.5, 0.5)  # lr multiplier per stage
-HALF_FRACTION = 0.0  # share of ``steps`` spent at half size before image_size (0: straight to image_size)
-COARSE = 1  # the coarse stage runs at a quarter (0) or half (1) of image_size  # share of ``steps`` at half size
+BLUR_PX = (3.0, 0.5)  # blur of the residual in the coarse (half size) and fine (image_size) stages, in their pixels
+LR_STAGE = (1.3, 0.5)  # lr multiplier of the coarse and fine stages
 POLISH_ITERS = 6  # Levenberg-Marquardt iterations at image_size after Adam (see _polish)
 TOL_PX = 0.05  # a stage stops once the pose moved less than this many pixels over 4 steps
 
@@ -155,15 +154,6 @@ def resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
     mode = "area" if h <= mask.shape[0] else "bilinear"
     kw = {} if mode == "area" else {"align_corners": False}
     return F.interpolate(mask[None, None], size=(h, w), mode=mode, **kw)[0, 0].clamp(0.0, 1.0)
-
-
-def pixel_ndc(H: int, W: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """NDC ``(x (W,), y (H,))`` of the pixel centres, PyTorch3D convention: +X left, +Y up,
-    the shorter side spanning [-1, 1] (column 0 is the left edge, row 0 the top)."""
-    s = min(H, W)
-    x = (W - 1 - 2 * torch.arange(W, device=device, dtype=dtype)) / s
-    y = (H - 1 - 2 * torch.arange(H, device=device, dtype=dtype)) / s
-    return x, y
 
 
 def _moments(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -282,6 +272,13 @@ def _loss(sil: torch.Tensor, ref_b: torch.Tensor, blur_px: float) -> torch.Tenso
     return ((blur(sil, blur_px) - ref_b[None]) ** 2).mean((1, 2))
 
 
+def _param_scale(fit: "_Fit", theta: torch.Tensor) -> torch.Tensor:
+    """``(N, 6)``: the change of each pose parameter that moves the silhouette by one NDC unit."""
+    rho = 1.0 / (torch.exp(theta[:, 5]) * fit.tan_half)  # the unit sphere's radius in NDC
+    one = torch.ones_like(rho)
+    return torch.stack([1 / rho, 1 / rho, 1 / rho, one * fit.tan_half * fit.aspect, one * fit.tan_half, 1 / rho], 1)
+
+
 def _descend(fit: _Fit, R0: torch.Tensor, theta: torch.Tensor, ref: torch.Tensor, *, blur_px: float, steps: int,
              lr: float, tol: float, on_step) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
     """Adam on the poses ``theta (N, 6) = (w, u, v, s)`` (batched, independent) against ``ref (h, w)``.
@@ -300,9 +297,7 @@ def _descend(fit: _Fit, R0: torch.Tensor, theta: torch.Tensor, ref: torch.Tensor
     """
     hw = tuple(ref.shape)
     ref_b = blur(ref[None], blur_px)[0]
-    rho = 1.0 / (torch.exp(theta[:, 5]) * fit.tan_half)  # the unit sphere's radius in NDC
-    one = torch.ones_like(rho)
-    scale = torch.stack([1 / rho, 1 / rho, 1 / rho, one * fit.tan_half * fit.aspect, one * fit.tan_half, 1 / rho], 1)
+    scale = _param_scale(fit, theta)
     theta0 = theta.detach()
     x = torch.zeros_like(theta0, requires_grad=True)
     opt = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
@@ -335,13 +330,6 @@ def _descend(fit: _Fit, R0: torch.Tensor, theta: torch.Tensor, ref: torch.Tensor
             if float((hist[-1] - hist[0]).abs().amax()) < tol:
                 break
     return best, best_loss, best_sil, go
-
-
-def _param_scale(fit: "_Fit", theta: torch.Tensor) -> torch.Tensor:
-    """``(N, 6)``: the change of each pose parameter that moves the silhouette by one NDC unit."""
-    rho = 1.0 / (torch.exp(theta[:, 5]) * fit.tan_half)  # the unit sphere's radius in NDC
-    one = torch.ones_like(rho)
-    return torch.stack([1 / rho, 1 / rho, 1 / rho, one * fit.tan_half * fit.aspect, one * fit.tan_half, 1 / rho], 1)
 
 
 def _polish(fit: "_Fit", R0: torch.Tensor, theta: torch.Tensor, ref: torch.Tensor, *, blur_px: float, iters: int,
@@ -473,9 +461,8 @@ class EstimatePose(Method):
 
         verts = mesh.verts_packed().to(device=device, dtype=torch.float32)
         faces = mesh.faces_packed().to(device)
-        centre = (verts.amin(0) + verts.amax(0)) / 2
-        radius = float((verts - centre).norm(dim=1).max().clamp(min=1e-12))
-        nverts = (verts - centre) / radius
+        (nverts,), centres, radii = normalize_to_unit_sphere([verts], "bbox", "mesh")
+        centre, radius = centres[0], float(radii[0])
 
         if camera is not None:
             if not isinstance(camera, FoVPerspectiveCameras):
@@ -552,30 +539,25 @@ class EstimatePose(Method):
 
         lr = params["lr"]
         # ---------------------------------------------------------- coarse: restarts batched
-        theta, loss, sil, go = _descend(fit, R0, theta, refs[COARSE], blur_px=BLUR_PX[0],
+        theta, loss, sil, go = _descend(fit, R0, theta, refs[1], blur_px=BLUR_PX[0],
                                         steps=max(params["coarse_steps"], 1), lr=lr * LR_STAGE[0], tol=0.0, on_step=on_step(R0)) if params["coarse_steps"] else (
             theta, None, None, True)
         if sil is None:
             with torch.no_grad():
                 sil = fit.render(*fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5]),
-                                 tuple(refs[COARSE].shape))
-            loss = _loss(sil, blur(refs[COARSE][None], BLUR_PX[0])[0], BLUR_PX[0])
+                                 tuple(refs[1].shape))
+            loss = _loss(sil, blur(refs[1][None], BLUR_PX[0])[0], BLUR_PX[0])
         k = int(torch.argmin(loss))
-        coarse_iou = float(_iou(sil[k : k + 1], refs[COARSE])[0])
+        coarse_iou = float(_iou(sil[k : k + 1], refs[1])[0])
         R0b, theta = R0[k : k + 1], theta[k : k + 1]
 
-        # ---------------------------------------------------------- refine the best: half size, full size
-        n_half = int(round(params["steps"] * HALF_FRACTION))
-        budget = [n_half, params["steps"] - n_half]
-        for stage in (1, 2):
-            if not go or budget[stage - 1] <= 0:
-                continue
-            px = 2.0 / min(refs[stage].shape)
-            theta, _, _, go = _descend(fit, R0b, theta, refs[stage], blur_px=BLUR_PX[stage],
-                                       steps=budget[stage - 1], lr=lr * LR_STAGE[stage], tol=TOL_PX * px,
-                                       on_step=on_step(R0b))
+        # ---------------------------------------------------------- refine the best at image_size
+        if go:
+            px = 2.0 / min(refs[2].shape)
+            theta, _, _, go = _descend(fit, R0b, theta, refs[2], blur_px=BLUR_PX[1], steps=params["steps"],
+                                       lr=lr * LR_STAGE[1], tol=TOL_PX * px, on_step=on_step(R0b))
         if go and POLISH_ITERS:
-            theta, go = _polish(fit, R0b, theta, refs[2], blur_px=BLUR_PX[2], iters=POLISH_ITERS, on_step=on_step(R0b))
+            theta, go = _polish(fit, R0b, theta, refs[2], blur_px=BLUR_PX[1], iters=POLISH_ITERS, on_step=on_step(R0b))
         # the accepted pose of the last stage (or of the coarse phase when cancelled there)
         with torch.no_grad():
             R, T = fit.rt(R0b, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5])

@@ -27,7 +27,16 @@ import torch.nn.functional as F
 from .._validate import check_faces, check_points
 from .rasterize import MeshRasterizer, RasterizationSettings
 
-__all__ = ["ContourSilhouetteRenderer"]
+__all__ = ["ContourSilhouetteRenderer", "pixel_ndc"]
+
+
+def pixel_ndc(H: int, W: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """NDC ``(x (W,), y (H,))`` of the pixel centres, PyTorch3D convention: +X left, +Y up,
+    the shorter side spanning [-1, 1] (column 0 is the left edge, row 0 the top)."""
+    s = min(H, W)
+    x = (W - 1 - 2 * torch.arange(W, device=device, dtype=dtype)) / s
+    y = (H - 1 - 2 * torch.arange(H, device=device, dtype=dtype)) / s
+    return x, y
 
 
 def _edge_faces(faces: torch.Tensor, V: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,12 +76,8 @@ class ContourSilhouetteRenderer:
         self.depth_tol = 0.05 * float((verts.amax(0) - verts.amin(0)).norm())
         self.edge_count = torch.bincount(self.he_edge, minlength=self.edges.shape[0])
         self.raster = MeshRasterizer(raster_settings=RasterizationSettings(image_size=(self.H, self.W), faces_per_pixel=1))
-        s = min(self.H, self.W)
-        dev, dt = verts.device, verts.dtype
-        # pixel centres in NDC (+X left, +Y up, the shorter side spans [-1, 1])
-        self.px = 2.0 / s
-        self.xs = (self.W - 1 - 2 * torch.arange(self.W, device=dev, dtype=dt)) / s
-        self.ys = (self.H - 1 - 2 * torch.arange(self.H, device=dev, dtype=dt)) / s
+        self.px = 2.0 / min(self.H, self.W)
+        self.xs, self.ys = pixel_ndc(self.H, self.W, verts.device, verts.dtype)
 
     def __call__(self, cameras, meshes=None) -> torch.Tensor:
         from ..structures import Meshes
