@@ -65,7 +65,10 @@ def sample_surface(
         raise ValueError(f"meshes[{i}]: cannot sample points from a mesh with no faces")
     verts, faces = meshes.verts_packed(), meshes.faces_packed()
     B = len(meshes)
-    fv = verts[faces]  # (F, 3, 3), gathered once
+    # Gathers use index_select: its backward (index_add) sums in a fixed order, so
+    # gradients are bit-for-bit reproducible with several CPU threads (the
+    # accumulating backward of advanced indexing is not), and it is cheaper.
+    fv = verts.index_select(0, faces.reshape(-1)).view(-1, 3, 3)  # (F, 3, 3), gathered once
     cross = torch.cross(fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0], dim=1)  # length = 2 * area
     with torch.no_grad():
         weight = cross.detach().norm(dim=1).double()
@@ -83,10 +86,12 @@ def sample_surface(
         local = torch.searchsorted(cdf, u, right=True).clamp_max(nf[:, None] - 1)
         face_index = local + first[:, None]
     bary = _random_barycentric(B, num_samples, verts.dtype, verts.device, generator)
-    points = (bary[..., None] * fv[face_index]).sum(-2)
+    flat = face_index.reshape(-1)
+    corners = verts.index_select(0, faces.index_select(0, flat).reshape(-1)).view(B, num_samples, 3, 3)
+    points = (bary[..., None] * corners).sum(-2)
     normals = None
     if return_normals:
-        normals = torch.nn.functional.normalize(cross[face_index], dim=-1, eps=1e-6)
+        normals = torch.nn.functional.normalize(cross.index_select(0, flat).view(B, num_samples, 3), dim=-1, eps=1e-6)
     return SurfaceSamples(points, normals, face_index, bary)
 
 

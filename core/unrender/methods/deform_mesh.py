@@ -33,7 +33,7 @@ import math
 
 import torch
 
-from ..geometry import icosphere_verts_faces, sample_points_from_meshes, sample_surface, subdivide
+from ..geometry import icosphere_verts_faces, sample_points_from_meshes, subdivide
 from ..geometry.shapes import bumpy_ellipsoid
 from ..losses import chamfer_distance, mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
 from ..metrics import point_f1
@@ -240,7 +240,7 @@ class DeformMesh(Method):
         mesh = Meshes([v], [faces])
         loss = v.new_zeros(())
         if w_cham > 0:
-            loss = loss + w_cham * chamfer_distance(_sample_points(mesh, v, faces, n, g), tgt)[0]
+            loss = loss + w_cham * chamfer_distance(sample_points_from_meshes(mesh, n, generator=g), tgt)[0]
         if w_edge > 0:
             loss = loss + w_edge * mesh_edge_loss(mesh)
         if w_norm > 0:
@@ -267,20 +267,6 @@ class DeformMesh(Method):
             out = {"chamfer": float(chamfer_distance(a, b)[0])}
         out.update({k: float(val[0]) for k, val in f1.items() if k.startswith("f1")})
         return out
-
-
-def _sample_points(mesh: Meshes, v: torch.Tensor, faces: torch.Tensor, n: int, g) -> torch.Tensor:
-    """``(1, n, 3)`` area-uniform samples of ``mesh`` (vertices ``v (V, 3)``), differentiable in ``v``.
-
-    The faces and barycentric weights are drawn without a graph, then the points
-    are gathered with ``index_select``: its backward (``index_add``) sums in a
-    fixed order, so a fit is bit-for-bit reproducible with several CPU threads
-    (the accumulating backward of advanced indexing is not), and it is cheaper.
-    """
-    with torch.no_grad():
-        s = sample_surface(mesh, n, return_normals=False, generator=g)
-    corners = faces.index_select(0, s.face_index[0]).view(-1)  # (3n,)
-    return (s.barycentric[0].unsqueeze(-1) * v.index_select(0, corners).view(n, 3, 3)).sum(1)[None]
 
 
 def _cosine(opt: torch.optim.Optimizer, n: int, final: float):

@@ -40,11 +40,10 @@ def _target_cloud(target, n: int, generator: torch.Generator) -> tuple[torch.Ten
     A mesh is normalised by its vertices, then sampled to ``n`` points; a
     cloud is normalised by its own points. ``world = points * scale + centre``.
     """
+    unit, centres, scales = target.normalize()
     if isinstance(target, Meshes):
-        unit, centres, scales = target.normalize()
         pts = sample_points_from_meshes(unit, n, generator=generator)[0]
     else:
-        unit, centres, scales = target.normalize()
         pts = unit.points_list()[0]
     return pts.detach(), centres[0].detach(), scales[0].detach()
 
