@@ -10,7 +10,7 @@
 * :mod:`.pytorch3d_convert`: ``to_pytorch3d`` / ``from_pytorch3d`` (lazy import).
 """
 
-from .blender import BlenderCamera, blender_from_cameras, cameras_from_blender
+from .blender import BlenderCamera, blender_from_cameras, cameras_from_blender, fov_cameras_from_blender
 from .cameras import (
     CamerasBase,
     FoVOrthographicCameras,
@@ -40,6 +40,7 @@ __all__ = [
     "BlenderCamera",
     "cameras_from_blender",
     "blender_from_cameras",
+    "fov_cameras_from_blender",
     "cameras_from_opencv",
     "opencv_from_cameras",
     "to_pytorch3d",

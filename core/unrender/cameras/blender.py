@@ -58,7 +58,7 @@ from .cameras import (
     _parse_image_size,
 )
 
-__all__ = ["BlenderCamera", "cameras_from_blender", "blender_from_cameras"]
+__all__ = ["BlenderCamera", "cameras_from_blender", "blender_from_cameras", "fov_cameras_from_blender"]
 
 _TYPES = ("PERSP", "ORTHO")
 _FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
@@ -258,6 +258,36 @@ def cameras_from_blender(camera: BlenderCamera | Sequence[BlenderCamera] | None 
     cameras = cls(focal_length=torch.tensor(focal, **kw), principal_point=torch.tensor(pp, **kw),
                   R=torch.tensor(np.stack(Rs), **kw), T=torch.tensor(np.stack(Ts), **kw),
                   in_ndc=True, image_size=(H, W))
+    return cameras, (H, W)
+
+
+def fov_cameras_from_blender(camera: BlenderCamera, *, dtype: torch.dtype = torch.float32, device=None):
+    """One perspective Blender camera -> ``(FoVPerspectiveCameras, (H, W))`` that renders the same image.
+
+    The field of view spans the shorter side of the render (the FoV cameras'
+    convention) and ``znear``/``zfar`` are the clip distances. Raises
+    ``ValueError`` naming the field a FoV camera cannot express: an
+    orthographic ``type``, a lens ``shift_x``/``shift_y`` or non-square pixels
+    (``pixel_aspect_x`` != ``pixel_aspect_y``); use :func:`cameras_from_blender`
+    for those.
+    """
+    if not isinstance(camera, BlenderCamera):
+        raise ValueError(f"camera: expected a BlenderCamera, found {type(camera).__name__}")
+    camera.validate()
+    if camera.type != "PERSP":
+        raise ValueError(f"type: expected a perspective camera ('PERSP'), found {camera.type!r}")
+    for name in ("shift_x", "shift_y"):
+        if float(getattr(camera, name)) != 0.0:
+            raise ValueError(f"{name}: expected 0 (a FoV camera has no lens shift), found {getattr(camera, name)}")
+    if float(camera.pixel_aspect_x) != float(camera.pixel_aspect_y):
+        raise ValueError(f"pixel_aspect_x: expected square pixels (pixel_aspect_y = {camera.pixel_aspect_y}), "
+                         f"found {camera.pixel_aspect_x}")
+    persp, (H, W) = cameras_from_blender(camera, dtype=torch.float64)
+    f = float(persp.focal_length[0, 0])  # NDC focal length: the shorter side spans [-1, 1]
+    cameras = FoVPerspectiveCameras(
+        znear=float(camera.clip_start), zfar=float(camera.clip_end), fov=math.degrees(2.0 * math.atan(1.0 / f)),
+        R=persp.R.to(dtype), T=persp.T.to(dtype), device=device,
+    )
     return cameras, (H, W)
 
 

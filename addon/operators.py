@@ -1,0 +1,425 @@
+"""One operator per registry method, built at registration from the method's inputs, parameters and outputs.
+
+``unrender.deform_mesh``, ``unrender.fit_points``, ... (a plugin's method
+``my-method`` becomes ``unrender.my_method``). Each operator:
+
+* reads its inputs from the scene with :mod:`.readers` (before anything changes),
+* runs the method as a :class:`~.jobs.Job`: ``invoke`` (the panel button) runs
+  it in a worker thread under a modal timer that shows the live preview and the
+  progress (status bar, window-manager progress); ESC cancels and restores the
+  scene; ``execute`` (scripts, background mode) runs it blocking;
+* writes the outputs with :mod:`.writers`, all in one undo step.
+
+Every failure is a ``self.report`` error and leaves the scene as it was.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from . import deps, preferences, properties, readers, writers
+from .jobs import Job
+
+TIMER_STEP = 0.1  # seconds between modal updates
+
+
+def op_ident(method_id: str) -> str:
+    """``"deform-mesh"`` -> ``"deform_mesh"`` (the operator and property names)."""
+    return "".join(c if c.isalnum() else "_" for c in method_id.lower())
+
+
+# ----------------------------------------------------------------------------- session
+class Session:
+    """One run of a method on the scene: its inputs, its changes to the scene, and how to undo them."""
+
+    def __init__(self, op, context, method):
+        self.context, self.method = context, method
+        self.options = {p.identifier: getattr(op, p.identifier) for p in op.properties.bl_rna.properties
+                        if p.identifier != "rna_type"}
+        self.objects: dict[str, bpy.types.Object] = {}  # output key -> object it writes
+        self.created: list = []  # objects, meshes and images made by this session
+        self.saved: dict[str, tuple] = {}  # object name -> (object, original matrix_world)
+        self.saved_scene_camera = context.scene.camera
+        self.new_camera = False
+        self.main_object = None
+        self.job: Job | None = None
+        self.inputs = self._read_inputs(op, context)
+        params = properties.param_values(method, op)
+        params["device"] = preferences.device(context)
+        from unrender.methods import check_inputs, resolve_params
+
+        self.params = resolve_params(method, params)  # ValueError names a bad parameter
+        self.inputs = check_inputs(method, self.inputs, self.params["device"])  # ... or a bad input
+        self._check_outputs(context)
+        label = self.main_object.name if self.main_object is not None else context.scene.name
+        self.name_base = f"{method.label} {label}"
+
+    def _read_inputs(self, op, context) -> dict:
+        main = readers.main_input(self.method)
+        values = {}
+        for inp in self.method.inputs:
+            reader = readers.reader_for(inp)
+            if reader is None:
+                continue
+            value = reader.read(inp, inp.name == main, op, context)
+            if inp.name == main:
+                self.main_object = reader.source(inp, True, op, context)
+            if value is not None:
+                values[inp.name] = value
+        cams = [i.name for i in self.method.inputs if "cameras" in i.kinds and i.name in values]
+        imgs = [i.name for i in self.method.inputs if "image" in i.kinds and i.name in values]
+        if cams and imgs:  # a FoV camera's view only matches a picture of the render's shape
+            h, w = self.render_size()
+            ih, iw = values[imgs[0]].shape[:2]
+            if abs(iw / ih - w / h) > 0.01 * (w / h):
+                raise ValueError(f"{imgs[0]}: expected the render's aspect ({w}x{h}), found a {iw}x{ih} picture")
+        return values
+
+    def _check_outputs(self, context) -> None:
+        if self.options.get("move") == "OBJECT":
+            if context.scene.camera is None:
+                raise ValueError("move: moving the object needs a scene camera to keep, found none")
+            if self.main_object is None:
+                raise ValueError("move: moving the object needs an input object, found none")
+
+    # -- helpers for writers --------------------------------------------------
+    def render_size(self) -> tuple[int, int]:
+        r = self.context.scene.render
+        return r.resolution_y * r.resolution_percentage // 100, r.resolution_x * r.resolution_percentage // 100
+
+    def geometry_object(self, key: str, verts: np.ndarray, faces) -> bpy.types.Object:
+        """The object of output ``key`` (made on first use) holding ``verts``/``faces``."""
+        from . import convert
+
+        obj = self.objects.get(key)
+        if obj is None:
+            name = self.name_base if len(self.objects) == 0 else f"{self.name_base} {key}"
+            obj = convert.new_mesh_object(self.context, name, verts, faces)
+            self.objects[key] = obj
+            self.created += [obj, obj.data]
+        else:
+            convert.set_mesh_geometry(obj.data, verts, faces)
+        return obj
+
+    def saved_matrix(self, obj) -> np.ndarray:
+        if obj.name in self.saved:
+            return np.array(self.saved[obj.name][1], dtype=np.float64)
+        return np.array(obj.matrix_world, dtype=np.float64)
+
+    def set_matrix(self, obj, matrix: np.ndarray) -> None:
+        if obj.name not in self.saved:
+            self.saved[obj.name] = (obj, obj.matrix_world.copy())
+        obj.matrix_world = type(obj.matrix_world)([list(map(float, row)) for row in matrix])
+
+    def scene_camera(self):
+        scene = self.context.scene
+        if scene.camera is None:
+            data = bpy.data.cameras.new("Unrender camera")
+            cam = bpy.data.objects.new("Unrender camera", data)
+            (self.context.collection or scene.collection).objects.link(cam)
+            scene.camera = cam
+            self.created += [cam, data]
+            self.new_camera = True
+        return scene.camera
+
+    def image(self, key: str, pixels) -> None:
+        from . import convert
+
+        name = f"{self.name_base} {key}"
+        existed = bpy.data.images.get(name) is not None
+        img = convert.write_image(name, pixels)
+        if not existed:
+            self.created.append(img)
+
+    # -- running --------------------------------------------------------------
+    def make_job(self) -> Job:
+        first = self.method.outputs[0]
+        writer = writers.writer_for(first)
+        options = dict(self.options)
+        make_payload = (lambda preview: writer.payload(preview, options)) if writer else None
+        self.job = Job(self.method.id, self.inputs, self.params, make_payload)
+        return self.job
+
+    def apply_preview(self, payload) -> None:
+        first = self.method.outputs[0]
+        writer = writers.writer_for(first)
+        if writer is not None and payload is not None:
+            writer.apply(self, first, payload)
+
+    def write(self, result) -> list[str]:
+        """Write every output that has a writer -> names of outputs without one."""
+        skipped = []
+        for output in self.method.outputs:
+            writer = writers.writer_for(output)
+            if writer is None:
+                skipped.append(f"{output.name} ({output.kind})")
+                continue
+            writer.write(self, output, result.outputs[output.name])
+        for obj in self.objects.values():
+            obj.select_set(True)
+        return skipped
+
+    def restore(self) -> None:
+        """Undo every change: moved objects go back, created data is removed."""
+        for obj, matrix in self.saved.values():
+            try:
+                obj.matrix_world = matrix
+            except ReferenceError:
+                pass
+        self.context.scene.camera = self.saved_scene_camera
+        for item in reversed(self.created):
+            try:
+                coll = {bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
+                        bpy.types.Camera: bpy.data.cameras, bpy.types.Image: bpy.data.images}[type(item)]
+                coll.remove(item)
+            except (ReferenceError, KeyError):
+                pass
+        self.created.clear()
+        self.objects.clear()
+        self.saved.clear()
+
+
+def summary(method, result) -> str:
+    """One line: the method, its main metrics and the time."""
+    shown = [f"{k} {v:.4g}" for k, v in list(result.metrics.items())[:4] if isinstance(v, (int, float))]
+    return f"{method.label}: " + ", ".join(shown + [f"{result.seconds:.1f} s"])
+
+
+# ----------------------------------------------------------------------------- the operator
+class MethodOperator:
+    """Behaviour shared by every registry-built operator (mixed into a ``bpy.types.Operator`` subclass)."""
+
+    method_id = ""
+
+    @classmethod
+    def poll(cls, context):
+        problem = deps.problem()
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to run unrender methods")
+            return False
+        return True
+
+    def _method(self):
+        from unrender.methods import get_method
+
+        return get_method(self.method_id)
+
+    def _prepare(self, context) -> Session | None:
+        try:
+            return Session(self, context, self._method())
+        except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return None
+
+    def _finish(self, session: Session, state) -> set[str]:
+        if state.error is not None:
+            session.restore()
+            self.report({"ERROR"}, f"{session.method.label} failed: {state.error}")
+            return {"CANCELLED"}
+        if state.result.cancelled:
+            session.restore()
+            self.report({"WARNING"}, f"{session.method.label} cancelled; the scene is unchanged")
+            return {"CANCELLED"}
+        try:
+            skipped = session.write(state.result)
+        except Exception as exc:  # a writer failing half-way must not leave half a result
+            session.restore()
+            self.report({"ERROR"}, f"{session.method.label}: could not write the result: {exc}")
+            return {"CANCELLED"}
+        if skipped:
+            self.report({"WARNING"}, "no converter to the scene for output " + ", ".join(skipped))
+        self.report({"INFO"}, summary(session.method, state.result))
+        return {"FINISHED"}
+
+    def execute(self, context):
+        session = self._prepare(context)
+        if session is None:
+            return {"CANCELLED"}
+        return self._finish(session, session.make_job().run())
+
+    def invoke(self, context, event):
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        session = self._prepare(context)
+        if session is None:
+            return {"CANCELLED"}
+        self._session = session
+        session.make_job().start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_STEP, window=context.window)
+        wm.progress_begin(0, 1000)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def _end_modal(self, context) -> None:
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+    def modal(self, context, event):
+        session: Session = self._session
+        if event.type == "ESC":
+            session.job.cancel()
+            session.job.join()
+            self._end_modal(context)
+            session.restore()
+            self.report({"WARNING"}, f"{session.method.label} cancelled; the scene is unchanged")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = session.job.poll()
+        if state.payload is not None:
+            session.apply_preview(state.payload)
+        if state.total:
+            context.window_manager.progress_update(int(1000 * state.step / state.total))
+            if context.workspace is not None:
+                context.workspace.status_text_set(
+                    f"{session.method.label}: step {state.step}/{state.total}, loss {state.loss:.5g} (Esc cancels)")
+        if not state.done:
+            return {"RUNNING_MODAL"}
+        self._end_modal(context)
+        return self._finish(session, state)
+
+
+def make_operator(method) -> type:
+    """The operator class of a registry method."""
+    ident = op_ident(method.id)
+    ann = {}
+    main = readers.main_input(method)
+    for inp in method.inputs:
+        reader = readers.reader_for(inp)
+        if reader is not None:
+            ann.update(reader.operator_props(inp, inp.name == main))
+    ann.update(properties.param_annotations(method))
+    for output in method.outputs:
+        writer = writers.writer_for(output)
+        if writer is not None:
+            ann.update(writer.options(method))
+    return type(f"UNRENDER_OT_{ident}", (MethodOperator, bpy.types.Operator), {
+        "bl_idname": f"unrender.{ident}",
+        "bl_label": method.label,
+        "bl_description": method.description,
+        "bl_options": {"REGISTER", "UNDO"},
+        "method_id": method.id,
+        "__annotations__": ann,
+    })
+
+
+def make_settings(method) -> type:
+    """The ``PropertyGroup`` the panel keeps a method's settings in (``scene.unrender_<ident>``)."""
+    ann = {}
+    main = readers.main_input(method)
+    for inp in method.inputs:
+        reader = readers.reader_for(inp)
+        if reader is not None:
+            ann.update(reader.settings_props(inp, inp.name == main))
+    ann.update(properties.param_annotations(method))
+    for output in method.outputs:
+        writer = writers.writer_for(output)
+        if writer is not None:
+            ann.update(writer.options(method))
+    return type(f"UNRENDER_PG_{op_ident(method.id)}", (bpy.types.PropertyGroup,), {"__annotations__": ann})
+
+
+def unsupported_inputs(method) -> list[str]:
+    """Required inputs the add-on cannot read from a scene (no reader for their kinds)."""
+    return [f"{i.name} ({'/'.join(i.kinds)})" for i in method.inputs if i.required and readers.reader_for(i) is None]
+
+
+# ----------------------------------------------------------------------------- registration
+_registered: list[type] = []  # method operators, settings groups, panels (registration order)
+_scene_props: list[str] = []
+unavailable: dict[str, str] = {}  # method id -> why it has no operator
+methods_error: str | None = None  # why no method could be listed at all
+
+
+def register_methods() -> None:
+    """Build and register an operator, a settings group and a panel for every method in the registry."""
+    global methods_error
+    from . import panel
+
+    if deps.problem():
+        return
+    try:
+        from unrender.methods import list_methods
+
+        methods = list_methods()
+    except Exception as exc:  # a broken unrender install: the panel says so
+        methods_error = f"{type(exc).__name__}: {exc}"
+        return
+    methods_error = None
+    for method in methods:
+        missing = unsupported_inputs(method)
+        if missing:
+            unavailable[method.id] = "no scene converter for input " + ", ".join(missing)
+            continue
+        try:
+            op, group = make_operator(method), make_settings(method)
+            pnl = panel.make_method_panel(method, op, group)
+            for cls in (op, group, pnl):
+                bpy.utils.register_class(cls)
+                _registered.append(cls)
+        except Exception as exc:  # one bad plugin must not break the others
+            unavailable[method.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        attr = f"unrender_{op_ident(method.id)}"
+        setattr(bpy.types.Scene, attr, bpy.props.PointerProperty(type=group))
+        _scene_props.append(attr)
+
+
+def unregister_methods() -> None:
+    for attr in _scene_props:
+        if hasattr(bpy.types.Scene, attr):
+            delattr(bpy.types.Scene, attr)
+    _scene_props.clear()
+    for cls in reversed(_registered):
+        if cls.is_registered:
+            bpy.utils.unregister_class(cls)
+    _registered.clear()
+    unavailable.clear()
+
+
+def refresh_methods() -> None:
+    """Rebuild the method operators (after installing dependencies or a plugin)."""
+    unregister_methods()
+    deps.check(refresh=True)
+    if deps.problem() is None:
+        from unrender.methods import refresh
+
+        refresh()
+    register_methods()
+
+
+def method_operators() -> dict[str, type]:
+    """``{method id: operator class}`` of the registered method operators."""
+    return {cls.method_id: cls for cls in _registered if isinstance(cls, type) and issubclass(cls, MethodOperator)}
+
+
+class UNRENDER_OT_refresh_methods(bpy.types.Operator):
+    """Reload unrender's method registry (built-in methods and installed plugins) and rebuild the panel"""
+
+    bl_idname = "unrender.refresh_methods"
+    bl_label = "Reload methods"
+
+    def execute(self, context):
+        refresh_methods()
+        n = len(method_operators())
+        self.report({"INFO"} if n else {"WARNING"}, f"{n} unrender methods available" if n else
+                    (deps.problem() or methods_error or "no methods found"))
+        return {"FINISHED"}
+
+
+def register():
+    bpy.utils.register_class(UNRENDER_OT_refresh_methods)
+    register_methods()
+
+
+def unregister():
+    unregister_methods()
+    bpy.utils.unregister_class(UNRENDER_OT_refresh_methods)

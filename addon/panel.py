@@ -1,0 +1,107 @@
+"""The 3D Viewport sidebar's "Unrender" tab: status, then one sub-panel per registry method.
+
+Method sub-panels are built by :func:`make_method_panel` from the same
+registry entries as the operators (inputs, parameters, output options), so a
+new method, built in or from a plugin, gets its panel with no code here.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import deps, preferences
+
+CATEGORY = "Unrender"
+
+
+class UNRENDER_PT_main(bpy.types.Panel):
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+    bl_label = "Unrender"
+
+    def draw(self, context):
+        from . import operators
+
+        layout = self.layout
+        problem = deps.problem()
+        if problem:
+            box = layout.box()
+            box.label(text="Unrender needs Python packages", icon="ERROR")
+            _wrapped(box, problem)
+            box.operator("preferences.addon_show", text="Open add-on preferences", icon="PREFERENCES").module = \
+                __package__
+            return
+        row = layout.row()
+        row.label(text=f"Device: {preferences.device(context).upper()}", icon="MEMORY")
+        row.operator("unrender.refresh_methods", text="", icon="FILE_REFRESH")
+        if operators.methods_error:
+            _wrapped(layout.box(), f"unrender failed to load: {operators.methods_error}")
+        for method_id, why in sorted(operators.unavailable.items()):
+            layout.label(text=f"{method_id}: {why}", icon="INFO")
+
+
+def _wrapped(layout, text: str, width: int = 40) -> None:
+    import textwrap
+
+    col = layout.column(align=True)
+    for line in textwrap.wrap(text, width):
+        col.label(text=line)
+
+
+def make_method_panel(method, operator, settings) -> type:
+    """The sub-panel of one method: its inputs, parameters and output options, and the Run button."""
+    from . import properties, readers
+
+    ident = operator.bl_idname.split(".", 1)[1]
+    attr = f"unrender_{ident}"
+    main = readers.main_input(method)
+    params = [properties.prop_name(p.name) for p in method.all_params() if p.name not in properties.SKIPPED_PARAMS]
+    options = [k for k in settings.__annotations__ if k not in params and not any(
+        k == i.name or k.startswith(i.name + "_") for i in method.inputs)]
+
+    def draw(self, context):
+        layout = self.layout
+        s = getattr(context.scene, attr)
+        col = layout.column()
+        for inp in method.inputs:
+            reader = readers.reader_for(inp)
+            if reader is not None:
+                reader.draw(col, inp, inp.name == main, s, context)
+        for name in options:
+            col.prop(s, name)
+        box = layout.box()
+        box.use_property_split = True
+        for name in params:
+            box.prop(s, name)
+        op = layout.operator(operator.bl_idname, text=f"Run {method.label}", icon="PLAY")
+        for inp in method.inputs:
+            reader = readers.reader_for(inp)
+            if reader is not None:
+                reader.copy(inp, inp.name == main, s, op)
+        for name in params + options:
+            setattr(op, name, getattr(s, name))
+
+    return type(f"UNRENDER_PT_{ident}", (bpy.types.Panel,), {
+        "bl_space_type": "VIEW_3D",
+        "bl_region_type": "UI",
+        "bl_category": CATEGORY,
+        "bl_parent_id": "UNRENDER_PT_main",
+        "bl_label": method.label,
+        "bl_description": method.description,
+        "bl_options": {"DEFAULT_CLOSED"},
+        "draw": draw,
+    })
+
+
+CLASSES = (UNRENDER_PT_main,)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

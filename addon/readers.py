@@ -1,0 +1,191 @@
+"""Scene -> method inputs, one reader per input kind.
+
+A reader declares the operator properties that pick an input (an object
+name, an image or file, a camera), the matching panel settings, and reads the
+scene into the unrender value the method expects. A method whose required
+input has no reader here gets no operator; a new input kind needs one new
+reader in :data:`READERS`, nothing else.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import convert
+
+
+class ObjectReader:
+    """Inputs of kind mesh and/or points: an object (the active one by default for the method's main input)."""
+
+    kinds = ("mesh", "points")
+
+    @staticmethod
+    def _poll(kinds):
+        types = set(convert.MESH_LIKE) | ({"POINTCLOUD"} if "points" in kinds else set())
+        return lambda self, obj: obj.type in types
+
+    def operator_props(self, inp, main: bool) -> dict:
+        what = "the active object" if main else "none"
+        return {inp.name: bpy.props.StringProperty(
+            name=inp.title, description=f"Object to use as {inp.name}: {inp.help} (empty: {what})")}
+
+    def settings_props(self, inp, main: bool) -> dict:
+        if main:  # the active object; nothing to store
+            return {}
+        return {inp.name: bpy.props.PointerProperty(type=bpy.types.Object, name=inp.title, description=inp.help,
+                                                    poll=self._poll(inp.kinds))}
+
+    def copy(self, inp, main: bool, settings, op) -> None:
+        if not main:
+            obj = getattr(settings, inp.name)
+            setattr(op, inp.name, obj.name if obj else "")
+
+    def draw(self, layout, inp, main: bool, settings, context) -> None:
+        if main:
+            obj = context.active_object
+            layout.label(text=f"{inp.title}: {obj.name if obj else 'select an object'}",
+                         icon="OBJECT_DATA" if obj else "ERROR")
+        else:
+            layout.prop(settings, inp.name)
+
+    def source(self, inp, main: bool, op, context):
+        """The object an input reads (or ``None`` for an optional input left empty)."""
+        name = getattr(op, inp.name)
+        if name:
+            obj = bpy.data.objects.get(name)
+            if obj is None:
+                raise ValueError(f"{inp.name}: expected an object name, found {name!r} (no such object)")
+            return obj
+        if main:
+            obj = context.active_object
+            if obj is None:
+                raise ValueError(f"{inp.name}: nothing selected; select the {' or '.join(inp.kinds)} object to use")
+            return obj
+        return None
+
+    def read(self, inp, main: bool, op, context):
+        obj = self.source(inp, main, op, context)
+        if obj is None:
+            return None
+        depsgraph = context.evaluated_depsgraph_get()
+        accepted = " or ".join(inp.kinds)
+        if obj.type not in convert.MESH_LIKE + ("POINTCLOUD",):
+            raise ValueError(f"{inp.name}: expected a {accepted} object, found {obj.type.lower()} object {obj.name!r}")
+        if "mesh" in inp.kinds and obj.type in convert.MESH_LIKE and convert.has_faces(obj):
+            verts, faces = convert.mesh_arrays(obj, depsgraph)
+            if len(faces) == 0:
+                raise ValueError(f"{inp.name}: expected faces, found an empty surface in {obj.name!r}")
+            return convert.to_meshes(verts, faces)
+        if "points" in inp.kinds:
+            points = convert.point_array(obj, depsgraph)
+            if len(points) == 0:
+                raise ValueError(f"{inp.name}: expected points, found none in {obj.name!r}")
+            return convert.to_pointclouds(points)
+        raise ValueError(f"{inp.name}: expected a mesh with faces, found {obj.name!r} without faces")
+
+
+class ImageReader:
+    """Inputs of kind image: an Image datablock or an image file."""
+
+    kinds = ("image",)
+
+    def operator_props(self, inp, main: bool) -> dict:
+        return {
+            f"{inp.name}_image": bpy.props.StringProperty(name=f"{inp.title} image",
+                                                          description=f"Image datablock: {inp.help}"),
+            f"{inp.name}_file": bpy.props.StringProperty(name=f"{inp.title} file", subtype="FILE_PATH",
+                                                         description=f"Image file (used when no datablock is set): {inp.help}"),
+        }
+
+    def settings_props(self, inp, main: bool) -> dict:
+        return {
+            f"{inp.name}_image": bpy.props.PointerProperty(type=bpy.types.Image, name=inp.title, description=inp.help),
+            f"{inp.name}_file": bpy.props.StringProperty(name="File", subtype="FILE_PATH",
+                                                         description="Image file, when no image datablock is chosen"),
+        }
+
+    def copy(self, inp, main: bool, settings, op) -> None:
+        img = getattr(settings, f"{inp.name}_image")
+        setattr(op, f"{inp.name}_image", img.name if img else "")
+        setattr(op, f"{inp.name}_file", getattr(settings, f"{inp.name}_file"))
+
+    def draw(self, layout, inp, main: bool, settings, context) -> None:
+        layout.prop(settings, f"{inp.name}_image")
+        if getattr(settings, f"{inp.name}_image") is None:
+            layout.prop(settings, f"{inp.name}_file")
+
+    def read(self, inp, main: bool, op, context):
+        name, path = getattr(op, f"{inp.name}_image"), getattr(op, f"{inp.name}_file")
+        if name:
+            img = bpy.data.images.get(name)
+            if img is None:
+                raise ValueError(f"{inp.name}: expected an Image datablock name, found {name!r} (no such image)")
+            return convert.image_tensor(img)
+        if path:
+            return convert.image_tensor(path=path)
+        if inp.required:
+            raise ValueError(f"{inp.name}: expected an Image datablock or an image file, found neither")
+        return None
+
+
+class CameraReader:
+    """Inputs of kind cameras: a camera object (the scene camera by default) as a ``FoVPerspectiveCameras``."""
+
+    kinds = ("cameras",)
+
+    def operator_props(self, inp, main: bool) -> dict:
+        return {inp.name: bpy.props.StringProperty(
+            name=inp.title, description=f"Camera object: {inp.help} (empty: the scene camera)")}
+
+    def settings_props(self, inp, main: bool) -> dict:
+        return {inp.name: bpy.props.PointerProperty(
+            type=bpy.types.Object, name=inp.title, description=f"{inp.help} (empty: the scene camera)",
+            poll=lambda self, obj: obj.type == "CAMERA")}
+
+    def copy(self, inp, main: bool, settings, op) -> None:
+        obj = getattr(settings, inp.name)
+        setattr(op, inp.name, obj.name if obj else "")
+
+    def draw(self, layout, inp, main: bool, settings, context) -> None:
+        layout.prop(settings, inp.name)
+        if getattr(settings, inp.name) is None:
+            cam = context.scene.camera
+            layout.label(text=f"Scene camera: {cam.name if cam else 'none'}", icon="CAMERA_DATA")
+
+    def source(self, inp, op, context):
+        name = getattr(op, inp.name)
+        if name:
+            obj = bpy.data.objects.get(name)
+            if obj is None or obj.type != "CAMERA":
+                found = "no such object" if obj is None else f"a {obj.type.lower()} object"
+                raise ValueError(f"{inp.name}: expected a camera object name, found {name!r} ({found})")
+            return obj
+        return context.scene.camera
+
+    def read(self, inp, main: bool, op, context):
+        obj = self.source(inp, op, context)
+        if obj is None:
+            if inp.required:
+                raise ValueError(f"{inp.name}: expected a camera, found no scene camera; add one or name one")
+            return None
+        cameras, _ = convert.fov_camera(obj, context.scene)
+        return cameras
+
+
+READERS = (ObjectReader(), ImageReader(), CameraReader())
+
+
+def reader_for(inp):
+    """The reader serving an ``Input`` (the first whose kinds overlap its kinds), or ``None``."""
+    for reader in READERS:
+        if set(reader.kinds) & set(inp.kinds):
+            return reader
+    return None
+
+
+def main_input(method):
+    """Name of the input that defaults to the active object: the first required object input."""
+    for inp in method.inputs:
+        if inp.required and isinstance(reader_for(inp), ObjectReader):
+            return inp.name
+    return None

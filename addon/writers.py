@@ -1,0 +1,157 @@
+"""Method outputs -> the scene, one writer per output kind; the first output's writer also shows live previews.
+
+A writer turns a method's preview (in the worker thread) into a numpy
+*payload*, applies payloads to the scene on the main thread while the job
+runs, and writes the final output. Everything it creates or moves goes
+through the :class:`~.operators.Session`, which can undo it all (ESC, errors).
+A new output kind needs one new writer in :data:`WRITERS`.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from . import convert
+
+
+def _mesh_payload(meshes):
+    return (meshes.verts_list()[0].detach().cpu().double().numpy(), meshes.faces_list()[0].cpu().numpy())
+
+
+class MeshWriter:
+    """A mesh output: a new object (updated in place while the method runs)."""
+
+    kind = "mesh"
+
+    def options(self, method) -> dict:
+        return {}
+
+    def payload(self, value, options):
+        return _mesh_payload(value)
+
+    def apply(self, session, output, payload) -> None:
+        verts, faces = payload
+        session.geometry_object(output.name, verts, faces)
+
+    def write(self, session, output, value) -> None:
+        self.apply(session, output, self.payload(value, session.options))
+
+
+class PointsWriter:
+    """A point-cloud output: a vertex-only mesh object drawn as points (geometry nodes)."""
+
+    kind = "points"
+
+    def options(self, method) -> dict:
+        return {}
+
+    def payload(self, value, options):
+        return value.points_list()[0].detach().cpu().double().numpy()
+
+    def apply(self, session, output, payload) -> None:
+        obj = session.geometry_object(output.name, payload, None)
+        if "Unrender points" not in obj.modifiers:
+            convert.show_as_points(obj, convert.point_radius(payload))
+
+    def write(self, session, output, value) -> None:
+        self.apply(session, output, self.payload(value, session.options))
+
+
+class VoxelsWriter:
+    """A voxel-grid output, shown as its marching-cubes surface or as the centres of occupied voxels."""
+
+    kind = "voxels"
+
+    def options(self, method) -> dict:
+        return {"voxels_as": bpy.props.EnumProperty(
+            name="Show voxels as",
+            items=[("MESH", "Mesh", "The grid's surface at probability 0.5 (marching cubes)"),
+                   ("POINTS", "Points", "The centres of voxels with probability above 0.5")],
+            default="MESH", description="How the fitted voxel grid appears in the scene (live and at the end)")}
+
+    def payload(self, value, options):
+        if options.get("voxels_as", "MESH") == "POINTS":
+            return ("POINTS", value.occupied_centers(0).detach().cpu().double().numpy(), None)
+        from unrender.geometry import marching_cubes
+
+        verts, faces = _mesh_payload(marching_cubes(value.detach().cpu(), 0.5))
+        return ("MESH", verts, faces)
+
+    def _key(self, session, output) -> str:
+        # shown as a mesh, the grid shares its object with the method's own mesh output (fit-voxels has one)
+        meshes = [o.name for o in session.method.outputs if o.kind == "mesh"]
+        return meshes[0] if session.options.get("voxels_as", "MESH") == "MESH" and meshes else output.name
+
+    def apply(self, session, output, payload) -> None:
+        mode, verts, faces = payload
+        obj = session.geometry_object(self._key(session, output), verts, faces)
+        if mode == "POINTS" and "Unrender points" not in obj.modifiers:
+            convert.show_as_points(obj, 0.5 * convert.point_radius(verts))
+
+    def write(self, session, output, value) -> None:
+        if self._key(session, output) != output.name:
+            return  # the mesh output writes the same surface
+        self.apply(session, output, self.payload(value, session.options))
+
+
+class CameraWriter:
+    """A camera output: moves the scene camera, or moves the object so it looks the same from the current camera."""
+
+    kind = "cameras"
+
+    def options(self, method) -> dict:
+        return {"move": bpy.props.EnumProperty(
+            name="Move", default="CAMERA",
+            items=[("CAMERA", "Camera", "Move the scene camera to the estimated pose"),
+                   ("OBJECT", "Object", "Move the object instead, so that the scene camera sees it as estimated")],
+            description="What moves to match the reference")}
+
+    def payload(self, value, options):
+        return convert.camera_matrix_world(value, (64, 64))
+
+    def apply(self, session, output, payload) -> None:
+        scene = session.context.scene
+        if session.options.get("move", "CAMERA") == "OBJECT":
+            obj = session.main_object
+            current = session.saved_matrix(scene.camera)  # where the camera is, untouched
+            original = session.saved_matrix(obj)
+            new = current @ np.linalg.inv(payload) @ original
+            session.set_matrix(obj, new)
+        else:
+            session.set_matrix(session.scene_camera(), payload)
+
+    def write(self, session, output, value) -> None:
+        self.apply(session, output, self.payload(value, session.options))
+        if session.new_camera:  # a camera made for this result also takes the estimated field of view
+            from unrender.cameras import blender_from_cameras
+
+            cam = session.scene_camera()
+            h, w = session.render_size()
+            bl = blender_from_cameras(value.cpu(), (h, w), sensor_width=cam.data.sensor_width)
+            cam.data.lens, cam.data.sensor_fit = bl.lens, bl.sensor_fit
+
+
+class ImageWriter:
+    """An image output: an Image datablock named after the method and output."""
+
+    kind = "image"
+
+    def options(self, method) -> dict:
+        return {}
+
+    def payload(self, value, options):
+        return value.detach().cpu().float().numpy()
+
+    def apply(self, session, output, payload) -> None:
+        session.image(output.name, payload)
+
+    def write(self, session, output, value) -> None:
+        self.apply(session, output, self.payload(value, session.options))
+
+
+WRITERS = {w.kind: w for w in (MeshWriter(), PointsWriter(), VoxelsWriter(), CameraWriter(), ImageWriter())}
+
+
+def writer_for(output):
+    return WRITERS.get(output.kind)

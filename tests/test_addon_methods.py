@@ -1,0 +1,287 @@
+"""The add-on's registry-built operators, run through ``bpy.ops`` on scenes built here (headless Blender).
+
+Each method's operator must change the scene the way an artist expects (a new
+object close to the target, a camera moved to the true pose) and each failure
+must be an error report that leaves the scene as it was.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+bpy = pytest.importorskip("bpy", reason="the add-on tests need the bpy module (Blender as a Python module)")
+
+import blender_addon  # noqa: E402
+
+pytestmark = [pytest.mark.blender, pytest.mark.addon]
+
+
+@pytest.fixture(scope="module")
+def addon():
+    return blender_addon.enable_addon()
+
+
+@pytest.fixture
+def scene(addon):
+    return blender_addon.reset_scene()
+
+
+def _state():
+    """What a failed operator must leave untouched: objects with their matrices, meshes, images, the camera."""
+    return (
+        sorted((o.name, tuple(map(tuple, o.matrix_world))) for o in bpy.data.objects),
+        sorted(m.name for m in bpy.data.meshes),
+        sorted(i.name for i in bpy.data.images),
+        bpy.context.scene.camera.name if bpy.context.scene.camera else None,
+    )
+
+
+def _activate(obj):
+    for o in bpy.context.view_layer.objects:
+        o.select_set(False)
+    bpy.context.view_layer.objects.active = obj
+    if obj is not None:
+        obj.select_set(True)
+
+
+def _ellipsoid(name="Target", location=(0.4, -0.2, 0.3), scale=(1.2, 0.8, 0.6)):
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=48, ring_count=24, location=location, scale=scale)
+    obj = bpy.context.active_object
+    obj.name = name
+    return obj
+
+
+def _world_mesh(obj):
+    from unrender_addon import convert
+
+    return convert.to_meshes(*convert.mesh_arrays(obj))
+
+
+def _f1(pred, target, threshold):
+    from unrender.metrics import mesh_f1, point_f1
+    from unrender.structures import Meshes
+
+    if isinstance(pred, Meshes):
+        return float(mesh_f1(pred, target, thresholds=(threshold,), num_samples=20_000)[f"f1@{threshold:g}"][0])
+    from unrender.geometry import sample_points_from_meshes
+
+    torch.manual_seed(0)
+    tgt = sample_points_from_meshes(target, 20_000)[0]
+    return float(point_f1(pred[None], tgt[None], thresholds=(threshold,))[f"f1@{threshold:g}"][0])
+
+
+def _new_objects(before: set[str]) -> list:
+    return [o for o in bpy.data.objects if o.name not in before]
+
+
+# ----------------------------------------------------------------------------- methods
+def test_deform_mesh_makes_a_new_object_close_to_the_target(scene):
+    target = _ellipsoid()
+    before = {o.name for o in bpy.data.objects}
+    assert bpy.ops.unrender.deform_mesh(level=3, steps=80, start_level=2, points=2000, eval_points=5000) == {"FINISHED"}
+    (new,) = _new_objects(before)
+    assert new.type == "MESH" and len(new.data.vertices) == 642  # a level-3 icosphere
+    assert new.name == "Deform mesh Target"
+    f1 = _f1(_world_mesh(new), _world_mesh(target), 0.05)
+    assert f1 > 0.95, f"F1@0.05 of the deformed icosphere against the target: {f1:.3f}"
+    assert target.matrix_world == target.matrix_world  # the target itself is untouched
+    assert len(target.data.vertices) == 48 * 23 + 2
+
+
+def test_deform_mesh_from_a_chosen_source_onto_a_point_cloud_object(scene):
+    from unrender_addon import convert
+
+    from unrender.geometry import sample_points_from_meshes
+
+    target = _ellipsoid()
+    torch.manual_seed(0)
+    pts = sample_points_from_meshes(_world_mesh(target), 5000)[0].double().numpy()
+    cloud = convert.new_mesh_object(bpy.context, "Cloud", pts, None)  # vertices only: a point cloud
+    bpy.ops.mesh.primitive_cube_add(size=1.0, location=(3, 0, 0))
+    source = bpy.context.active_object
+    _activate(cloud)
+    before = {o.name for o in bpy.data.objects}
+    assert bpy.ops.unrender.deform_mesh(source=source.name, level=5, steps=150, points=2000, eval_points=5000) == {"FINISHED"}
+    (new,) = _new_objects(before)
+    assert len(new.data.vertices) == 386  # the cube, subdivided three times (levels 2 -> 5) during the fit
+    assert _f1(_world_mesh(new), _world_mesh(target), 0.1) > 0.95
+
+
+def test_fit_points_shows_points_close_to_the_target(scene):
+    target = _ellipsoid()
+    before = {o.name for o in bpy.data.objects}
+    assert bpy.ops.unrender.fit_points(points=2000, steps=80) == {"FINISHED"}
+    (new,) = _new_objects(before)
+    assert len(new.data.vertices) == 2000 and len(new.data.polygons) == 0
+    assert "Unrender points" in new.modifiers  # drawn as points in the viewport and renders
+    from unrender_addon import convert
+
+    pts = torch.as_tensor(convert.point_array(new), dtype=torch.float32)
+    assert _f1(pts, _world_mesh(target), 0.1) > 0.95  # 2000 points are ~0.07 apart on this surface
+
+
+@pytest.mark.parametrize("voxels_as", ["MESH", "POINTS"])
+def test_fit_voxels_previews_as_mesh_or_points(scene, voxels_as):
+    target = _ellipsoid()
+    before = {o.name for o in bpy.data.objects}
+    assert bpy.ops.unrender.fit_voxels(resolution=24, steps=40, voxels_as=voxels_as) == {"FINISHED"}
+    new = _new_objects(before)
+    surface = [o for o in new if len(o.data.polygons)]
+    assert len(surface) == 1  # the marching-cubes surface, once
+    assert _f1(_world_mesh(surface[0]), _world_mesh(target), 0.1) > 0.9
+    if voxels_as == "POINTS":
+        (points,) = [o for o in new if not len(o.data.polygons)]
+        assert "Unrender points" in points.modifiers and len(points.data.vertices) > 100
+    else:
+        assert len(new) == 1
+
+
+# ----------------------------------------------------------------------------- estimate-pose
+def _look_at(location, target=(0.0, 0.0, 0.0)):
+    from mathutils import Vector
+
+    d = Vector(target) - Vector(location)
+    return d.to_track_quat("-Z", "Y").to_matrix().to_4x4()
+
+
+def _pose_scene(size=(96, 72)):
+    """The estimate-pose example mesh, a camera at a known pose and its Cycles silhouette as an Image datablock."""
+    from mathutils import Matrix
+
+    from unrender.methods.estimate_pose import example_mesh
+    from unrender_addon import convert
+
+    mesh = example_mesh()
+    obj = convert.new_mesh_object(bpy.context, "Blob", mesh.verts_packed().double().numpy(), mesh.faces_packed().numpy())
+    cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    bpy.context.scene.collection.objects.link(cam)
+    bpy.context.scene.camera = cam
+    cam.data.lens = 40.0
+    loc = (3.2, -4.1, 2.2)
+    cam.matrix_world = Matrix.Translation(loc) @ _look_at(loc)
+    r = bpy.context.scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = size[0], size[1], 100
+    r.engine, r.film_transparent = "CYCLES", True
+    bpy.context.scene.cycles.samples = 4
+    bpy.context.scene.cycles.device = "CPU"
+    bpy.context.view_layer.update()
+    truth = np.array(cam.matrix_world)
+    bpy.ops.render.render()
+    result = bpy.data.images["Render Result"]
+    path = bpy.app.tempdir + "unrender_pose_reference.png"
+    result.save_render(path)
+    ref = bpy.data.images.load(path)
+    ref.name = "Reference"
+    ref.pixels[0]  # load the pixels
+    return obj, cam, ref, truth
+
+
+def _rotation_deg(a, b):
+    r = np.array(a)[:3, :3].T @ np.array(b)[:3, :3]
+    return math.degrees(math.acos(np.clip((np.trace(r) - 1) / 2, -1, 1)))
+
+
+def _turn(cam, degrees, axis="Z", pivot=(0.0, 0.0, 0.0)):
+    from mathutils import Matrix
+
+    p = Matrix.Translation(pivot)
+    cam.matrix_world = p @ Matrix.Rotation(math.radians(degrees), 4, axis) @ p.inverted() @ cam.matrix_world
+    bpy.context.view_layer.update()
+
+
+def test_estimate_pose_moves_the_camera_to_the_true_pose(scene):
+    obj, cam, ref, truth = _pose_scene()
+    _turn(cam, 12.0)
+    _turn(cam, 6.0, "X")
+    start_err = _rotation_deg(cam.matrix_world, truth)
+    assert start_err > 10
+    _activate(obj)
+    assert bpy.ops.unrender.estimate_pose(image_image=ref.name) == {"FINISHED"}
+    err = _rotation_deg(cam.matrix_world, truth)
+    dist = np.linalg.norm(np.array(cam.matrix_world)[:3, 3] - truth[:3, 3]) / np.linalg.norm(truth[:3, 3])
+    assert err < 2.0, f"rotation error {err:.2f} deg (from {start_err:.1f})"
+    assert dist < 0.03, f"position error {dist:.3%}"
+    assert obj.matrix_world == obj.matrix_world.Identity(4)  # the object stayed
+
+
+def test_estimate_pose_can_move_the_object_instead(scene):
+    obj, cam, ref, truth = _pose_scene()
+    _turn(cam, -10.0)
+    moved_cam = np.array(cam.matrix_world)
+    _activate(obj)
+    assert bpy.ops.unrender.estimate_pose(image_image=ref.name, move="OBJECT") == {"FINISHED"}
+    assert np.allclose(np.array(cam.matrix_world), moved_cam)  # the camera stayed
+    # the object, seen from the camera, is where the reference shows it: cam^-1 obj == truth^-1
+    rel = np.linalg.inv(moved_cam) @ np.array(obj.matrix_world)
+    want = np.linalg.inv(truth)
+    assert _rotation_deg(rel, want) < 2.0
+    assert np.linalg.norm(rel[:3, 3] - want[:3, 3]) < 0.03 * np.linalg.norm(want[:3, 3])
+
+
+def test_estimate_pose_reads_the_reference_from_a_file(scene, tmp_path):
+    obj, cam, ref, truth = _pose_scene()
+    path = tmp_path / "ref.png"
+    ref.save(filepath=str(path))
+    _turn(cam, 8.0)
+    _activate(obj)
+    assert bpy.ops.unrender.estimate_pose(image_file=str(path)) == {"FINISHED"}
+    assert _rotation_deg(cam.matrix_world, truth) < 2.0
+
+
+# ----------------------------------------------------------------------------- failures leave the scene unchanged
+def _fails(op, match, **kw):
+    before = _state()
+    with pytest.raises(RuntimeError, match=match):
+        op(**kw)
+    assert _state() == before
+
+
+def test_nothing_selected_is_an_error(scene):
+    _ellipsoid()
+    _activate(None)
+    _fails(bpy.ops.unrender.deform_mesh, "nothing selected", steps=5)
+
+
+def test_wrong_object_type_is_an_error(scene):
+    _ellipsoid()
+    lamp = bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "POINT"))
+    bpy.context.scene.collection.objects.link(lamp)
+    _activate(lamp)
+    _fails(bpy.ops.unrender.fit_points, "expected a points or mesh object, found light object 'Lamp'", steps=5)
+
+
+def test_missing_and_corrupt_files_are_errors(scene, tmp_path):
+    obj, cam, ref, truth = _pose_scene()
+    _activate(obj)
+    _fails(bpy.ops.unrender.estimate_pose, "missing.png", image_file=str(tmp_path / "missing.png"))
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    _fails(bpy.ops.unrender.estimate_pose, "corrupt.png", image_file=str(bad))
+
+
+def test_bad_parameters_are_errors(scene):
+    obj, cam, ref, truth = _pose_scene()
+    _activate(obj)
+    _fails(bpy.ops.unrender.estimate_pose, "background", image_image=ref.name, background="chequered")
+    _fails(bpy.ops.unrender.estimate_pose, "no such image", image_image="Nope")
+
+
+def test_a_picture_of_another_shape_than_the_render_is_an_error(scene):
+    obj, cam, ref, truth = _pose_scene()
+    bpy.context.scene.render.resolution_x = 200
+    _activate(obj)
+    _fails(bpy.ops.unrender.estimate_pose, "aspect", image_image=ref.name)
+
+
+def test_edit_mode_disables_the_operators(scene):
+    obj = _ellipsoid()
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        with pytest.raises(RuntimeError, match="Object Mode"):
+            bpy.ops.unrender.deform_mesh(steps=5)
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
