@@ -31,9 +31,12 @@ class JobState:
 class Job:
     """Run ``method_id`` on ``inputs`` with ``params``; previews go through ``make_payload`` in the worker."""
 
-    def __init__(self, method_id: str, inputs: dict, params: dict, make_payload: Callable[[Any], Any] | None = None):
+    def __init__(self, method_id: str, inputs: dict, params: dict, make_payload: Callable[[Any], Any] | None = None,
+                 on_step: Callable[[int, int, float], None] | None = None):
+        """``on_step(step, total, loss)``: called in the worker at every step (e.g. a tqdm bar in background mode)."""
         self.method_id, self.inputs, self.params = method_id, inputs, params
         self.make_payload = make_payload or (lambda preview: None)
+        self.on_step = on_step
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -56,6 +59,8 @@ class Job:
             self._step, self._total, self._loss = int(step), int(total), float(loss)
             if payload is not None:
                 self._payload = payload
+        if self.on_step is not None:
+            self.on_step(int(step), int(total), float(loss))
         return not self._cancel.is_set()
 
     def _work(self) -> None:

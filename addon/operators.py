@@ -15,11 +15,14 @@ Every failure is a ``self.report`` error and leaves the scene as it was.
 
 from __future__ import annotations
 
+import sys
+from types import SimpleNamespace
+
 import bpy
 import numpy as np
 
 from . import deps, preferences, properties, readers, writers
-from .jobs import Job
+from .jobs import Job, JobState
 
 TIMER_STEP = 0.1  # seconds between modal updates
 
@@ -33,10 +36,11 @@ def op_ident(method_id: str) -> str:
 class Session:
     """One run of a method on the scene: its inputs, its changes to the scene, and how to undo them."""
 
-    def __init__(self, op, context, method):
+    def __init__(self, options: dict, context, method):
+        """``options``: the operator's property values ``{identifier: value}`` (see :func:`operator_options`)."""
         self.context, self.method = context, method
-        self.options = {p.identifier: getattr(op, p.identifier) for p in op.properties.bl_rna.properties
-                        if p.identifier != "rna_type"}
+        self.options = dict(options)
+        op = SimpleNamespace(**self.options)  # readers and param_values read attributes
         self.objects: dict[str, bpy.types.Object] = {}  # output key -> object it writes
         self.created: list = []  # objects, meshes and images made by this session
         self.saved: dict[str, tuple] = {}  # object name -> (object, original matrix_world)
@@ -133,12 +137,13 @@ class Session:
             self.created.append(img)
 
     # -- running --------------------------------------------------------------
-    def make_job(self) -> Job:
+    def make_job(self, on_step=None) -> Job:
+        """The job of this run; ``on_step(step, total, loss)`` hears every step in the worker."""
         first = self.method.outputs[0]
         writer = writers.writer_for(first)
         options = dict(self.options)
         make_payload = (lambda preview: writer.payload(preview, options)) if writer else None
-        self.job = Job(self.method.id, self.inputs, self.params, make_payload)
+        self.job = Job(self.method.id, self.inputs, self.params, make_payload, on_step)
         return self.job
 
     def apply_preview(self, payload) -> None:
@@ -180,10 +185,77 @@ class Session:
         self.saved.clear()
 
 
+    def tick(self, context) -> "JobState":
+        """One modal update on the main thread: apply the newest preview, show progress -> the job's state."""
+        state = self.job.poll()
+        if state.payload is not None:
+            self.apply_preview(state.payload)
+        if state.total:
+            context.window_manager.progress_update(int(1000 * state.step / state.total))
+            if context.workspace is not None:
+                context.workspace.status_text_set(
+                    f"{self.method.label}: step {state.step}/{state.total}, loss {state.loss:.5g} (Esc cancels)")
+        return state
+
+    def cancel(self) -> None:
+        """Stop the worker, wait for it, and put the scene back as it was."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.join()
+        self.restore()
+
+    def finish(self, state) -> tuple[set[str], str, str]:
+        """Write a finished job's result (or undo everything on error/cancel) -> (return set, report level, message)."""
+        label = self.method.label
+        if state.error is not None:
+            self.restore()
+            return {"CANCELLED"}, "ERROR", f"{label} failed: {state.error}"
+        if state.result.cancelled:
+            self.restore()
+            return {"CANCELLED"}, "WARNING", f"{label} cancelled; the scene is unchanged"
+        try:
+            skipped = self.write(state.result)
+        except Exception as exc:  # a writer failing half-way must not leave half a result
+            self.restore()
+            return {"CANCELLED"}, "ERROR", f"{label}: could not write the result: {exc}"
+        message = summary(self.method, state.result)
+        if skipped:
+            message += "; no converter to the scene for output " + ", ".join(skipped)
+            return {"FINISHED"}, "WARNING", message
+        return {"FINISHED"}, "INFO", message
+
+
+def operator_options(op) -> dict:
+    """An operator's property values ``{identifier: value}``."""
+    return {p.identifier: getattr(op, p.identifier) for p in op.properties.bl_rna.properties
+            if p.identifier != "rna_type"}
+
+
 def summary(method, result) -> str:
     """One line: the method, its main metrics and the time."""
     shown = [f"{k} {v:.4g}" for k, v in list(result.metrics.items())[:4] if isinstance(v, (int, float))]
     return f"{method.label}: " + ", ".join(shown + [f"{result.seconds:.1f} s"])
+
+
+class _ConsoleProgress:
+    """A tqdm bar on stderr fed with ``(step, total, loss)``: progress of a blocking run in background mode."""
+
+    def __init__(self, label: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, desc=label, unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        self.bar.update(step - self.bar.n)  # redraws at most every mininterval
 
 
 # ----------------------------------------------------------------------------- the operator
@@ -210,36 +282,25 @@ class MethodOperator:
 
     def _prepare(self, context) -> Session | None:
         try:
-            return Session(self, context, self._method())
+            return Session(operator_options(self), context, self._method())
         except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return None
 
     def _finish(self, session: Session, state) -> set[str]:
-        if state.error is not None:
-            session.restore()
-            self.report({"ERROR"}, f"{session.method.label} failed: {state.error}")
-            return {"CANCELLED"}
-        if state.result.cancelled:
-            session.restore()
-            self.report({"WARNING"}, f"{session.method.label} cancelled; the scene is unchanged")
-            return {"CANCELLED"}
-        try:
-            skipped = session.write(state.result)
-        except Exception as exc:  # a writer failing half-way must not leave half a result
-            session.restore()
-            self.report({"ERROR"}, f"{session.method.label}: could not write the result: {exc}")
-            return {"CANCELLED"}
-        if skipped:
-            self.report({"WARNING"}, "no converter to the scene for output " + ", ".join(skipped))
-        self.report({"INFO"}, summary(session.method, state.result))
-        return {"FINISHED"}
+        status, level, message = session.finish(state)
+        self.report({level}, message)
+        return status
 
     def execute(self, context):
         session = self._prepare(context)
         if session is None:
             return {"CANCELLED"}
-        return self._finish(session, session.make_job().run())
+        if not bpy.app.background:
+            return self._finish(session, session.make_job().run())
+        with _ConsoleProgress(session.method.label) as bar:  # headless scripts: a tqdm bar on stderr
+            state = session.make_job(bar).run()
+        return self._finish(session, state)
 
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:
@@ -265,22 +326,13 @@ class MethodOperator:
     def modal(self, context, event):
         session: Session = self._session
         if event.type == "ESC":
-            session.job.cancel()
-            session.job.join()
+            session.cancel()
             self._end_modal(context)
-            session.restore()
             self.report({"WARNING"}, f"{session.method.label} cancelled; the scene is unchanged")
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        state = session.job.poll()
-        if state.payload is not None:
-            session.apply_preview(state.payload)
-        if state.total:
-            context.window_manager.progress_update(int(1000 * state.step / state.total))
-            if context.workspace is not None:
-                context.workspace.status_text_set(
-                    f"{session.method.label}: step {state.step}/{state.total}, loss {state.loss:.5g} (Esc cancels)")
+        state = session.tick(context)
         if not state.done:
             return {"RUNNING_MODAL"}
         self._end_modal(context)

@@ -8,10 +8,18 @@ exist, as for a user); the installed-extension path is tested separately in
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
+
+try:
+    import bpy
+except ImportError:  # the modules importing this skip without bpy
+    bpy = None
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDON_MODULE = "unrender_addon"
@@ -58,3 +66,81 @@ def reset_scene():
     scene = bpy.context.scene
     scene.camera = None
     return scene
+
+
+# ----------------------------------------------------------------------------- scenes the tests build
+def state():
+    """What a failed operator must leave untouched: objects with their matrices, meshes, images, the camera."""
+    return (
+        sorted((o.name, tuple(map(tuple, o.matrix_world))) for o in bpy.data.objects),
+        sorted(m.name for m in bpy.data.meshes),
+        sorted(i.name for i in bpy.data.images),
+        bpy.context.scene.camera.name if bpy.context.scene.camera else None,
+    )
+
+
+def activate(obj):
+    for o in bpy.context.view_layer.objects:
+        o.select_set(False)
+    bpy.context.view_layer.objects.active = obj
+    if obj is not None:
+        obj.select_set(True)
+
+
+def ellipsoid(name="Target", location=(0.4, -0.2, 0.3), scale=(1.2, 0.8, 0.6)):
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=48, ring_count=24, location=location, scale=scale)
+    obj = bpy.context.active_object
+    obj.name = name
+    return obj
+
+
+def look_at(location, target=(0.0, 0.0, 0.0)):
+    from mathutils import Vector
+
+    d = Vector(target) - Vector(location)
+    return d.to_track_quat("-Z", "Y").to_matrix().to_4x4()
+
+
+def pose_scene(size=(96, 72)):
+    """The estimate-pose example mesh, a camera at a known pose and its Cycles silhouette as an Image datablock."""
+    from mathutils import Matrix
+
+    from unrender.methods.estimate_pose import example_mesh
+    from unrender_addon import convert
+
+    mesh = example_mesh()
+    obj = convert.new_mesh_object(bpy.context, "Blob", mesh.verts_packed().double().numpy(), mesh.faces_packed().numpy())
+    cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    bpy.context.scene.collection.objects.link(cam)
+    bpy.context.scene.camera = cam
+    cam.data.lens = 40.0
+    loc = (3.2, -4.1, 2.2)
+    cam.matrix_world = Matrix.Translation(loc) @ look_at(loc)
+    r = bpy.context.scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = size[0], size[1], 100
+    r.engine, r.film_transparent = "CYCLES", True
+    bpy.context.scene.cycles.samples = 4
+    bpy.context.scene.cycles.device = "CPU"
+    bpy.context.view_layer.update()
+    truth = np.array(cam.matrix_world)
+    bpy.ops.render.render()
+    result = bpy.data.images["Render Result"]
+    path = bpy.app.tempdir + "unrender_pose_reference.png"
+    result.save_render(path)
+    ref = bpy.data.images.load(path)
+    ref.name = "Reference"
+    ref.pixels[0]  # load the pixels
+    return obj, cam, ref, truth
+
+
+def rotation_deg(a, b):
+    r = np.array(a)[:3, :3].T @ np.array(b)[:3, :3]
+    return math.degrees(math.acos(np.clip((np.trace(r) - 1) / 2, -1, 1)))
+
+
+def turn(cam, degrees, axis="Z", pivot=(0.0, 0.0, 0.0)):
+    from mathutils import Matrix
+
+    p = Matrix.Translation(pivot)
+    cam.matrix_world = p @ Matrix.Rotation(math.radians(degrees), 4, axis) @ p.inverted() @ cam.matrix_world
+    bpy.context.view_layer.update()

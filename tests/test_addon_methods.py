@@ -16,6 +16,8 @@ import torch
 bpy = pytest.importorskip("bpy", reason="the add-on tests need the bpy module (Blender as a Python module)")
 
 import blender_addon  # noqa: E402
+from blender_addon import activate as _activate, ellipsoid as _ellipsoid, pose_scene as _pose_scene  # noqa: E402
+from blender_addon import rotation_deg as _rotation_deg, state as _state, turn as _turn  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.addon]
 
@@ -28,31 +30,6 @@ def addon():
 @pytest.fixture
 def scene(addon):
     return blender_addon.reset_scene()
-
-
-def _state():
-    """What a failed operator must leave untouched: objects with their matrices, meshes, images, the camera."""
-    return (
-        sorted((o.name, tuple(map(tuple, o.matrix_world))) for o in bpy.data.objects),
-        sorted(m.name for m in bpy.data.meshes),
-        sorted(i.name for i in bpy.data.images),
-        bpy.context.scene.camera.name if bpy.context.scene.camera else None,
-    )
-
-
-def _activate(obj):
-    for o in bpy.context.view_layer.objects:
-        o.select_set(False)
-    bpy.context.view_layer.objects.active = obj
-    if obj is not None:
-        obj.select_set(True)
-
-
-def _ellipsoid(name="Target", location=(0.4, -0.2, 0.3), scale=(1.2, 0.8, 0.6)):
-    bpy.ops.mesh.primitive_uv_sphere_add(segments=48, ring_count=24, location=location, scale=scale)
-    obj = bpy.context.active_object
-    obj.name = name
-    return obj
 
 
 def _world_mesh(obj):
@@ -141,58 +118,6 @@ def test_fit_voxels_previews_as_mesh_or_points(scene, voxels_as):
 
 
 # ----------------------------------------------------------------------------- estimate-pose
-def _look_at(location, target=(0.0, 0.0, 0.0)):
-    from mathutils import Vector
-
-    d = Vector(target) - Vector(location)
-    return d.to_track_quat("-Z", "Y").to_matrix().to_4x4()
-
-
-def _pose_scene(size=(96, 72)):
-    """The estimate-pose example mesh, a camera at a known pose and its Cycles silhouette as an Image datablock."""
-    from mathutils import Matrix
-
-    from unrender.methods.estimate_pose import example_mesh
-    from unrender_addon import convert
-
-    mesh = example_mesh()
-    obj = convert.new_mesh_object(bpy.context, "Blob", mesh.verts_packed().double().numpy(), mesh.faces_packed().numpy())
-    cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-    bpy.context.scene.collection.objects.link(cam)
-    bpy.context.scene.camera = cam
-    cam.data.lens = 40.0
-    loc = (3.2, -4.1, 2.2)
-    cam.matrix_world = Matrix.Translation(loc) @ _look_at(loc)
-    r = bpy.context.scene.render
-    r.resolution_x, r.resolution_y, r.resolution_percentage = size[0], size[1], 100
-    r.engine, r.film_transparent = "CYCLES", True
-    bpy.context.scene.cycles.samples = 4
-    bpy.context.scene.cycles.device = "CPU"
-    bpy.context.view_layer.update()
-    truth = np.array(cam.matrix_world)
-    bpy.ops.render.render()
-    result = bpy.data.images["Render Result"]
-    path = bpy.app.tempdir + "unrender_pose_reference.png"
-    result.save_render(path)
-    ref = bpy.data.images.load(path)
-    ref.name = "Reference"
-    ref.pixels[0]  # load the pixels
-    return obj, cam, ref, truth
-
-
-def _rotation_deg(a, b):
-    r = np.array(a)[:3, :3].T @ np.array(b)[:3, :3]
-    return math.degrees(math.acos(np.clip((np.trace(r) - 1) / 2, -1, 1)))
-
-
-def _turn(cam, degrees, axis="Z", pivot=(0.0, 0.0, 0.0)):
-    from mathutils import Matrix
-
-    p = Matrix.Translation(pivot)
-    cam.matrix_world = p @ Matrix.Rotation(math.radians(degrees), 4, axis) @ p.inverted() @ cam.matrix_world
-    bpy.context.view_layer.update()
-
-
 def test_estimate_pose_moves_the_camera_to_the_true_pose(scene):
     obj, cam, ref, truth = _pose_scene()
     _turn(cam, 12.0)
