@@ -21,10 +21,14 @@ import importlib.util
 import os
 import queue
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -114,7 +118,16 @@ def packages_to_install() -> list[str]:
     return [d.distribution for d in missing() if d.distribution not in BUNDLED]
 
 
-def _bundled_problem() -> str | None:
+def online_access() -> bool:
+    """Whether Blender allows add-ons to go online (``bpy.app.online_access``; True outside Blender)."""
+    try:
+        import bpy
+    except ImportError:
+        return True
+    return bool(getattr(bpy.app, "online_access", True))
+
+
+def bundled_problem() -> str | None:
     """Why unrender itself cannot load, when installing the other packages would not fix it."""
     s = status("unrender")
     if s.ok:
@@ -132,12 +145,25 @@ def problem() -> str | None:
     if not missing():
         return None
     parts = []
+    failing = {s.dependency.distribution: s.error for s in check() if not s.ok and s.found}
     names = packages_to_install()
+    absent = [n for n in names if n not in failing]
+    broken = [f"{n} ({failing[n]})" for n in names if n in failing]
     if names:
-        parts.append(f"Missing Python packages: {', '.join(names)}. Open Edit > Preferences > Add-ons > Unrender "
-                     "and click 'Install dependencies', or set 'Python site-packages' to an environment that "
-                     "has them")
-    bundled = _bundled_problem()
+        what = []
+        if absent:
+            what.append(f"Missing Python packages: {', '.join(absent)}")
+        if broken:
+            what.append(f"Python packages that do not load: {'; '.join(broken)}")
+        # Short: a poll message reaches scripts cut at 200 characters (bpy.ops' RuntimeError).
+        where = "Edit > Preferences > Add-ons > Unrender"
+        if online_access():
+            todo = f"Install them in {where}, or set 'Python site-packages' there to an environment that has them"
+        else:
+            todo = (f"Set 'Python site-packages' in {where}, or allow online access (Preferences > System > "
+                    f"Network) to install them there")
+        parts.append(f"{'. '.join(what)}. {todo}")
+    bundled = bundled_problem()
     if bundled:
         parts.append(bundled)
     return ". ".join(parts)
@@ -202,9 +228,11 @@ def _venv_version(folder: Path) -> str | None:
 
 
 def _site_dirs(root: Path) -> list[Path]:
-    """site-packages folders inside an environment's root (venv, conda, Windows layouts)."""
+    """site-packages folders in an environment's root, its ``lib`` or ``lib/pythonX.Y`` (venv, conda, Windows)."""
     found = [p for p in sorted(root.glob("lib/python*/site-packages")) if p.is_dir()]
-    found += [p for p in (root / "Lib" / "site-packages", root / "lib" / "site-packages") if p.is_dir()]
+    found += [p for p in sorted(root.glob("python*/site-packages")) if p.is_dir()]
+    found += [p for p in (root / "Lib" / "site-packages", root / "lib" / "site-packages", root / "site-packages")
+              if p.is_dir()]
     return found
 
 
@@ -233,8 +261,7 @@ def validate_site_packages(path) -> Path:
     if inner and p.name != "site-packages":  # the environment's root, not its site-packages
         good = [d for d in inner if not _PY_DIR.match(d.parent.name) or d.parent.name.lower() == _PY]
         if good:
-            raise ValueError(f"'{p}' is a Python environment's root, not its site-packages: "
-                             f"use {good[0]} (lib/{_PY}/site-packages)")
+            raise ValueError(f"'{p}' is not a site-packages folder but contains one: use {good[0]}")
         other = inner[0].parent.name
         raise ValueError(f"'{p}' is a Python environment for {other}, but Blender runs Python {ours}: its "
                          f"compiled packages (torch) will not load. Use an environment made with Python {ours} "
@@ -246,7 +273,7 @@ _added: list[str] = []  # the sys.path entries this module added (removed by unr
 site_packages_error: str | None = None  # why the preferences' site-packages could not be used
 
 
-def add_site_packages(path) -> Path:
+def add_site_packages(path, refresh: bool = True) -> Path:
     """Make the packages in ``path`` importable (``ValueError`` when the folder cannot be used) -> the folder.
 
     The folder is *appended* to ``sys.path``: Blender's bundled modules (numpy
@@ -263,18 +290,25 @@ def add_site_packages(path) -> Path:
         sys.path.append(entry)
         _added.append(entry)
     importlib.invalidate_caches()
-    check(refresh=True)
+    if refresh:
+        check(refresh=True)
     return p
 
 
-def remove_site_packages(path) -> None:
-    """Undo :func:`add_site_packages` (modules already imported from it stay loaded until Blender restarts)."""
+def remove_site_packages(path, refresh: bool = True) -> None:
+    """Undo :func:`add_site_packages` (modules already imported from it stay loaded until Blender restarts).
+
+    Only an entry this module appended is removed: a folder that was on
+    ``sys.path`` already (Blender's own, another add-on's) stays.
+    """
     entry = str(Path(os.path.expanduser(str(path))).resolve())
-    for lst in (sys.path, _added):
-        while entry in lst:
-            lst.remove(entry)
+    if entry in _added:
+        _added.remove(entry)
+        while entry in sys.path:
+            sys.path.remove(entry)
     importlib.invalidate_caches()
-    check(refresh=True)
+    if refresh:
+        check(refresh=True)
 
 
 _prefs_path: str | None = None  # the preferences' site-packages currently on sys.path
@@ -283,26 +317,29 @@ _prefs_path: str | None = None  # the preferences' site-packages currently on sy
 def apply_saved_paths(prefs) -> str | None:
     """Add the install folder (if it exists) and the preferences' ``site_packages`` to ``sys.path``.
 
+    The previous ``site_packages`` comes off ``sys.path`` when it changed.
     Never raises for a bad saved path: the error is kept in
     :data:`site_packages_error` (and returned) for the preferences to show.
     """
     global site_packages_error, _prefs_path
     site_packages_error = None
+    target = None
     try:
         target = user_site_packages()
-        if target.is_dir() and str(target.resolve()) not in sys.path:
-            add_site_packages(target)
+        if target.is_dir():
+            target = add_site_packages(target, refresh=False)
     except Exception as exc:  # an unreadable user folder must not stop the add-on from enabling
         site_packages_error = f"Install folder: {exc}"
-    if _prefs_path is not None:
-        remove_site_packages(_prefs_path)
-        _prefs_path = None
     wanted = (getattr(prefs, "site_packages", "") or "").strip() if prefs is not None else ""
+    new = None
     if wanted:
         try:
-            _prefs_path = str(add_site_packages(wanted))
+            new = str(add_site_packages(wanted, refresh=False))
         except (ValueError, OSError) as exc:
-            site_packages_error = str(exc)
+            site_packages_error = f"Python site-packages: {exc}"
+    if _prefs_path is not None and _prefs_path != new and _prefs_path != str(target):
+        remove_site_packages(_prefs_path, refresh=False)
+    _prefs_path = new
     check(refresh=True)
     return site_packages_error
 
@@ -326,14 +363,20 @@ class InstallCancelled(RuntimeError):
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                          **_popen_flags())
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                          text=True, errors="replace", env=_pip_env(), **_popen_flags())
 
 
 def _popen_flags() -> dict:
-    if os.name == "nt":  # no console window flashing up from Blender
-        return {"creationflags": getattr(subprocess, "CREATE_NO_WINDOW", 0)}
-    return {}
+    if os.name == "nt":  # no console window flashing up from Blender; its own group so it can be stopped
+        return {"creationflags": getattr(subprocess, "CREATE_NO_WINDOW", 0)
+                | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    return {"start_new_session": True}  # its own process group: cancel stops pip and what it started
+
+
+def _pip_env() -> dict:
+    # A user's pip configuration must not turn --target into --user or refuse Blender's Python.
+    return dict(os.environ, PYTHONUNBUFFERED="1", PIP_NO_INPUT="1", PIP_USER="0", PIP_REQUIRE_VIRTUALENV="0")
 
 
 def ensure_pip(progress: Callable[[str, float], None] | None = None) -> None:
@@ -351,59 +394,116 @@ def ensure_pip(progress: Callable[[str, float], None] | None = None) -> None:
         raise RuntimeError(f"pip is not available in {exe} and ensurepip failed:\n{tail}")
 
 
+PROGRESS_BARS = ("raw", "off")  # pip's --progress-bar, in order of preference: raw needs pip 24.1+
+_RAW = re.compile(r"^Progress (\d+) of (\d+)$")  # pip's --progress-bar raw (pip >= 24.1)
+
+
 class _Progress:
-    """Turns pip's output into a rough fraction: resolving (to 0.3), downloading (to 0.8), installing (to 1)."""
+    """Turns pip's output into a rough fraction: resolving (to 0.3), downloading (to 0.8), installing (to 1).
+
+    With ``--progress-bar raw`` pip prints ``Progress <bytes> of <total>``
+    while it downloads: those lines move the fraction within the download and
+    reach the callback as ``Downloading <file>: 42 %``.
+    """
 
     def __init__(self, callback, n_packages: int):
         self.callback, self.n = callback, max(n_packages, 1)
         self.collected = self.downloaded = 0
         self.fraction = 0.0
+        self.file = ""  # what pip downloads now
 
-    def line(self, text: str) -> None:
+    def line(self, text: str) -> bool:
+        """Take one output line -> whether it is a message (not a raw progress tick)."""
         s = text.strip()
-        if s.startswith("Collecting") or s.startswith("Processing"):
+        shown, message = s, True
+        m = _RAW.match(s)
+        if m:
+            message = False
+            done, total = int(m[1]), int(m[2])
+            part = min(done / total, 1.0) if total > 0 else 0.0
+            f = 0.3 + 0.5 * min((max(self.downloaded - 1, 0) + part) / max(self.collected, 1), 1.0)
+            shown = (f"Downloading {self.file}: {100 * part:.0f} %" if total > 0
+                     else f"Downloading {self.file}: {done / 1e6:.1f} MB")
+        elif s.startswith("Collecting") or s.startswith("Processing"):
             self.collected += 1
             f = 0.3 * (1 - 1 / (1 + self.collected / self.n))
         elif s.startswith("Downloading") or s.startswith("Using cached"):
             self.downloaded += 1
-            f = 0.3 + 0.5 * min(self.downloaded / max(self.collected, 1), 1.0)
+            self.file = s.split(" ", 1)[1] if " " in s else s
+            f = 0.3 + 0.5 * min((self.downloaded - 1) / max(self.collected, 1), 1.0)
         elif s.startswith("Installing collected packages"):
             f = 0.85
         elif s.startswith("Successfully installed"):
-            f = 1.0
+            f = 0.95
         else:
             f = self.fraction
         self.fraction = max(self.fraction, f)
         if self.callback and s:
-            self.callback(s, self.fraction)
+            self.callback(shown, self.fraction)
+        return message
+
+    def finish(self, text: str) -> None:
+        self.fraction = 1.0
+        if self.callback:
+            self.callback(text, 1.0)
 
 
-def install(packages: list[str], target: Path, progress: Callable[[str, float], None] | None = None,
-            extra_args=(), cancel: threading.Event | None = None) -> None:
-    """``pip install --target target --upgrade packages`` in a subprocess of this Python.
-
-    ``progress(line, fraction)`` gets every output line of pip and a rough
-    completed fraction. Setting ``cancel`` stops pip (``InstallCancelled``);
-    pip failing raises ``RuntimeError`` with the end of its output.
-    """
-    packages = list(packages)
-    if not packages:
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop pip and every process it started (a build backend, a compiler)."""
+    if proc.poll() is not None:
         return
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    ensure_pip(progress)
-    cmd = [sys.executable, "-m", "pip", "install", "--target", str(target), "--upgrade", "--no-input",
-           "--disable-pip-version-check", "--progress-bar", "off", *map(str, extra_args), *packages]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_NO_INPUT="1")
-    tracker = _Progress(progress, len(packages))
-    tracker.line(f"Running pip install {' '.join(packages)}")
+    try:
+        if os.name == "nt":
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+    except OSError:
+        proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        try:
+            if os.name == "nt":
+                proc.kill()
+            else:
+                os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+
+
+def _pip(packages: list[str], target: Path, tracker: _Progress, extra_args, cancel) -> None:
+    """One ``pip install --target`` run (raises ``InstallCancelled`` or ``RuntimeError``)."""
+    bars = list(PROGRESS_BARS)
+    while True:
+        bar = bars.pop(0)
+        cmd = [sys.executable, "-m", "pip", "install", "--target", str(target), "--upgrade", "--no-input",
+               "--disable-pip-version-check", "--progress-bar", bar, *map(str, extra_args), *packages]
+        code, tail = _pip_run(cmd, tracker, cancel)
+        if code == 2 and bars and any(f"invalid choice: '{bar}'" in t for t in tail):
+            continue  # an older pip without --progress-bar raw
+        break
+    if code != 0:
+        errors = [t for t in tail if t.lstrip().startswith("ERROR")]
+        shown = list(tail)[-12:]
+        shown += [e for e in errors if e not in shown]
+        raise RuntimeError(f"pip install {' '.join(packages)} failed (exit code {code}):\n" + "\n".join(shown))
+
+
+def _pip_run(cmd: list[str], tracker: _Progress, cancel) -> tuple[int, list[str]]:
+    if cancel is not None and cancel.is_set():
+        raise InstallCancelled("Installation cancelled: pip was stopped and nothing was installed")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            text=True, errors="replace", bufsize=1, env=env, **_popen_flags())
+                            text=True, errors="replace", bufsize=1, env=_pip_env(), **_popen_flags())
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read():  # a reader thread, so that cancel is seen even while pip prints nothing (a long download)
-        for text in proc.stdout:
-            lines.put(text.rstrip("\n"))
+        try:
+            for text in proc.stdout:
+                lines.put(text.rstrip("\n"))
+        except (OSError, ValueError):  # the pipe closed under us
+            pass
         lines.put(None)
 
     reader = threading.Thread(target=read, daemon=True, name="unrender-pip-output")
@@ -412,32 +512,107 @@ def install(packages: list[str], target: Path, progress: Callable[[str, float], 
     try:
         while True:
             if cancel is not None and cancel.is_set():
-                raise InstallCancelled("Installation cancelled")
+                raise InstallCancelled("Installation cancelled: pip was stopped and nothing was installed")
             try:
                 text = lines.get(timeout=0.1)
             except queue.Empty:
                 continue
             if text is None:
                 break
-            if text.strip():
+            if text.strip() and tracker.line(text):
                 tail.append(text)
-                tracker.line(text)
         code = proc.wait()
     finally:
-        if proc.poll() is None:  # cancelled (or an error in a callback): stop pip
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _stop(proc)  # cancelled (or an error in a callback): stop pip
         reader.join(timeout=5)
-        proc.stdout.close()
-    if code != 0:
-        errors = [t for t in tail if t.lstrip().startswith("ERROR")]
-        shown = list(tail)[-12:]
-        shown += [e for e in errors if e not in shown]
-        raise RuntimeError(f"pip install {' '.join(packages)} failed (exit code {code}):\n" + "\n".join(shown))
+        if not reader.is_alive():
+            proc.stdout.close()
+    return code, list(tail)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _move_in(staging: Path, target: Path) -> list[str]:
+    """Move everything in ``staging`` into ``target``, replacing what is there -> the names moved.
+
+    The replaced items are first moved aside, so a failure half-way (a file
+    in use on Windows) puts everything back as it was.
+    """
+    names = sorted(p.name for p in staging.iterdir())
+    target.mkdir(exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=target.parent))
+    old, new = [], []
+    try:
+        for name in names:
+            if (target / name).exists() or (target / name).is_symlink():
+                os.replace(target / name, aside / name)
+                old.append(name)
+        for name in names:
+            os.replace(staging / name, target / name)
+            new.append(name)
+    except OSError as exc:
+        for name in reversed(new):
+            os.replace(target / name, staging / name)
+        for name in reversed(old):
+            os.replace(aside / name, target / name)
+        raise RuntimeError(f"could not move the installed packages into {target}: {exc} "
+                           f"(restart Blender and install again)") from exc
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+    return names
+
+
+@contextmanager
+def _staged(target: Path):
+    """A fresh folder next to ``target`` to install into; moved into ``target`` only when the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)  # target itself only appears with what was installed
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-installing-", dir=target.parent))
+    try:
+        yield staging
+        _move_in(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def install(packages: list[str], target: Path, progress: Callable[[str, float], None] | None = None,
+            extra_args=(), cancel: threading.Event | None = None) -> None:
+    """``pip install --target target --upgrade packages`` in a subprocess of this Python.
+
+    ``progress(line, fraction)`` gets every output line of pip and a rough
+    completed fraction, ending with 1.0. pip installs into a staging folder
+    next to ``target`` whose contents move into ``target`` only when pip
+    succeeded. Setting ``cancel`` stops pip (``InstallCancelled``); pip
+    failing raises ``RuntimeError`` with the end of its output. Either way
+    ``target`` is left as it was.
+    """
+    _install_plan([(list(packages), tuple(extra_args))], Path(target), progress, cancel)
+
+
+def _install_plan(plan, target: Path, progress, cancel) -> None:
+    plan = [(names, extra) for names, extra in plan if names]
+    if not plan:
+        return
+    ensure_pip(progress)
+    with _staged(target) as staging:
+        for i, (names, extra) in enumerate(plan):
+            def step(line, fraction, i=i):
+                if progress:
+                    progress(line, min((i + fraction) / len(plan), 0.99))
+
+            tracker = _Progress(step, len(names))
+            tracker.line(f"Running pip install {' '.join(names)}")
+            _pip(names, staging, tracker, extra, cancel)
+        if cancel is not None and cancel.is_set():
+            raise InstallCancelled("Installation cancelled: pip was stopped and nothing was installed")
+    everything = [n for names, _ in plan for n in names]
+    if progress:
+        progress(f"Installed {', '.join(everything)} into {target}", 1.0)
 
 
 def install_plan(packages: list[str], index_url: str = "") -> list[tuple[list[str], tuple[str, ...]]]:
@@ -459,20 +634,19 @@ def install_plan(packages: list[str], index_url: str = "") -> list[tuple[list[st
 
 def install_missing(target: Path | None = None, index_url: str = "",
                     progress: Callable[[str, float], None] | None = None,
-                    cancel: threading.Event | None = None) -> list[str]:
-    """Install every missing installable dependency into ``target`` (default :func:`user_site_packages`).
+                    cancel: threading.Event | None = None, packages: list[str] | None = None,
+                    extra_args=()) -> list[str]:
+    """Install the missing installable dependencies (or ``packages``) into ``target`` -> the pip names installed.
 
-    Runs in any thread (no bpy call when ``target`` is given) -> the pip names installed.
+    ``target`` defaults to :func:`user_site_packages`. Runs in any thread (no
+    bpy call when ``target`` and ``packages`` are given). All pip runs of
+    :func:`install_plan` go into one staging folder, moved into ``target``
+    only when every run succeeded; ``extra_args`` go to each run.
     """
-    packages = packages_to_install()
+    packages = packages_to_install() if packages is None else list(packages)
     if not packages:
         return []
     target = Path(target) if target is not None else user_site_packages(create=True)
-    plan = install_plan(packages, index_url)
-    for i, (names, extra) in enumerate(plan):
-        def step(line, fraction, i=i):
-            if progress:
-                progress(line, (i + fraction) / len(plan))
-
-        install(names, target, step, extra, cancel)
+    plan = [(names, (*extra, *map(str, extra_args))) for names, extra in install_plan(packages, index_url)]
+    _install_plan(plan, target, progress, cancel)
     return packages

@@ -24,21 +24,36 @@ class UNRENDER_PT_main(bpy.types.Panel):
         from . import operators
 
         layout = self.layout
+        width = preferences.text_width(context)
         problem = deps.problem()
         if problem:
-            box = layout.box()
-            box.label(text="Unrender needs Python packages", icon="ERROR")
-            _wrapped(box, problem)
-            box.operator("preferences.addon_show", text="Open add-on preferences", icon="PREFERENCES").module = \
-                __package__
+            _draw_missing(layout, problem, width)
             return
         row = layout.row()
         row.label(text=f"Device: {preferences.device(context).upper()}", icon="MEMORY")
         row.operator("unrender.refresh_methods", text="", icon="FILE_REFRESH")
         if operators.methods_error:
-            _wrapped(layout.box(), f"unrender failed to load: {operators.methods_error}")
+            _wrapped(layout.box(), f"unrender failed to load: {operators.methods_error}", width)
         for method_id, why in sorted(operators.unavailable.items()):
             layout.label(text=f"{method_id}: {why}", icon="INFO")
+
+
+def _draw_missing(layout, problem: str, width: int) -> None:
+    """What is missing and what to do: install (when online access allows it) or point at an environment."""
+    box = layout.box()
+    box.label(text="Unrender needs Python packages", icon="ERROR")
+    _wrapped(box, problem, width)
+    job = preferences.install_job()
+    if job is not None:
+        line, fraction = job.snapshot()
+        box.label(text=f"Installing {', '.join(job.packages)}: {fraction:.0%}", icon="IMPORT")
+        _wrapped(box, line, width)
+    elif deps.packages_to_install():
+        if deps.online_access():
+            box.operator("unrender.install_dependencies", icon="IMPORT")
+        else:
+            box.label(text="Online access is off", icon="UNLINKED")  # the problem says what to do
+    box.operator("preferences.addon_show", text="Open add-on preferences", icon="PREFERENCES").module = __package__
 
 
 def _wrapped(layout, text: str, width: int = 40) -> None:
