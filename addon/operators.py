@@ -323,6 +323,11 @@ class MethodOperator:
         if context.workspace is not None:
             context.workspace.status_text_set(None)
 
+    def cancel(self, context):
+        """Blender ends the modal run (window closed, file loaded, operators re-registered): undo it all."""
+        self._session.cancel()
+        self._end_modal(context)
+
     def modal(self, context, event):
         session: Session = self._session
         if event.type == "ESC":

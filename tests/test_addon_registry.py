@@ -92,8 +92,9 @@ def test_every_method_has_an_operator_settings_and_panel_with_its_parameters(add
 def test_disable_enable_and_reenable_leave_nothing_behind(addon):
     from unrender_addon import operators
 
-    registered = _ours()
+    registered, props = _ours(), _scene_props()
     assert "UNRENDER_OT_deform_mesh" in registered and "UNRENDER_PT_main" in registered
+    assert {f"unrender_{operators.op_ident(i)}" for i in operators.method_operators()} <= set(props)
     path_before = list(sys.path)
     for _ in range(2):
         blender_addon.disable_addon()
@@ -102,7 +103,7 @@ def test_disable_enable_and_reenable_leave_nothing_behind(addon):
         assert [p for p in sys.path if p not in path_before] == []
         blender_addon.enable_addon()
         assert _ours() == registered
-        assert set(_scene_props()) == {f"unrender_{operators.op_ident(i)}" for i in operators.method_operators()}
+        assert _scene_props() == props
     blender_addon.reset_scene()
     ellipsoid()
     assert bpy.ops.unrender.fit_points(points=200, steps=5) == {"FINISHED"}  # the re-enabled operators work
