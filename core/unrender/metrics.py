@@ -1,4 +1,4 @@
-"""Evaluation metrics: volumetric IoU, precision / recall / F1 at a distance, PSNR."""
+"""Evaluation metrics: volumetric and silhouette IoU, precision / recall / F1 at a distance, PSNR."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from ._validate import check_points, check_tensor
 
-__all__ = ["voxel_iou", "point_f1", "mesh_f1", "psnr"]
+__all__ = ["voxel_iou", "silhouette_iou", "point_f1", "mesh_f1", "psnr"]
 
 
 def voxel_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -32,6 +32,29 @@ def voxel_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) 
     dims = tuple(range(a.dim() - 3, a.dim()))
     inter = (a & b).sum(dims).double()
     union = (a | b).sum(dims).double()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).float()
+
+
+def silhouette_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Intersection over union of two silhouettes (masks or alpha channels).
+
+    Args:
+        pred, target: ``(B, H, W)`` or ``(H, W)``; pixels with value
+            ``> threshold`` are inside (booleans are used as they are).
+    Returns:
+        ``(B,)`` IoU per image (a 0-dim tensor for unbatched input). Two empty
+        silhouettes have IoU 1.
+    """
+    check_tensor("pred", pred)
+    check_tensor("target", target)
+    if pred.shape != target.shape:
+        raise ValueError(f"target: expected the shape of pred {tuple(pred.shape)}, found {tuple(target.shape)}")
+    if pred.dim() not in (2, 3):
+        raise ValueError(f"pred: expected shape (B, H, W) or (H, W), found {tuple(pred.shape)}")
+    a = pred if pred.dtype == torch.bool else pred > threshold
+    b = target if target.dtype == torch.bool else target > threshold
+    inter = (a & b).sum((-2, -1)).double()
+    union = (a | b).sum((-2, -1)).double()
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).float()
 
 

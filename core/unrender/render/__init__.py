@@ -15,6 +15,9 @@ travel beside the meshes, which carry none::
 * points: ``rasterize_points``, ``PointsRasterizer``, ``AlphaCompositor``,
   ``NormWeightedCompositor``, ``PointsRenderer``.
 * ``turntable`` / ``save_turntable``: orbit renders as frames, GIF and PNGs.
+* scenes as Blender lights them: ``Scene``, ``SceneMesh``, ``SunLight``,
+  ``PointLight``, ``render_scene`` (Lambertian, Blender's light units) and
+  ``compare_images`` (silhouette IoU, PSNR, difference image).
 """
 
 from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
@@ -35,6 +38,16 @@ from .points import (
 )
 from .rasterize import Fragments, MeshRasterizer, RasterizationSettings, rasterize_meshes
 from .renderer import MeshRenderer, MeshRendererWithFragments
+from .scene import (
+    PointLight,
+    Scene,
+    SceneMesh,
+    SunLight,
+    compare_images,
+    linear_to_srgb,
+    render_scene,
+    srgb_to_linear,
+)
 from .shading import (
     HardDepthShader,
     HardFlatShader,
@@ -67,32 +80,40 @@ __all__ = [
     "MeshRendererWithFragments",
     "NormWeightedCompositor",
     "PointFragments",
+    "PointLight",
     "PointLights",
     "PointsRasterizationSettings",
     "PointsRasterizer",
     "PointsRenderer",
     "RasterizationSettings",
+    "Scene",
+    "SceneMesh",
     "ShaderBase",
     "SoftGouraudShader",
     "SoftPhongShader",
     "SoftSilhouetteShader",
+    "SunLight",
     "TexturesUV",
     "TexturesVertex",
     "WeightedSumCompositor",
     "alpha_composite",
+    "compare_images",
     "diffuse",
     "flat_shading",
     "gouraud_shading",
     "hard_rgb_blend",
     "interpolate_face_attributes",
+    "linear_to_srgb",
     "norm_weighted_sum",
     "phong_shading",
     "rasterize_meshes",
     "rasterize_points",
+    "render_scene",
     "save_turntable",
     "sigmoid_alpha_blend",
     "softmax_rgb_blend",
     "specular",
+    "srgb_to_linear",
     "turntable",
     "turntable_cameras",
     "weighted_sum",
