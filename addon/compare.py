@@ -417,8 +417,7 @@ def _write_images(blender_px, ours_px, difference) -> list:
     ours_img = convert.write_image(IMAGE_NAMES["unrender"], ours_px)
     for img in (blender_img, ours_img):
         img.alpha_mode = "PREMUL"  # renders with a transparent film hold premultiplied colours
-    diff_img = convert.write_image(IMAGE_NAMES["difference"], difference)
-    diff_img.colorspace_settings.name = "Non-Color"  # display-space values, shown as they are
+    diff_img = convert.write_image(IMAGE_NAMES["difference"], difference, colorspace="Non-Color")  # display values
     return [blender_img, ours_img, diff_img]
 
 

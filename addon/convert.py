@@ -223,8 +223,12 @@ def point_radius(points: np.ndarray) -> float:
     return 0.2 * extent / max(len(points), 1) ** (1 / 2.5)
 
 
-def write_image(name: str, pixels: np.ndarray):
-    """``(H, W, C)`` float pixels (top row first, C in 1, 3, 4) -> an Image datablock ``name`` (replaced if it exists)."""
+def write_image(name: str, pixels: np.ndarray, colorspace: str | None = None):
+    """``(H, W, C)`` float pixels (top row first, C in 1, 3, 4) -> an Image datablock ``name`` (replaced if it exists).
+
+    ``colorspace`` (e.g. ``"Non-Color"``) is set before the pixels are written:
+    changing it afterwards regenerates a generated image and blanks it.
+    """
     px = np.asarray(pixels, dtype=np.float32)
     if px.ndim == 2:
         px = px[..., None]
@@ -239,6 +243,8 @@ def write_image(name: str, pixels: np.ndarray):
         img = None
     if img is None:
         img = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
+    if colorspace is not None and img.colorspace_settings.name != colorspace:
+        img.colorspace_settings.name = colorspace
     img.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
     img.update()
     return img

@@ -32,11 +32,11 @@ def script_args(argv=None) -> list[str]:
     return sys.argv[1:] if sys.argv and sys.argv[0].endswith(".py") else []
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the arguments every example takes (the .blend to open, the .blend to write)."""
+def parser(description: str, output_help: str = ".blend file to write (the input is left as it is)"):
+    """An argument parser with the arguments every example takes (the .blend to open, ``--output``)."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("blend", type=Path, help=".blend file to open")
-    p.add_argument("--output", type=Path, required=True, help=".blend file to write (the input is left as it is)")
+    p.add_argument("--output", type=Path, required=True, help=output_help)
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same result")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where unrender runs")
     return p

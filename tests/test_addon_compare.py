@@ -149,6 +149,16 @@ def test_cycles_comparison_of_a_plain_diffuse_scene(scene, compare):
     assert result["mean_abs_diff"] < 0.01, result
     for name in compare.IMAGE_NAMES.values():
         assert tuple(bpy.data.images[name].size) == SIZE
+    # the images hold the renders and their difference (top row first in convert.image_pixels)
+    from unrender_addon import convert
+
+    pixels = {k: convert.image_pixels(bpy.data.images[n]) for k, n in compare.IMAGE_NAMES.items()}
+    coverage = [float((pixels[k][..., 3] > 0.5).mean()) for k in ("blender", "unrender")]
+    assert 0.1 < coverage[0] < 0.9 and abs(coverage[0] - coverage[1]) < 0.01, coverage
+    assert bpy.data.images[compare.IMAGE_NAMES["difference"]].colorspace_settings.name == "Non-Color"
+    diff = pixels["difference"][..., :3]
+    union = (pixels["blender"][..., 3] > 0.5) | (pixels["unrender"][..., 3] > 0.5)
+    assert diff.max() > 0.02 and float(diff[union].mean()) == pytest.approx(result["mean_abs_diff"], rel=1e-3)
     assert _settings(scene) == before
 
 

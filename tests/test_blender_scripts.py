@@ -113,3 +113,27 @@ def test_estimate_pose_script_moves_the_camera_to_the_reference_pose(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     camera = _python(CHECK_POSE, out)["camera"]
     assert blender_addon.rotation_deg(camera, truth) < 2.0
+
+
+MAKE_DIFFUSE = """
+import bpy, blender_addon, test_addon_compare
+blender_addon.reset_scene()
+test_addon_compare._diffuse_scene(bpy.context.scene)
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
+print(json.dumps({}))
+"""
+
+
+def test_compare_renders_script_writes_pictures_and_metrics(tmp_path):
+    from PIL import Image
+
+    scene, out = tmp_path / "diffuse.blend", tmp_path / "compare"
+    _python(MAKE_DIFFUSE, scene)
+    run = _script("blender_compare_renders.py", scene, "--engine", "CYCLES", "--samples", "16", "--output", out)
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["engine"] == "CYCLES" and summary["iou"] >= 0.99 and summary["psnr"] > 30, summary
+    sizes = {name: Image.open(out / f"{name}.png").size for name in ("blender", "unrender", "difference")}
+    assert set(sizes.values()) == {tuple(summary["size"][::-1])}, sizes  # (W, H) of the scene's render
+    side = Image.open(out / "side_by_side.png")
+    assert side.size[1] == summary["size"][0] and side.size[0] > 3 * summary["size"][1]
