@@ -21,18 +21,7 @@ def voxel_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) 
         ``(B,)`` IoU per grid (a 0-dim tensor for unbatched input). Two empty
         grids have IoU 1.
     """
-    check_tensor("pred", pred)
-    check_tensor("target", target)
-    if pred.shape != target.shape:
-        raise ValueError(f"target: expected the shape of pred {tuple(pred.shape)}, found {tuple(target.shape)}")
-    if pred.dim() not in (3, 4):
-        raise ValueError(f"pred: expected shape (B, D, H, W) or (D, H, W), found {tuple(pred.shape)}")
-    a = pred if pred.dtype == torch.bool else pred > threshold
-    b = target if target.dtype == torch.bool else target > threshold
-    dims = tuple(range(a.dim() - 3, a.dim()))
-    inter = (a & b).sum(dims).double()
-    union = (a | b).sum(dims).double()
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).float()
+    return _mask_iou(pred, target, threshold, 3, "(B, D, H, W) or (D, H, W)")
 
 
 def silhouette_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -45,16 +34,22 @@ def silhouette_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 
         ``(B,)`` IoU per image (a 0-dim tensor for unbatched input). Two empty
         silhouettes have IoU 1.
     """
+    return _mask_iou(pred, target, threshold, 2, "(B, H, W) or (H, W)")
+
+
+def _mask_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float, spatial: int, shapes: str) -> torch.Tensor:
+    """IoU over the last ``spatial`` dims of two masks (one optional batch dim in front); see :func:`voxel_iou`."""
     check_tensor("pred", pred)
     check_tensor("target", target)
     if pred.shape != target.shape:
         raise ValueError(f"target: expected the shape of pred {tuple(pred.shape)}, found {tuple(target.shape)}")
-    if pred.dim() not in (2, 3):
-        raise ValueError(f"pred: expected shape (B, H, W) or (H, W), found {tuple(pred.shape)}")
+    if pred.dim() not in (spatial, spatial + 1):
+        raise ValueError(f"pred: expected shape {shapes}, found {tuple(pred.shape)}")
     a = pred if pred.dtype == torch.bool else pred > threshold
     b = target if target.dtype == torch.bool else target > threshold
-    inter = (a & b).sum((-2, -1)).double()
-    union = (a | b).sum((-2, -1)).double()
+    dims = tuple(range(-spatial, 0))
+    inter = (a & b).sum(dims).double()
+    union = (a | b).sum(dims).double()
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).float()
 
 
