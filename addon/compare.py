@@ -40,7 +40,8 @@ from contextlib import contextmanager
 import bpy
 import numpy as np
 
-from . import deps, preferences
+from . import convert, preferences
+from .operators import ready
 
 IMAGE_NAMES = {
     "blender": "Unrender compare: Blender",
@@ -158,42 +159,35 @@ def _colour_attribute(me, name: str):
     return values if attr.domain == "CORNER" else None
 
 
-def mesh_shading(obj, depsgraph, engine: str, n_faces: int, warn) -> tuple[np.ndarray, np.ndarray]:
-    """World-space corner normals ``(F, 3, 3)`` and corner colours ``(F, 3, 3)`` of an object's
-    evaluated loop triangles (the triangles of ``convert.mesh_arrays``, in the same order)."""
-    ob_eval = obj.evaluated_get(depsgraph)
-    me = ob_eval.to_mesh()
-    try:
-        me.calc_loop_triangles()
-        F = len(me.loop_triangles)
-        if F != n_faces:
-            raise ValueError(f"{obj.name!r}: expected {n_faces} triangles on the second read, found {F}")
-        loops = np.empty(F * 3, dtype=np.int64)
-        me.loop_triangles.foreach_get("loops", loops)
-        mat_index = np.empty(F, dtype=np.int64)
-        me.loop_triangles.foreach_get("material_index", mat_index)
-        normals = np.empty(len(me.loops) * 3, dtype=np.float64)
-        me.corner_normals.foreach_get("vector", normals)
-        m = np.array(ob_eval.matrix_world, dtype=np.float64)[:3, :3]
-        normal_matrix = np.linalg.inv(m).T  # normals transform with the inverse transpose
-        corner_normals = (normals.reshape(-1, 3) @ normal_matrix.T)[loops].reshape(F, 3, 3)
+def mesh_shading(me, ob_eval, engine: str, warn) -> tuple[np.ndarray, np.ndarray]:
+    """World-space corner normals ``(F, 3, 3)`` and corner colours ``(F, 3, 3)`` of an evaluated mesh's loop
+    triangles (the triangles of ``convert.triangles``, in the same order)."""
+    me.calc_loop_triangles()  # cached: free after convert.triangles
+    F = len(me.loop_triangles)
+    loops = np.empty(F * 3, dtype=np.int64)
+    me.loop_triangles.foreach_get("loops", loops)
+    mat_index = np.empty(F, dtype=np.int64)
+    me.loop_triangles.foreach_get("material_index", mat_index)
+    normals = np.empty(len(me.loops) * 3, dtype=np.float64)
+    me.corner_normals.foreach_get("vector", normals)
+    m = np.array(ob_eval.matrix_world, dtype=np.float64)[:3, :3]
+    normal_matrix = np.linalg.inv(m).T  # normals transform with the inverse transpose
+    corner_normals = (normals.reshape(-1, 3) @ normal_matrix.T)[loops].reshape(F, 3, 3)
 
-        colours = np.empty((F, 3, 3), dtype=np.float64)
-        slots = [s.material for s in ob_eval.material_slots] or [None]
-        for i in np.unique(mat_index) if F else []:
-            colour = material_colour(slots[min(int(i), len(slots) - 1)], engine, warn)
-            sel = mat_index == i
-            if isinstance(colour, str):
-                corner = _colour_attribute(me, colour.split(":", 1)[1])
-                if corner is None:
-                    warn(f"{obj.name!r}: colour attribute {colour.split(':', 1)[1]!r} not found; using grey")
-                    colour = DEFAULT_COLOUR
-                else:
-                    colours[sel] = corner[loops].reshape(F, 3, 3)[sel]
-                    continue
-            colours[sel] = colour
-    finally:
-        ob_eval.to_mesh_clear()
+    colours = np.empty((F, 3, 3), dtype=np.float64)
+    slots = [s.material for s in ob_eval.material_slots] or [None]
+    for i in np.unique(mat_index) if F else []:
+        colour = material_colour(slots[min(int(i), len(slots) - 1)], engine, warn)
+        sel = mat_index == i
+        if isinstance(colour, str):
+            corner = _colour_attribute(me, colour.split(":", 1)[1])
+            if corner is None:
+                warn(f"{ob_eval.name!r}: colour attribute {colour.split(':', 1)[1]!r} not found; using grey")
+                colour = DEFAULT_COLOUR
+            else:
+                colours[sel] = corner[loops].reshape(F, 3, 3)[sel]
+                continue
+        colours[sel] = colour
     return corner_normals, colours
 
 
@@ -245,16 +239,15 @@ def convert_scene(context, engine: str, warn):
     """The rendered part of ``context.scene`` -> ``unrender.render.Scene`` (``ValueError`` when nothing renders)."""
     from unrender.render import Scene, SceneMesh
 
-    from . import convert
-
     depsgraph = context.evaluated_depsgraph_get()
     meshes, lights = [], []
     for obj in render_objects(context.view_layer):
         if obj.type in convert.MESH_LIKE:
-            verts, faces = convert.mesh_arrays(obj, depsgraph)
-            if len(faces) == 0:
-                continue
-            normals, colours = mesh_shading(obj, depsgraph, engine, len(faces), warn)
+            with convert.evaluated_mesh(obj, depsgraph) as (me, ob_eval):
+                verts, faces = convert.triangles(me, ob_eval.matrix_world)
+                if len(faces) == 0:
+                    continue
+                normals, colours = mesh_shading(me, ob_eval, engine, warn)
             meshes.append(SceneMesh(verts=verts, faces=faces, colour=colours, normals=normals, name=obj.name))
         elif obj.type == "LIGHT" and engine != "WORKBENCH":
             light = convert_light(obj, warn)
@@ -361,12 +354,7 @@ def read_exr(path: str) -> np.ndarray:
         raise ValueError(f"expected the render at {path}, found no file")
     img = bpy.data.images.load(path, check_existing=False)
     try:
-        w, h = img.size
-        if w == 0 or h == 0:
-            raise ValueError(f"expected pixels in {path}, found an unreadable image")
-        px = np.empty(w * h * img.channels, dtype=np.float32)
-        img.pixels.foreach_get(px)
-        px = px.reshape(h, w, img.channels)[::-1]
+        px = convert.image_pixels(img, clip=False)
     finally:
         bpy.data.images.remove(img)
     if px.shape[2] == 3:
@@ -411,14 +399,24 @@ def render_unrender(scene_desc, bcam, cameras, size, engine: str, antialias: int
 
 def _write_images(blender_px, ours_px, difference) -> list:
     """The three comparison images (replacing earlier ones) -> the Image datablocks."""
-    from . import convert
-
     blender_img = convert.write_image(IMAGE_NAMES["blender"], blender_px)
     ours_img = convert.write_image(IMAGE_NAMES["unrender"], ours_px)
     for img in (blender_img, ours_img):
         img.alpha_mode = "PREMUL"  # renders with a transparent film hold premultiplied colours
     diff_img = convert.write_image(IMAGE_NAMES["difference"], difference, colorspace="Non-Color")  # display values
     return [blender_img, ours_img, diff_img]
+
+
+def _settings() -> dict:
+    """The comparison's settings: the operator's properties and the panel's (scene) copy of them."""
+    return {
+        "engine": bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="CYCLES",
+                                         description="Blender engine to compare unrender's render with"),
+        "samples": bpy.props.IntProperty(name="Samples", default=32, min=1, max=4096,
+                                         description="Samples per pixel of the Cycles or EEVEE render"),
+        "antialias": bpy.props.IntProperty(name="Antialias", default=3, min=1, max=8,
+                                           description="unrender renders antialias x antialias samples per pixel"),
+    }
 
 
 class UNRENDER_OT_compare_renders(bpy.types.Operator):
@@ -428,23 +426,11 @@ class UNRENDER_OT_compare_renders(bpy.types.Operator):
     bl_label = "Compare renders"
     bl_options = {"REGISTER", "UNDO"}
 
-    engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="CYCLES",
-                                   description="Blender engine to compare unrender's render with")
-    samples: bpy.props.IntProperty(name="Samples", default=32, min=1, max=4096,
-                                   description="Samples per pixel of the Cycles or EEVEE render")
-    antialias: bpy.props.IntProperty(name="Antialias", default=3, min=1, max=8,
-                                     description="unrender renders antialias x antialias samples per pixel")
+    __annotations__ = _settings()
 
     @classmethod
     def poll(cls, context):
-        problem = deps.problem()
-        if problem:
-            cls.poll_message_set(problem)
-            return False
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Switch to Object Mode to compare renders")
-            return False
-        return True
+        return ready(cls, context, "compare renders")
 
     def execute(self, context):
         global last_result
@@ -496,12 +482,7 @@ class UNRENDER_OT_compare_renders(bpy.types.Operator):
 
 # ----------------------------------------------------------------------------- the panel
 class UNRENDER_PG_compare(bpy.types.PropertyGroup):
-    engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="CYCLES",
-                                   description="Blender engine to compare unrender's render with")
-    samples: bpy.props.IntProperty(name="Samples", default=32, min=1, max=4096,
-                                   description="Samples per pixel of the Cycles or EEVEE render")
-    antialias: bpy.props.IntProperty(name="Antialias", default=3, min=1, max=8,
-                                     description="unrender renders antialias x antialias samples per pixel")
+    __annotations__ = _settings()
 
 
 class UNRENDER_PT_compare(bpy.types.Panel):

@@ -9,6 +9,7 @@ torch and unrender are imported inside the functions that need them.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import bpy
@@ -25,10 +26,11 @@ def _world(co: np.ndarray, matrix_world) -> np.ndarray:
     return co @ m[:3, :3].T + m[:3, 3]
 
 
-def mesh_arrays(obj, depsgraph=None) -> tuple[np.ndarray, np.ndarray]:
-    """An object's evaluated surface -> world-space ``verts (V, 3)`` float64 and triangles ``faces (F, 3)`` int64.
+@contextmanager
+def evaluated_mesh(obj, depsgraph=None):
+    """``with evaluated_mesh(obj) as (me, ob_eval):`` an object's evaluated mesh (modifiers applied), freed after.
 
-    Modifiers are applied; polygons are split into Blender's own loop triangles.
+    ``ValueError`` naming the object when it is not mesh-like or evaluates to no mesh.
     """
     if obj is None or obj.type not in MESH_LIKE:
         found = "nothing" if obj is None else f"{obj.type.lower()} object {obj.name!r}"
@@ -39,15 +41,28 @@ def mesh_arrays(obj, depsgraph=None) -> tuple[np.ndarray, np.ndarray]:
     try:
         if me is None:
             raise ValueError(f"{obj.name!r}: expected geometry, found an object that evaluates to no mesh")
-        co = np.empty(len(me.vertices) * 3, dtype=np.float64)
-        me.vertices.foreach_get("co", co)
-        me.calc_loop_triangles()
-        tri = np.empty(len(me.loop_triangles) * 3, dtype=np.int64)
-        me.loop_triangles.foreach_get("vertices", tri)
-        verts = _world(co.reshape(-1, 3), ob_eval.matrix_world)
+        yield me, ob_eval
     finally:
         ob_eval.to_mesh_clear()
-    return verts, tri.reshape(-1, 3)
+
+
+def triangles(me, matrix_world) -> tuple[np.ndarray, np.ndarray]:
+    """A Mesh datablock -> world-space ``verts (V, 3)`` float64 and its loop triangles ``faces (F, 3)`` int64."""
+    co = np.empty(len(me.vertices) * 3, dtype=np.float64)
+    me.vertices.foreach_get("co", co)
+    me.calc_loop_triangles()
+    tri = np.empty(len(me.loop_triangles) * 3, dtype=np.int64)
+    me.loop_triangles.foreach_get("vertices", tri)
+    return _world(co.reshape(-1, 3), matrix_world), tri.reshape(-1, 3)
+
+
+def mesh_arrays(obj, depsgraph=None) -> tuple[np.ndarray, np.ndarray]:
+    """An object's evaluated surface -> world-space ``verts (V, 3)`` float64 and triangles ``faces (F, 3)`` int64.
+
+    Modifiers are applied; polygons are split into Blender's own loop triangles.
+    """
+    with evaluated_mesh(obj, depsgraph) as (me, ob_eval):
+        return triangles(me, ob_eval.matrix_world)
 
 
 def point_array(obj, depsgraph=None) -> np.ndarray:
@@ -70,14 +85,10 @@ def point_array(obj, depsgraph=None) -> np.ndarray:
         obj.data.vertices.foreach_get("co", co)
         return _world(co.reshape(-1, 3), obj.matrix_world)
     if obj.type in MESH_LIKE:
-        ob_eval = obj.evaluated_get(depsgraph)
-        me = ob_eval.to_mesh()
-        try:
+        with evaluated_mesh(obj, depsgraph) as (me, ob_eval):
             co = np.empty(len(me.vertices) * 3, dtype=np.float64)
             me.vertices.foreach_get("co", co)
             return _world(co.reshape(-1, 3), ob_eval.matrix_world)
-        finally:
-            ob_eval.to_mesh_clear()
     raise ValueError(f"expected a mesh or point-cloud object, found {obj.type.lower()} object {obj.name!r}")
 
 
@@ -105,15 +116,19 @@ def to_pointclouds(points: np.ndarray):
 
 
 # ----------------------------------------------------------------------------- reading images
-def image_pixels(image) -> np.ndarray:
-    """An Image datablock -> ``(H, W, C)`` float32 in [0, 1], top row first (C = its channel count, 1..4)."""
+def image_pixels(image, clip: bool = True) -> np.ndarray:
+    """An Image datablock -> ``(H, W, C)`` float32, top row first (C = its channel count, 1..4).
+
+    Values are clipped to [0, 1] unless ``clip`` is False (linear HDR pixels, e.g. an OpenEXR render).
+    """
     w, h = image.size
     if w == 0 or h == 0:
         raise ValueError(f"image {image.name!r}: expected pixels, found an empty image (is its file missing?)")
     c = image.channels
     buf = np.empty(w * h * c, dtype=np.float32)
     image.pixels.foreach_get(buf)
-    return np.ascontiguousarray(buf.reshape(h, w, c)[::-1]).clip(0.0, 1.0)  # Blender stores the bottom row first
+    px = np.ascontiguousarray(buf.reshape(h, w, c)[::-1])  # Blender stores the bottom row first
+    return px.clip(0.0, 1.0) if clip else px
 
 
 def image_tensor(image=None, path: str = ""):

@@ -225,6 +225,18 @@ class Session:
         return {"FINISHED"}, "INFO", message
 
 
+def ready(cls, context, action: str) -> bool:
+    """An unrender operator's ``poll``: dependencies import and Blender is in Object Mode (else it says why)."""
+    problem = deps.problem()
+    if problem:
+        cls.poll_message_set(problem)
+        return False
+    if context.mode != "OBJECT":
+        cls.poll_message_set(f"Switch to Object Mode to {action}")
+        return False
+    return True
+
+
 def operator_options(op) -> dict:
     """An operator's property values ``{identifier: value}``."""
     return {p.identifier: getattr(op, p.identifier) for p in op.properties.bl_rna.properties
@@ -266,14 +278,7 @@ class MethodOperator:
 
     @classmethod
     def poll(cls, context):
-        problem = deps.problem()
-        if problem:
-            cls.poll_message_set(problem)
-            return False
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Switch to Object Mode to run unrender methods")
-            return False
-        return True
+        return ready(cls, context, "run unrender methods")
 
     def _method(self):
         from unrender.methods import get_method
@@ -344,44 +349,39 @@ class MethodOperator:
         return self._finish(session, state)
 
 
-def make_operator(method) -> type:
-    """The operator class of a registry method."""
-    ident = op_ident(method.id)
+def _annotations(method, input_props: str) -> dict:
+    """A method's bpy properties: its inputs' (``reader.<input_props>``), its parameters, its outputs' options."""
     ann = {}
     main = readers.main_input(method)
     for inp in method.inputs:
         reader = readers.reader_for(inp)
         if reader is not None:
-            ann.update(reader.operator_props(inp, inp.name == main))
+            ann.update(getattr(reader, input_props)(inp, inp.name == main))
     ann.update(properties.param_annotations(method))
     for output in method.outputs:
         writer = writers.writer_for(output)
         if writer is not None:
             ann.update(writer.options(method))
+    return ann
+
+
+def make_operator(method) -> type:
+    """The operator class of a registry method."""
+    ident = op_ident(method.id)
     return type(f"UNRENDER_OT_{ident}", (MethodOperator, bpy.types.Operator), {
         "bl_idname": f"unrender.{ident}",
         "bl_label": method.label,
         "bl_description": method.description,
         "bl_options": {"REGISTER", "UNDO"},
         "method_id": method.id,
-        "__annotations__": ann,
+        "__annotations__": _annotations(method, "operator_props"),
     })
 
 
 def make_settings(method) -> type:
     """The ``PropertyGroup`` the panel keeps a method's settings in (``scene.unrender_<ident>``)."""
-    ann = {}
-    main = readers.main_input(method)
-    for inp in method.inputs:
-        reader = readers.reader_for(inp)
-        if reader is not None:
-            ann.update(reader.settings_props(inp, inp.name == main))
-    ann.update(properties.param_annotations(method))
-    for output in method.outputs:
-        writer = writers.writer_for(output)
-        if writer is not None:
-            ann.update(writer.options(method))
-    return type(f"UNRENDER_PG_{op_ident(method.id)}", (bpy.types.PropertyGroup,), {"__annotations__": ann})
+    return type(f"UNRENDER_PG_{op_ident(method.id)}", (bpy.types.PropertyGroup,),
+                {"__annotations__": _annotations(method, "settings_props")})
 
 
 def unsupported_inputs(method) -> list[str]:
