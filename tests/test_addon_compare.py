@@ -23,11 +23,6 @@ pytestmark = [pytest.mark.blender, pytest.mark.addon]
 SIZE = (64, 48)  # render resolution x, y
 
 
-@pytest.fixture(scope="module")
-def addon():
-    return blender_addon.enable_addon()
-
-
 @pytest.fixture
 def compare(addon):
     return sys.modules[f"{blender_addon.ADDON_MODULE}.compare"]

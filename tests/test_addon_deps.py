@@ -28,11 +28,6 @@ PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
 WHEEL = "unrender-sphere-plugin"
 
 
-@pytest.fixture(scope="module")
-def addon():
-    return blender_addon.enable_addon()
-
-
 def _mod(name):
     return importlib.import_module(f"{blender_addon.ADDON_MODULE}.{name}")
 

@@ -7,29 +7,15 @@ must be an error report that leaves the scene as it was.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
 bpy = pytest.importorskip("bpy", reason="the add-on tests need the bpy module (Blender as a Python module)")
 
-import blender_addon  # noqa: E402
-from blender_addon import activate as _activate, ellipsoid as _ellipsoid, pose_scene as _pose_scene  # noqa: E402
-from blender_addon import rotation_deg as _rotation_deg, state as _state, turn as _turn  # noqa: E402
+from blender_addon import activate, ellipsoid, pose_scene, rotation_deg, state, turn  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.addon]
-
-
-@pytest.fixture(scope="module")
-def addon():
-    return blender_addon.enable_addon()
-
-
-@pytest.fixture
-def scene(addon):
-    return blender_addon.reset_scene()
 
 
 def _world_mesh(obj):
@@ -57,7 +43,7 @@ def _new_objects(before: set[str]) -> list:
 
 # ----------------------------------------------------------------------------- methods
 def test_deform_mesh_makes_a_new_object_close_to_the_target(scene):
-    target = _ellipsoid()
+    target = ellipsoid()
     before = {o.name for o in bpy.data.objects}
     assert bpy.ops.unrender.deform_mesh(level=3, steps=80, start_level=2, points=2000, eval_points=5000) == {"FINISHED"}
     (new,) = _new_objects(before)
@@ -74,13 +60,13 @@ def test_deform_mesh_from_a_chosen_source_onto_a_point_cloud_object(scene):
 
     from unrender.geometry import sample_points_from_meshes
 
-    target = _ellipsoid()
+    target = ellipsoid()
     torch.manual_seed(0)
     pts = sample_points_from_meshes(_world_mesh(target), 5000)[0].double().numpy()
     cloud = convert.new_mesh_object(bpy.context, "Cloud", pts, None)  # vertices only: a point cloud
     bpy.ops.mesh.primitive_cube_add(size=1.0, location=(3, 0, 0))
     source = bpy.context.active_object
-    _activate(cloud)
+    activate(cloud)
     before = {o.name for o in bpy.data.objects}
     assert bpy.ops.unrender.deform_mesh(source=source.name, level=5, steps=150, points=2000, eval_points=5000) == {"FINISHED"}
     (new,) = _new_objects(before)
@@ -89,7 +75,7 @@ def test_deform_mesh_from_a_chosen_source_onto_a_point_cloud_object(scene):
 
 
 def test_fit_points_shows_points_close_to_the_target(scene):
-    target = _ellipsoid()
+    target = ellipsoid()
     before = {o.name for o in bpy.data.objects}
     assert bpy.ops.unrender.fit_points(points=2000, steps=80) == {"FINISHED"}
     (new,) = _new_objects(before)
@@ -103,7 +89,7 @@ def test_fit_points_shows_points_close_to_the_target(scene):
 
 @pytest.mark.parametrize("voxels_as", ["MESH", "POINTS"])
 def test_fit_voxels_previews_as_mesh_or_points(scene, voxels_as):
-    target = _ellipsoid()
+    target = ellipsoid()
     before = {o.name for o in bpy.data.objects}
     assert bpy.ops.unrender.fit_voxels(resolution=24, steps=40, voxels_as=voxels_as) == {"FINISHED"}
     new = _new_objects(before)
@@ -119,14 +105,14 @@ def test_fit_voxels_previews_as_mesh_or_points(scene, voxels_as):
 
 # ----------------------------------------------------------------------------- estimate-pose
 def test_estimate_pose_moves_the_camera_to_the_true_pose(scene):
-    obj, cam, ref, truth = _pose_scene()
-    _turn(cam, 12.0)
-    _turn(cam, 6.0, "X")
-    start_err = _rotation_deg(cam.matrix_world, truth)
+    obj, cam, ref, truth = pose_scene()
+    turn(cam, 12.0)
+    turn(cam, 6.0, "X")
+    start_err = rotation_deg(cam.matrix_world, truth)
     assert start_err > 10
-    _activate(obj)
+    activate(obj)
     assert bpy.ops.unrender.estimate_pose(image_image=ref.name) == {"FINISHED"}
-    err = _rotation_deg(cam.matrix_world, truth)
+    err = rotation_deg(cam.matrix_world, truth)
     dist = np.linalg.norm(np.array(cam.matrix_world)[:3, 3] - truth[:3, 3]) / np.linalg.norm(truth[:3, 3])
     assert err < 2.0, f"rotation error {err:.2f} deg (from {start_err:.1f})"
     assert dist < 0.03, f"position error {dist:.3%}"
@@ -134,54 +120,54 @@ def test_estimate_pose_moves_the_camera_to_the_true_pose(scene):
 
 
 def test_estimate_pose_can_move_the_object_instead(scene):
-    obj, cam, ref, truth = _pose_scene()
-    _turn(cam, -10.0)
+    obj, cam, ref, truth = pose_scene()
+    turn(cam, -10.0)
     moved_cam = np.array(cam.matrix_world)
-    _activate(obj)
+    activate(obj)
     assert bpy.ops.unrender.estimate_pose(image_image=ref.name, move="OBJECT") == {"FINISHED"}
     assert np.allclose(np.array(cam.matrix_world), moved_cam)  # the camera stayed
     # the object, seen from the camera, is where the reference shows it: cam^-1 obj == truth^-1
     rel = np.linalg.inv(moved_cam) @ np.array(obj.matrix_world)
     want = np.linalg.inv(truth)
-    assert _rotation_deg(rel, want) < 2.0
+    assert rotation_deg(rel, want) < 2.0
     assert np.linalg.norm(rel[:3, 3] - want[:3, 3]) < 0.03 * np.linalg.norm(want[:3, 3])
 
 
 def test_estimate_pose_reads_the_reference_from_a_file(scene, tmp_path):
-    obj, cam, ref, truth = _pose_scene()
+    obj, cam, ref, truth = pose_scene()
     path = tmp_path / "ref.png"
     ref.save(filepath=str(path))
-    _turn(cam, 8.0)
-    _activate(obj)
+    turn(cam, 8.0)
+    activate(obj)
     assert bpy.ops.unrender.estimate_pose(image_file=str(path)) == {"FINISHED"}
-    assert _rotation_deg(cam.matrix_world, truth) < 2.0
+    assert rotation_deg(cam.matrix_world, truth) < 2.0
 
 
 # ----------------------------------------------------------------------------- failures leave the scene unchanged
 def _fails(op, match, **kw):
-    before = _state()
+    before = state()
     with pytest.raises(RuntimeError, match=match):
         op(**kw)
-    assert _state() == before
+    assert state() == before
 
 
 def test_nothing_selected_is_an_error(scene):
-    _ellipsoid()
-    _activate(None)
+    ellipsoid()
+    activate(None)
     _fails(bpy.ops.unrender.deform_mesh, "nothing selected", steps=5)
 
 
 def test_wrong_object_type_is_an_error(scene):
-    _ellipsoid()
+    ellipsoid()
     lamp = bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "POINT"))
     bpy.context.scene.collection.objects.link(lamp)
-    _activate(lamp)
+    activate(lamp)
     _fails(bpy.ops.unrender.fit_points, "expected a points or mesh object, found light object 'Lamp'", steps=5)
 
 
 def test_missing_and_corrupt_files_are_errors(scene, tmp_path):
-    obj, cam, ref, truth = _pose_scene()
-    _activate(obj)
+    obj, cam, ref, truth = pose_scene()
+    activate(obj)
     _fails(bpy.ops.unrender.estimate_pose, "missing.png", image_file=str(tmp_path / "missing.png"))
     bad = tmp_path / "corrupt.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
@@ -189,21 +175,21 @@ def test_missing_and_corrupt_files_are_errors(scene, tmp_path):
 
 
 def test_bad_parameters_are_errors(scene):
-    obj, cam, ref, truth = _pose_scene()
-    _activate(obj)
+    obj, cam, ref, truth = pose_scene()
+    activate(obj)
     _fails(bpy.ops.unrender.estimate_pose, "background", image_image=ref.name, background="chequered")
     _fails(bpy.ops.unrender.estimate_pose, "no such image", image_image="Nope")
 
 
 def test_a_picture_of_another_shape_than_the_render_is_an_error(scene):
-    obj, cam, ref, truth = _pose_scene()
+    obj, cam, ref, truth = pose_scene()
     bpy.context.scene.render.resolution_x = 200
-    _activate(obj)
+    activate(obj)
     _fails(bpy.ops.unrender.estimate_pose, "aspect", image_image=ref.name)
 
 
 def test_edit_mode_disables_the_operators(scene):
-    obj = _ellipsoid()
+    ellipsoid()
     bpy.ops.object.mode_set(mode="EDIT")
     try:
         with pytest.raises(RuntimeError, match="Object Mode"):

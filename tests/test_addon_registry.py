@@ -24,16 +24,6 @@ from plugin_fixture import build_plugin_wheel  # noqa: E402
 pytestmark = [pytest.mark.blender, pytest.mark.addon]
 
 
-@pytest.fixture(scope="module")
-def addon():
-    return blender_addon.enable_addon()
-
-
-@pytest.fixture
-def scene(addon):
-    return blender_addon.reset_scene()
-
-
 def _ours() -> list[str]:
     """Every class name the add-on can register (operators, panels, groups, preferences)."""
     return sorted(n for n in dir(bpy.types) if n.startswith("UNRENDER_"))
