@@ -64,7 +64,7 @@ def test_seeded_and_differentiable():
     (lambda: sample_points_from_meshes(Meshes([torch.zeros(3, 3)], [torch.zeros(0, 3, dtype=torch.long)]), 10), r"meshes\[0\]: cannot sample points from a mesh with no faces"),
     (lambda: sample_points_from_meshes(Meshes([torch.zeros(3, 3)], [torch.tensor([[0, 1, 2]])]), 10), r"zero area"),
     (lambda: sample_points_from_meshes(icosphere(0), 0), r"num_samples"),
-    (lambda: sample_points_from_meshes(torch.zeros(3, 3), 10), r"meshes: expected unrender.Meshes"),
+    (lambda: sample_points_from_meshes(torch.zeros(3, 3), 10), r"meshes: expected a Meshes \(unrender.Meshes"),
 ])
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):

@@ -17,6 +17,8 @@ __all__ = [
     "check_tensor",
     "check_finite",
     "check_faces",
+    "check_lengths",
+    "check_meshes",
     "check_points",
     "check_positive_int",
     "check_same_batch",
@@ -103,6 +105,41 @@ def check_faces(name: str, faces, num_verts: int, *, allow_padding: bool = False
                 f"{name}: face indices must lie in [0, {num_verts - 1}], found range [{lo}, {hi}]"
             )
     return faces
+
+
+def check_meshes(name: str, meshes, *, non_empty: bool = False, with_faces: bool = False):
+    """Check that ``meshes`` is an ``unrender.Meshes`` batch.
+
+    ``non_empty``: the batch holds at least one mesh; ``with_faces``: every mesh
+    has at least one face (voxelisation and inside tests need a surface).
+    """
+    from .structures import Meshes  # structures import this module
+
+    if not isinstance(meshes, Meshes):
+        raise ValueError(
+            f"{name}: expected a Meshes (unrender.Meshes; Meshes.from_pytorch3d converts PyTorch3D's), "
+            f"found {type(meshes).__name__}"
+        )
+    if non_empty and len(meshes) == 0:
+        raise ValueError(f"{name}: expected at least one mesh, found an empty batch")
+    if with_faces:
+        for b, n in enumerate(meshes.num_faces_per_mesh().tolist()):
+            if n == 0:
+                raise ValueError(f"{name}: expected every mesh to have faces, found mesh {b} with 0 faces")
+    return meshes
+
+
+def check_lengths(name: str, lengths, B: int, P: int, device) -> torch.Tensor:
+    """``(B,)`` int64 valid counts of a padded ``(B, P, ...)`` batch, each in ``[0, P]``; None -> all ``P``."""
+    if lengths is None:
+        return torch.full((B,), P, dtype=torch.int64, device=device)
+    check_tensor(name, lengths, [B], integer=True)
+    lengths = lengths.to(device=device, dtype=torch.int64)
+    if B and (int(lengths.min()) < 0 or int(lengths.max()) > P):
+        raise ValueError(
+            f"{name}: expected values in [0, {P}], found range [{int(lengths.min())}, {int(lengths.max())}]"
+        )
+    return lengths
 
 
 def check_same_batch(name: str, y: torch.Tensor, ref_name: str, x: torch.Tensor) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validate import check_positive_int
+from .._validate import check_meshes, check_positive_int
 from ..structures import Meshes
 from ..structures.utils import packed_to_padded
 
@@ -54,11 +54,8 @@ def sample_surface(
     is not differentiable. With ``return_normals=False`` the ``normals`` field
     is ``None``.
     """
-    if not isinstance(meshes, Meshes):
-        raise ValueError(f"meshes: expected unrender.Meshes, found {type(meshes).__name__}")
+    check_meshes("meshes", meshes, non_empty=True)
     check_positive_int("num_samples", num_samples, minimum=1)
-    if len(meshes) == 0:
-        raise ValueError("meshes: expected at least one mesh, found an empty batch")
     nf = meshes.num_faces_per_mesh()
     if bool((nf == 0).any()):
         i = int((nf == 0).nonzero()[0])

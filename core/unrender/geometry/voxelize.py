@@ -30,24 +30,12 @@ import math
 
 import torch
 
-from .._validate import check_points, check_positive_int
+from .._validate import check_meshes, check_points, check_positive_int, parse_bounds, parse_resolution
 from ..structures import Meshes, Voxels
-from .._validate import parse_bounds, parse_resolution
 
 __all__ = ["mesh_to_voxels", "points_inside_mesh", "winding_number"]
 
 _METHODS = ("parity", "winding")
-
-
-def _check_meshes(meshes) -> None:
-    if not isinstance(meshes, Meshes):
-        raise ValueError(f"meshes: expected a Meshes, found {type(meshes).__name__}")
-    if len(meshes) == 0:
-        raise ValueError("meshes: expected at least one mesh, found an empty batch")
-    nf = meshes.num_faces_per_mesh().tolist()
-    for b, n in enumerate(nf):
-        if n == 0:
-            raise ValueError(f"meshes: expected every mesh to have faces, found mesh {b} with 0 faces")
 
 
 # ---------------------------------------------------------------- bounds
@@ -172,7 +160,7 @@ def _winding_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor,
 
 
 def _points_per_mesh(meshes: Meshes, points) -> tuple[list[torch.Tensor], bool]:
-    _check_meshes(meshes)
+    check_meshes("meshes", meshes, non_empty=True, with_faces=True)
     check_points("points", points)
     B = len(meshes)
     if points.dim() == 2:
@@ -241,7 +229,7 @@ def mesh_to_voxels(
         ``Voxels`` of ``B`` float ``(D, H, W)`` grids of 0/1 (the mesh's dtype)
         with their bounds.
     """
-    _check_meshes(meshes)
+    check_meshes("meshes", meshes, non_empty=True, with_faces=True)
     res = parse_resolution("resolution", resolution)
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, found {method!r}")

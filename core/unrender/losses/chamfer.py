@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_finite, check_same_batch, check_tensor
-from ..ops.knn import _check_chunk, _check_lengths, _distances, _knn_idx
+from .._validate import check_finite, check_lengths, check_same_batch, check_tensor
+from ..ops.knn import check_chunk_bytes, knn_indices, point_distances
 
 __all__ = ["chamfer_distance"]
 
@@ -82,7 +82,7 @@ def chamfer_distance(
         raise ValueError(f"norm: expected 1 or 2, found {norm!r}")
     if point_reduction == "max" and (x_normals is not None or y_normals is not None):
         raise ValueError("x_normals/y_normals: expected None with point_reduction='max', found normals")
-    chunk = _check_chunk(chunk_bytes)
+    chunk = check_chunk_bytes(chunk_bytes)
 
     x, x_lengths, x_normals = _cloud_input("x", x, x_lengths, x_normals)
     y, y_lengths, y_normals = _cloud_input("y", y, y_lengths, y_normals)
@@ -104,9 +104,9 @@ def chamfer_distance(
         if xd.dtype not in (torch.float32, torch.float64):
             xd, yd = xd.float(), yd.float()
         if single_directional:
-            idx_x, idx_y = _knn_idx(xd, yd, x_lengths, y_lengths, 1, norm, chunk)[..., 0], None  # (N, P1)
+            idx_x, idx_y = knn_indices(xd, yd, x_lengths, y_lengths, 1, norm, chunk)[..., 0], None  # (N, P1)
         else:
-            idx_x, idx_y = (i[..., 0] for i in _knn_idx(xd, yd, x_lengths, y_lengths, 1, norm, chunk, both=True))
+            idx_x, idx_y = (i[..., 0] for i in knn_indices(xd, yd, x_lengths, y_lengths, 1, norm, chunk, both=True))
 
     cham_x, nrm_x = _one_direction(
         x, y, idx_x, x_lengths, y_lengths, x_normals, y_normals, weights, norm, abs_cosine, with_normals, point_reduction
@@ -148,7 +148,7 @@ def _cloud_input(name: str, pts, lengths, normals):
     if P == 0:
         raise ValueError(f"{name}: expected at least one point, found empty clouds (P = 0)")
     check_finite(name, pts)
-    lengths = _check_lengths(f"{name}_lengths", lengths, N, P, pts.device)
+    lengths = check_lengths(f"{name}_lengths", lengths, N, P, pts.device)
     if normals is not None:
         check_tensor(f"{name}_normals", normals, [N, P, D], floating=True)
         check_finite(f"{name}_normals", normals)
@@ -159,7 +159,7 @@ def _one_direction(x, y, idx, xl, yl, xn, yn, weights, norm, abs_cosine, with_no
     """Per-point terms of ``x -> y`` (padding zeroed, weighted), then point reduction."""
     N, P1, D = x.shape
     gidx = idx[..., None].expand(N, P1, D)
-    d = _distances(x, y.gather(1, gidx), norm)  # exact, differentiable: (N, P1)
+    d = point_distances(x, y.gather(1, gidx), norm)  # exact, differentiable: (N, P1)
     pad = None
     if int(xl.min()) < P1:
         pad = torch.arange(P1, device=x.device)[None, :] >= xl[:, None]

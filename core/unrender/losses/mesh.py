@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from .._validate import check_meshes
 from ..ops.laplacian import cot_weights, vertex_areas
 from ..ops.topology import mesh_topology
 from ..structures import Meshes
@@ -18,13 +19,6 @@ from ..structures import Meshes
 __all__ = ["mesh_laplacian_smoothing", "mesh_normal_consistency", "mesh_edge_loss"]
 
 _LAPLACIAN_METHODS = ("uniform", "cot", "cotcurv")
-
-
-def _check_meshes(meshes) -> None:
-    if not isinstance(meshes, Meshes):
-        raise ValueError(
-            f"meshes: expected unrender.Meshes (use Meshes.from_pytorch3d to convert), found {type(meshes).__name__}"
-        )
 
 
 def _zero(meshes) -> torch.Tensor:
@@ -43,7 +37,7 @@ def mesh_edge_loss(meshes: Meshes, target_length: float = 0.0) -> torch.Tensor:
     Returns:
         Scalar tensor; ``tensor([0.])`` (shape ``(1,)``) for an empty batch.
     """
-    _check_meshes(meshes)
+    check_meshes("meshes", meshes)
     if isinstance(target_length, bool) or not isinstance(target_length, (int, float)):
         raise ValueError(f"target_length: expected a float, found {type(target_length).__name__}")
     if meshes.isempty():
@@ -70,7 +64,7 @@ def mesh_normal_consistency(meshes: Meshes) -> torch.Tensor:
         Scalar tensor; ``tensor([0.])`` (shape ``(1,)``) for an empty batch or
         one without any shared edge.
     """
-    _check_meshes(meshes)
+    check_meshes("meshes", meshes)
     if meshes.isempty():
         return _zero(meshes)
     topo = mesh_topology(meshes)
@@ -106,7 +100,7 @@ def mesh_laplacian_smoothing(meshes: Meshes, method: str = "uniform") -> torch.T
     Returns:
         Scalar tensor; ``tensor([0.])`` (shape ``(1,)``) for an empty batch.
     """
-    _check_meshes(meshes)
+    check_meshes("meshes", meshes)
     if method not in _LAPLACIAN_METHODS:
         raise ValueError(f"method: expected one of {_LAPLACIAN_METHODS}, found {method!r}")
     if meshes.isempty():

@@ -30,9 +30,9 @@ from collections import namedtuple
 
 import torch
 
-from .._validate import check_finite, check_positive_int, check_same_batch, check_tensor
+from .._validate import check_finite, check_lengths, check_positive_int, check_same_batch, check_tensor
 
-__all__ = ["KNN", "knn_points", "knn_gather", "DEFAULT_CHUNK_BYTES"]
+__all__ = ["KNN", "knn_points", "knn_gather", "knn_indices", "point_distances", "check_chunk_bytes", "DEFAULT_CHUNK_BYTES"]
 
 KNN = namedtuple("KNN", "dists idx knn")
 KNN.__doc__ = """Result of :func:`knn_points`: ``dists (B, P1, K)``, ``idx (B, P1, K)`` int64, ``knn (B, P1, K, D)`` or None."""
@@ -100,12 +100,12 @@ def knn_points(
     K = check_positive_int("K", K)
     if isinstance(norm, bool) or norm not in (1, 2):
         raise ValueError(f"norm: expected 1 or 2, found {norm!r}")
-    l1 = _check_lengths("lengths1", lengths1, B, P1, p1.device)
-    l2 = _check_lengths("lengths2", lengths2, B, P2, p1.device)
-    chunk = _check_chunk(chunk_bytes)
+    l1 = check_lengths("lengths1", lengths1, B, P1, p1.device)
+    l2 = check_lengths("lengths2", lengths2, B, P2, p1.device)
+    chunk = check_chunk_bytes(chunk_bytes)
 
     with torch.no_grad():
-        idx = _knn_idx(p1.detach(), p2.detach(), l1, l2, K, norm, chunk)
+        idx = knn_indices(p1.detach(), p2.detach(), l1, l2, K, norm, chunk)
 
     nn = knn_gather(p2, idx, l2 if lengths2 is not None or K > P2 else None)
     diff = p1[:, :, None, :] - nn
@@ -139,7 +139,7 @@ def knn_gather(x: torch.Tensor, idx: torch.Tensor, lengths: torch.Tensor | None 
     flat = idx.reshape(B, L * K, 1).to(torch.int64)
     out = x.gather(1, flat.expand(B, L * K, U)).view(B, L, K, U)
     if lengths is not None:
-        lengths = _check_lengths("lengths", lengths, B, M, x.device)
+        lengths = check_lengths("lengths", lengths, B, M, x.device)
         if K > int(lengths.min()):
             keep = torch.arange(K, device=x.device)[None, :] < lengths[:, None]  # (B, K)
             out = out * keep[:, None, :, None].to(out.dtype)
@@ -165,19 +165,8 @@ def _check_pair(p1, p2) -> tuple[int, int, int, int]:
     return B, P1, int(p2.shape[1]), D
 
 
-def _check_lengths(name: str, lengths, B: int, P: int, device) -> torch.Tensor:
-    if lengths is None:
-        return torch.full((B,), P, dtype=torch.int64, device=device)
-    check_tensor(name, lengths, [B], integer=True)
-    lengths = lengths.to(device=device, dtype=torch.int64)
-    if B and (int(lengths.min()) < 0 or int(lengths.max()) > P):
-        raise ValueError(
-            f"{name}: expected values in [0, {P}], found range [{int(lengths.min())}, {int(lengths.max())}]"
-        )
-    return lengths
-
-
-def _check_chunk(chunk_bytes) -> int:
+def check_chunk_bytes(chunk_bytes) -> int:
+    """``chunk_bytes`` checked (an int >= 1), or :data:`DEFAULT_CHUNK_BYTES` for None."""
     if chunk_bytes is None:
         return DEFAULT_CHUNK_BYTES
     return check_positive_int("chunk_bytes", chunk_bytes, minimum=1)
@@ -196,8 +185,13 @@ def _valid_mask(l1, l2, P1: int, K: int, ragged1: bool, ragged2: bool) -> torch.
 
 
 # --------------------------------------------------------- neighbour indices
-def _knn_idx(p1, p2, l1, l2, K: int, norm: int, chunk: int, both: bool = False):
+def knn_indices(p1, p2, l1, l2, K: int, norm: int, chunk: int, both: bool = False):
     """``(B, P1, K)`` int64 neighbour indices (0 on padding), no autograd.
+
+    The first step of :func:`knn_points`, for callers that gather and measure
+    the neighbours themselves (chamfer). Arguments are already checked:
+    ``p1 (B, P1, D)``, ``p2 (B, P2, D)`` detached; ``l1 (B,)``, ``l2 (B,)``
+    int64 lengths; ``chunk``: bytes per score tile.
 
     With ``both`` also the reverse ``(B, P2, K)`` (``p2 -> p1``), sharing the
     block partition of each cloud between the two directions (chamfer).
@@ -226,7 +220,8 @@ def _knn_idx(p1, p2, l1, l2, K: int, norm: int, chunk: int, both: bool = False):
     return (fwd, bwd) if both else fwd
 
 
-def _distances(x: torch.Tensor, y: torch.Tensor, norm: int) -> torch.Tensor:
+def point_distances(x: torch.Tensor, y: torch.Tensor, norm: int) -> torch.Tensor:
+    """``(...)`` squared euclidean (``norm=2``) or L1 (``norm=1``) distances of ``x, y (..., D)``."""
     d = x - y
     return d.square().sum(-1) if norm == 2 else d.abs().sum(-1)
 
@@ -280,7 +275,7 @@ def _all_pairs_batched(p1, p2, l1, l2, K, norm, chunk) -> torch.Tensor:
                 s = torch.cdist(x[b0:b1, r0:r1], y[b0:b1], p=1).add_(pen[b0:b1, None, :])
             cand[b0:b1, r0:r1] = s.topk(kk, dim=-1, largest=False, sorted=False).indices
     nn = p2.gather(1, cand.view(B, P1 * kk, 1).expand(B, P1 * kk, D)).view(B, P1, kk, D)
-    d = _distances(p1[:, :, None, :], nn, norm).masked_fill_(cand >= l2[:, None, None], math.inf)
+    d = point_distances(p1[:, :, None, :], nn, norm).masked_fill_(cand >= l2[:, None, None], math.inf)
     out = torch.zeros((B, P1, K), dtype=torch.int64, device=dev)
     k = min(K, kk)
     out[..., :k] = _exact_order(d, cand, k)
@@ -391,7 +386,7 @@ def _knn_blocks(qb: "_Blocks", tb: "_Blocks", K: int, norm: int, chunk: int, pru
         counts = torch.full((qb.nb,), tb.nb, dtype=torch.int64, device=dev)
     pos = _score_table(qb, tb, table, counts, kk, norm, chunk)[:n]  # (n, kk)
     q = qb.pts.view(-1, D)[:n]
-    d = _distances(q[:, None, :], _take(tb.pts, pos), norm).masked_fill_(pos >= m, math.inf)
+    d = point_distances(q[:, None, :], _take(tb.pts, pos), norm).masked_fill_(pos >= m, math.inf)
     res = _exact_order(d, tb.original(pos), k)
     out = torch.zeros((n, K), dtype=torch.int64, device=dev)
     if qb.perm is None:
@@ -417,7 +412,7 @@ def _candidate_table(qb: _Blocks, tb: _Blocks, k: int, kk: int, norm: int, chunk
     near = torch.cdist(qc, tc).topk(a, dim=1, largest=False).indices  # (nq, a)
     pos = _score_table(qb, tb, near, torch.full((nq,), a, device=dev), kk, norm, chunk)
     q = qb.pts[:nq].reshape(-1, D)
-    d = _distances(q[:, None, :], _take(tb.pts, pos), norm).masked_fill_(pos >= tb.n, math.inf)
+    d = point_distances(q[:, None, :], _take(tb.pts, pos), norm).masked_fill_(pos >= tb.n, math.inf)
     kth = d.sort(-1).values[:, k - 1]
     ub = kth.view(nq, qb.bs).amax(1)
     # Slack covers the rounding of box and distance arithmetic.
