@@ -55,6 +55,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..tensor_properties import TensorProperties, broadcast_batch
 from .transform import Transform, apply_homogeneous
 
 __all__ = [
@@ -121,16 +122,6 @@ def _batched(name: str, x: torch.Tensor, tail: tuple) -> torch.Tensor:
     raise ValueError(f"{name}: expected shape {_shape_str(tail)}{alt}, found shape {tuple(x.shape)}")
 
 
-def _broadcast(fields: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
-    sizes = {k: v.shape[0] for k, v in fields.items()}
-    n = max(sizes.values())
-    for k, b in sizes.items():
-        if b not in (1, n):
-            others = ", ".join(f"{o}: {s}" for o, s in sizes.items() if s not in (1,))
-            raise ValueError(f"{k}: expected a batch size of 1 or {n} to match the other arguments ({others}), found {b}")
-    return {k: (v if v.shape[0] == n else v.expand(n, *v.shape[1:])) for k, v in fields.items()}, n
-
-
 def _check_finite(name: str, x: torch.Tensor) -> None:
     if x.numel() and not bool(torch.isfinite(x.detach()).all()):
         raise ValueError(f"{name}: expected finite values, found NaN or infinite entries")
@@ -183,16 +174,17 @@ def _eye4(n: int, like: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- base class
 
 
-class CamerasBase:
+class CamerasBase(TensorProperties):
     """Common machinery of the four camera classes (``N`` cameras in a batch).
 
-    Subclasses set ``_FIELDS`` (batched tensors, first dim ``N``) and
-    ``_SETTINGS`` (plain values shared by the batch) and implement
-    ``_projection_matrix`` and ``is_perspective``.
+    Subclasses set ``_FIELDS`` (batched tensors, first dim ``N``) and implement
+    ``_projection_matrix`` and ``is_perspective``. Batch size, indexing,
+    ``to`` / ``clone`` / ``detach`` come from
+    :class:`~unrender.tensor_properties.TensorProperties`.
     """
 
     _FIELDS: tuple[str, ...] = ("R", "T")
-    _SETTINGS: tuple[str, ...] = ()
+    _NAME = "cameras"
 
     R: torch.Tensor
     T: torch.Tensor
@@ -214,9 +206,7 @@ class CamerasBase:
                        ) if self._py else {}
         fields = {name: _batched(name, scalars[name] if name in scalars else _to_tensor(name, value, dtype, dev), tail)
                   for name, (value, tail) in specs.items()}
-        fields, self._N = _broadcast(fields)
-        for k, v in fields.items():
-            setattr(self, k, v)
+        super().__init__(**fields)
 
     def _v(self, name: str):
         """The input as a Python number when it was one, else the (broadcast) tensor."""
@@ -251,75 +241,8 @@ class CamerasBase:
         return size
 
     @property
-    def device(self) -> torch.device:
-        return self.R.device
-
-    @property
     def dtype(self) -> torch.dtype:
         return self.R.dtype
-
-    def __len__(self) -> int:
-        return self._N
-
-    def isempty(self) -> bool:
-        return self._N == 0
-
-    def _kwargs(self) -> dict:
-        out = {k: getattr(self, k) for k in self._FIELDS}
-        for k in self._SETTINGS:
-            out[k] = getattr(self, "_" + k) if hasattr(self, "_" + k) else getattr(self, k)
-        return out
-
-    def _rebuild(self, fn) -> "CamerasBase":
-        kw = self._kwargs()
-        for k, v in kw.items():
-            if isinstance(v, torch.Tensor):
-                kw[k] = fn(v)
-        return type(self)(**kw)
-
-    def __getitem__(self, index) -> "CamerasBase":
-        """Cameras at ``index`` (int, slice, list of ints, bool or long tensor) as a new batch."""
-        if isinstance(index, bool) or not isinstance(index, (int, slice, list, torch.Tensor)):
-            raise ValueError(f"index: expected an int, slice, list of ints or a bool/long tensor, found {type(index).__name__}")
-        if isinstance(index, int):
-            if not -self._N <= index < self._N:
-                raise IndexError(f"index: {index} is out of range for {self._N} cameras")
-            index = [index % self._N]
-        if isinstance(index, list):
-            if not all(isinstance(i, int) and not isinstance(i, bool) for i in index):
-                raise ValueError(f"index: expected a list of ints, found {index!r}")
-            if any(not -self._N <= i < self._N for i in index):
-                raise IndexError(f"index: {index} has entries out of range for {self._N} cameras")
-            index = torch.tensor(index, dtype=torch.int64, device=self.device)
-        if isinstance(index, torch.Tensor):
-            if index.dtype == torch.bool and (index.dim() != 1 or index.shape[0] != self._N):
-                raise ValueError(f"index: expected a bool mask of shape ({self._N},), found shape {tuple(index.shape)}")
-            if index.dtype not in (torch.bool, torch.int64, torch.int32):
-                raise ValueError(f"index: expected a bool or integer tensor, found dtype {index.dtype}")
-            index = index.to(self.device)
-        n = self._N
-        return self._rebuild(lambda v: v[index] if v.shape[0] == n else v)
-
-    def to(self, device=None, dtype=None) -> "CamerasBase":
-        """Move (and optionally cast floats) **in place**, like PyTorch3D; returns ``self``."""
-        for k in self._FIELDS:
-            v = getattr(self, k)
-            if isinstance(v, torch.Tensor):
-                setattr(self, k, v.to(device=device, dtype=dtype if v.is_floating_point() else None))
-        return self
-
-    def cpu(self) -> "CamerasBase":
-        return self.to("cpu")
-
-    def cuda(self, device: int | None = None) -> "CamerasBase":
-        return self.to(f"cuda:{device}" if device is not None else "cuda")
-
-    def clone(self) -> "CamerasBase":
-        """A copy with cloned tensors (gradients still flow to the originals)."""
-        return self._rebuild(lambda v: v.clone())
-
-    def detach(self) -> "CamerasBase":
-        return self._rebuild(lambda v: v.detach())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(N={self._N}, dtype={self.dtype}, device={self.device})"
@@ -534,7 +457,6 @@ class FoVPerspectiveCameras(CamerasBase):
     """
 
     _FIELDS = ("znear", "zfar", "aspect_ratio", "fov", "R", "T")
-    _SETTINGS = ("degrees",)
 
     def __init__(self, znear=1.0, zfar=100.0, aspect_ratio=1.0, fov=60.0, degrees: bool = True,
                  R=None, T=None, device=None):
@@ -627,7 +549,6 @@ class _IntrinsicsCameras(CamerasBase):
     """Shared set-up of Perspective- and OrthographicCameras (focal length + principal point)."""
 
     _FIELDS = ("focal_length", "principal_point", "R", "T", "image_size")
-    _SETTINGS = ("in_ndc",)
 
     def __init__(self, focal_length=1.0, principal_point=_DEFAULT_PP_ARG, R=None, T=None, device=None,
                  in_ndc: bool = True, image_size=None):
@@ -771,7 +692,7 @@ def _vec3_args(names: Sequence[str], values: Sequence, device) -> list[torch.Ten
     out = {n: _batched(n, _to_tensor(n, v, dtype, dev), (3,)) for n, v in zip(names, values)}
     for n, v in out.items():
         _check_finite(n, v)
-    out, _ = _broadcast(out)
+    out, _ = broadcast_batch(out)
     return list(out.values())
 
 
@@ -794,7 +715,7 @@ def camera_position_from_spherical_angles(distance, elevation, azimuth, degrees:
         t = _to_tensor(n, v, dtype, dev).reshape(-1)
         _check_finite(n, t)
         ts[n] = t
-    ts, _ = _broadcast(ts)
+    ts, _ = broadcast_batch(ts)
     d, e, a = ts["dist"], ts["elev"], ts["azim"]
     if degrees:
         e, a = e * (math.pi / 180.0), a * (math.pi / 180.0)

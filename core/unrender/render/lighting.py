@@ -12,9 +12,10 @@ towards the camera. Everything happens in one coordinate frame (world space
 in the shaders).
 
 Every colour / direction / location property is stored as an ``(N, C)``
-tensor (``N`` lights in a batch, ``1`` meaning "the same for every image");
-tensors passed in keep their autograd graph, so a light direction can be
-optimised.
+tensor (``N`` lights in a batch; a ``(C,)`` or ``(1, C)`` value is shared by
+the batch, see :class:`~unrender.tensor_properties.TensorProperties`; a batch
+of one light serves every image); tensors passed in keep their autograd
+graph, so a light direction can be optimised.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import check_finite
+from ..tensor_properties import TensorProperties
 
 __all__ = [
     "AmbientLights",
@@ -61,15 +63,6 @@ def as_batch_property(name: str, value, width: int | None = 3, *, device=None, d
     if device is not None or dtype is not None:
         t = t.to(device=device if device is not None else t.device, dtype=dtype if dtype is not None else t.dtype)
     return t
-
-
-def batch_size_of(props: dict[str, torch.Tensor], owner: str) -> int:
-    """Common batch size of ``(N_i, C)`` properties where each ``N_i`` is 1 or N."""
-    n = max(int(t.shape[0]) for t in props.values())
-    for k, t in props.items():
-        if t.shape[0] not in (1, n):
-            raise ValueError(f"{owner}.{k}: expected batch size 1 or {n} (that of the other properties), found {t.shape[0]}")
-    return n
 
 
 def take(prop: torch.Tensor, batch: torch.Tensor | None) -> torch.Tensor:
@@ -148,43 +141,16 @@ def specular(
 
 
 # ------------------------------------------------------------------ classes
-class _Lights:
-    """Batched light properties; subclasses set ``_props`` and the direction rule."""
+class _Lights(TensorProperties):
+    """Batched light properties; subclasses set ``_FIELDS``, their width and the direction rule."""
 
-    _props: tuple[tuple[str, int | None], ...] = ()
+    _NAME = "lights"
+    _WIDTH: int | None = 3  # channels of every field (None: any)
 
     def __init__(self, device="cpu", **props) -> None:
         device = torch.device(device)
-        vals = {}
-        for name, width in self._props:
-            vals[name] = as_batch_property(f"{type(self).__name__}.{name}", props[name], width, device=device)
-        self._N = batch_size_of(vals, type(self).__name__)
-        for k, v in vals.items():
-            setattr(self, k, v)
-        self.device = device
-
-    def __len__(self) -> int:
-        return self._N
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(N={self._N})"
-
-    def _values(self) -> dict:
-        return {name: getattr(self, name) for name, _ in self._props}
-
-    def clone(self):
-        return type(self)(device=self.device, **{k: v.clone() for k, v in self._values().items()})
-
-    def detach(self):
-        return type(self)(device=self.device, **{k: v.detach() for k, v in self._values().items()})
-
-    def to(self, device):
-        return type(self)(device=device, **{k: v.to(device) for k, v in self._values().items()})
-
-    def check_batch(self, n: int, name: str = "lights") -> None:
-        """Raise unless this batch (1 or ``n`` lights) fits ``n`` images."""
-        if self._N not in (1, n):
-            raise ValueError(f"{name}: expected 1 or {n} lights (one per image), found {self._N}")
+        owner = type(self).__name__
+        super().__init__(**{k: as_batch_property(f"{owner}.{k}", props[k], self._WIDTH, device=device) for k in self._FIELDS})
 
     # direction towards the light for points ``(..., 3)``; ``loc`` already broadcastable
     def _direction(self, points: torch.Tensor, batch: torch.Tensor | None, packed: bool) -> torch.Tensor | None:
@@ -234,7 +200,7 @@ class DirectionalLights(_Lights):
         ambient_color, diffuse_color, specular_color, direction.
     """
 
-    _props = (("ambient_color", 3), ("diffuse_color", 3), ("specular_color", 3), ("direction", 3))
+    _FIELDS = ("ambient_color", "diffuse_color", "specular_color", "direction")
 
     def __init__(
         self,
@@ -265,7 +231,7 @@ class PointLights(_Lights):
         ambient_color, diffuse_color, specular_color, location.
     """
 
-    _props = (("ambient_color", 3), ("diffuse_color", 3), ("specular_color", 3), ("location", 3))
+    _FIELDS = ("ambient_color", "diffuse_color", "specular_color", "location")
 
     def __init__(
         self,
@@ -296,7 +262,8 @@ class AmbientLights(_Lights):
     shader shows the bare texture colours.
     """
 
-    _props = (("ambient_color", None),)
+    _FIELDS = ("ambient_color",)
+    _WIDTH = None
 
     def __init__(self, ambient_color=None, device="cpu") -> None:
         if ambient_color is None:

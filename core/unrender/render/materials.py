@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from .lighting import as_batch_property, batch_size_of, take
+from ..tensor_properties import TensorProperties
+from .lighting import as_batch_property, take
 
 __all__ = ["Materials"]
 
 
-class Materials:
+class Materials(TensorProperties):
     """A batch of ``N`` Phong materials (one per image), as in PyTorch3D.
 
     Args:
@@ -21,6 +22,9 @@ class Materials:
 
     Properties broadcast against each other (batch 1 or N).
     """
+
+    _FIELDS = ("ambient_color", "diffuse_color", "specular_color", "shininess")
+    _NAME = "materials"
 
     def __init__(
         self,
@@ -52,40 +56,10 @@ class Materials:
             raise ValueError(f"shininess: expected a number or shape (N,), found shape {tuple(shin.shape)}")
         if not bool(torch.isfinite(shin).all()) or bool((shin < 0).any()):
             raise ValueError(f"shininess: expected finite values >= 0, found {shin.detach().cpu().tolist()}")
-        shin = shin.to(device)
-        self._N = batch_size_of({**cols, "shininess": shin[:, None]}, "Materials")
-        self.ambient_color = cols["ambient_color"]
-        self.diffuse_color = cols["diffuse_color"]
-        self.specular_color = cols["specular_color"]
-        self.shininess = shin
-        self.device = device
-
-    def __len__(self) -> int:
-        return self._N
+        super().__init__(**cols, shininess=shin.to(device))
 
     def __repr__(self) -> str:
         return f"Materials(N={self._N}, shininess={self.shininess.detach().cpu().tolist()})"
-
-    def _values(self) -> dict:
-        return {
-            "ambient_color": self.ambient_color,
-            "diffuse_color": self.diffuse_color,
-            "specular_color": self.specular_color,
-            "shininess": self.shininess,
-        }
-
-    def clone(self) -> "Materials":
-        return Materials(device=self.device, **{k: v.clone() for k, v in self._values().items()})
-
-    def detach(self) -> "Materials":
-        return Materials(device=self.device, **{k: v.detach() for k, v in self._values().items()})
-
-    def to(self, device) -> "Materials":
-        return Materials(device=device, **{k: v.to(device) for k, v in self._values().items()})
-
-    def check_batch(self, n: int, name: str = "materials") -> None:
-        if self._N not in (1, n):
-            raise ValueError(f"{name}: expected 1 or {n} materials (one per image), found {self._N}")
 
     def take(self, name: str, batch: torch.Tensor | None) -> torch.Tensor:
         """Property ``name`` per packed item of image ``batch`` ``(P,)``: ``(1|P, C)`` or ``(1|P,)``."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from .._validate import check_finite, check_tensor
+from ..tensor_properties import TensorProperties
 from .blending import Slots, select_slots
 
 __all__ = ["TexturesVertex", "TexturesUV", "interpolate_face_attributes", "as_textures"]
@@ -78,12 +79,7 @@ def _as_list(name: str, x, inner_dims: int) -> list[torch.Tensor]:
     raise ValueError(f"{name}: expected a tensor or a non-empty list of tensors, found {type(x).__name__}")
 
 
-def _mesh_counts(meshes, name: str, n_tex: int) -> None:
-    if n_tex not in (1, len(meshes)):
-        raise ValueError(f"{name}: expected 1 or {len(meshes)} entries (one per mesh), found {n_tex}")
-
-
-class TexturesVertex:
+class TexturesVertex(TensorProperties):
     """Per-vertex features (e.g. RGB colours).
 
     Args:
@@ -92,18 +88,17 @@ class TexturesVertex:
             every mesh of the same size).
     """
 
+    _FIELDS = ("_feats",)
+    _NAME = "textures"
+
     def __init__(self, verts_features) -> None:
         feats = _as_list("verts_features", verts_features, 2)
         C = feats[0].shape[-1]
         for i, f in enumerate(feats):
             check_tensor(f"verts_features[{i}]", f, [None, C], floating=True)
             check_finite(f"verts_features[{i}]", f)
-        self._feats = feats
+        super().__init__(_feats=feats)
         self.channels = int(C)
-        self.device = feats[0].device
-
-    def __len__(self) -> int:
-        return len(self._feats)
 
     def __repr__(self) -> str:
         return f"TexturesVertex(N={len(self)}, C={self.channels})"
@@ -111,15 +106,9 @@ class TexturesVertex:
     def verts_features_list(self) -> list[torch.Tensor]:
         return list(self._feats)
 
-    def to(self, device) -> "TexturesVertex":
-        return TexturesVertex([f.to(device) for f in self._feats])
-
-    def detach(self) -> "TexturesVertex":
-        return TexturesVertex([f.detach() for f in self._feats])
-
     def verts_features_packed(self, meshes) -> torch.Tensor:
         """``(sum V_i, C)`` features aligned with ``meshes.verts_packed()`` (checked)."""
-        _mesh_counts(meshes, "verts_features", len(self))
+        self.check_batch(len(meshes), "verts_features", per="mesh")
         out = []
         for i, nv in enumerate(meshes.num_verts_per_mesh().tolist()):
             f = self._feats[i if len(self._feats) > 1 else 0]
@@ -165,7 +154,7 @@ def _reflect(x: torch.Tensor, twice_low: float, twice_high: float) -> torch.Tens
     return torch.where(flips % 2 == 0, extra + lo, span - extra + lo)
 
 
-class TexturesUV:
+class TexturesUV(TensorProperties):
     """Image textures addressed by per-corner UV coordinates.
 
     Args:
@@ -180,6 +169,9 @@ class TexturesUV:
             (False) of the edge texels.
         sampling_mode: ``"bilinear"`` or ``"nearest"``.
     """
+
+    _FIELDS = ("_maps", "_faces_uvs", "_verts_uvs")
+    _NAME = "textures"
 
     def __init__(
         self,
@@ -216,14 +208,11 @@ class TexturesUV:
                     f"faces_uvs[{i}]: expected indices in [0, {vu.shape[0] - 1}] (rows of verts_uvs[{i}]), "
                     f"found range [{int(fu.min())}, {int(fu.max())}]"
                 )
-        self._maps = maps_l
-        self._faces_uvs = [f.to(torch.int64) for f in fuv_l]
-        self._verts_uvs = vuv_l
+        super().__init__(_maps=maps_l, _faces_uvs=[f.to(torch.int64) for f in fuv_l], _verts_uvs=vuv_l)
         self.padding_mode = padding_mode
         self.align_corners = bool(align_corners)
         self.sampling_mode = sampling_mode
         self.channels = int(C)
-        self.device = maps_l[0].device
 
     @classmethod
     def from_obj(cls, obj, *, material: str | None = None, **kwargs) -> "TexturesUV":
@@ -242,9 +231,6 @@ class TexturesUV:
             raise ValueError(f"obj: expected a material with a loaded texture image, found none among {names}")
         return cls(img.float(), obj.faces_uvs.clamp(min=0), obj.verts_uvs, **kwargs)
 
-    def __len__(self) -> int:
-        return len(self._maps)
-
     def __repr__(self) -> str:
         return f"TexturesUV(N={len(self)}, C={self.channels}, sizes={[tuple(m.shape[:2]) for m in self._maps]})"
 
@@ -257,20 +243,10 @@ class TexturesUV:
     def verts_uvs_list(self) -> list[torch.Tensor]:
         return list(self._verts_uvs)
 
-    def _kw(self) -> dict:
-        return {"padding_mode": self.padding_mode, "align_corners": self.align_corners, "sampling_mode": self.sampling_mode}
-
-    def to(self, device) -> "TexturesUV":
-        mv = lambda xs: [x.to(device) for x in xs]  # noqa: E731
-        return TexturesUV(mv(self._maps), mv(self._faces_uvs), mv(self._verts_uvs), **self._kw())
-
-    def detach(self) -> "TexturesUV":
-        return TexturesUV([m.detach() for m in self._maps], self._faces_uvs, [v.detach() for v in self._verts_uvs], **self._kw())
-
     # ---------------------------------------------------------------- uvs
     def faces_verts_uvs(self, meshes) -> torch.Tensor:
         """``(F, 3, 2)`` UV of every packed face corner (checked against ``meshes``)."""
-        _mesh_counts(meshes, "faces_uvs", len(self))
+        self.check_batch(len(meshes), "faces_uvs", per="mesh")
         out = []
         for i, nf in enumerate(meshes.num_faces_per_mesh().tolist()):
             j = i if len(self) > 1 else 0

@@ -231,7 +231,7 @@ def turntable(
             if isinstance(tex, TexturesVertex):
                 batch_tex = TexturesVertex([tex.verts_features_list()[0]] * b)
             elif len(tex) == 1:
-                batch_tex = type(tex)(tex.maps_list() * b, tex.faces_uvs_list() * b, tex.verts_uvs_list() * b, **tex._kw())
+                batch_tex = tex.extend(b)
             renderer = MeshRenderer(
                 MeshRasterizer(cameras=cam_b, raster_settings=settings),
                 _SHADERS[shader](cameras=cam_b, lights=_slice_lights(lights, s, b), materials=mats, blend_params=bp),
@@ -271,8 +271,7 @@ def turntable(
 def _slice_lights(lights, start: int, count: int):
     if len(lights) == 1:
         return lights
-    vals = {k: (v[start : start + count] if v.shape[0] > 1 else v) for k, v in lights._values().items()}
-    return type(lights)(device=lights.device, **vals)
+    return lights[start : start + count]
 
 
 def save_turntable(path_gif, frames, png_dir=None, fps: float = 12.0, prefix: str = "frame") -> dict:
