@@ -3,29 +3,31 @@
 A thin adapter (see ``ARCHITECTURE.md``): :mod:`.convert` turns bpy data into
 unrender tensors and back, :mod:`.jobs` runs a registry method off the main
 thread, :mod:`.operators` builds one operator per registry method and
-:mod:`.panel` the sidebar from the same registry. Nothing here imports torch
-or unrender at module level, so the add-on enables (and says what to install)
-where torch is missing.
+:mod:`.panel` the sidebar from the same registry; :mod:`.registration`
+registers them all and says what is unavailable and why. Nothing here imports
+torch or unrender at module level, so the add-on enables (and says what to
+install) where torch is missing.
+
+Imports run one way: this package module hands the classes and builders to
+:mod:`.registration`; the modules that draw (:mod:`.panel`,
+:mod:`.preferences`, :mod:`.compare`) and build (:mod:`.operators`,
+:mod:`.install`) import :mod:`.registration`, which imports only :mod:`.deps`.
 """
 
 from __future__ import annotations
 
-import importlib
-
-_MODULES = ("deps", "preferences", "panel", "operators", "compare")
-
-
-def _modules():
-    return [importlib.import_module(f"{__package__}.{name}") for name in _MODULES]
-
 
 def register():
-    for mod in _modules():
-        if hasattr(mod, "register"):
-            mod.register()
+    from . import compare, install, operators, panel, preferences, registration
+
+    registration.register(
+        classes=(*preferences.CLASSES, *install.CLASSES, *panel.CLASSES, *compare.CLASSES),
+        scene_properties=compare.SCENE_PROPERTIES,
+        builders=registration.MethodClasses(operators.make_operator, operators.make_settings, panel.make_method_panel))
 
 
 def unregister():
-    for mod in reversed(_modules()):
-        if hasattr(mod, "unregister"):
-            mod.unregister()
+    from . import install, registration
+
+    install.shutdown()
+    registration.unregister()

@@ -40,8 +40,8 @@ from contextlib import contextmanager
 import bpy
 import numpy as np
 
-from . import convert, preferences
-from .operators import ready
+from . import convert, registration
+from .registration import ready
 
 IMAGE_NAMES = {
     "blender": "Unrender compare: Blender",
@@ -443,7 +443,7 @@ class UNRENDER_OT_compare_renders(bpy.types.Operator):
             antialias = _antialias(self.antialias, size, warnings.append)
             t0 = time.perf_counter()
             ours = render_unrender(scene_desc, bcam, cameras, size, self.engine, antialias,
-                                   engine_pixel_filter(scene, self.engine), preferences.device(context))
+                                   engine_pixel_filter(scene, self.engine), registration.device(context))
             t1 = time.perf_counter()
             theirs = render_blender(scene, self.engine, self.samples)
             t2 = time.perf_counter()
@@ -514,17 +514,4 @@ class UNRENDER_PT_compare(bpy.types.Panel):
 
 
 CLASSES = (UNRENDER_PG_compare, UNRENDER_OT_compare_renders, UNRENDER_PT_compare)
-
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.unrender_compare = bpy.props.PointerProperty(type=UNRENDER_PG_compare)
-
-
-def unregister():
-    if hasattr(bpy.types.Scene, "unrender_compare"):
-        del bpy.types.Scene.unrender_compare
-    for cls in reversed(CLASSES):
-        if cls.is_registered:
-            bpy.utils.unregister_class(cls)
+SCENE_PROPERTIES = {"unrender_compare": UNRENDER_PG_compare}  # registered by .registration

@@ -398,7 +398,7 @@ PROGRESS_BARS = ("raw", "off")  # pip's --progress-bar, in order of preference: 
 _RAW = re.compile(r"^Progress (\d+) of (\d+)$")  # pip's --progress-bar raw (pip >= 24.1)
 
 
-class _Progress:
+class PipProgress:
     """Turns pip's output into a rough fraction: resolving (to 0.3), downloading (to 0.8), installing (to 1).
 
     With ``--progress-bar raw`` pip prints ``Progress <bytes> of <total>``
@@ -473,7 +473,7 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _pip(packages: list[str], target: Path, tracker: _Progress, extra_args, cancel) -> None:
+def _pip(packages: list[str], target: Path, tracker: PipProgress, extra_args, cancel) -> None:
     """One ``pip install --target`` run (raises ``InstallCancelled`` or ``RuntimeError``)."""
     bars = list(PROGRESS_BARS)
     while True:
@@ -491,7 +491,7 @@ def _pip(packages: list[str], target: Path, tracker: _Progress, extra_args, canc
         raise RuntimeError(f"pip install {' '.join(packages)} failed (exit code {code}):\n" + "\n".join(shown))
 
 
-def _pip_run(cmd: list[str], tracker: _Progress, cancel) -> tuple[int, list[str]]:
+def _pip_run(cmd: list[str], tracker: PipProgress, cancel) -> tuple[int, list[str]]:
     if cancel is not None and cancel.is_set():
         raise InstallCancelled("Installation cancelled: pip was stopped and nothing was installed")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -605,7 +605,7 @@ def _install_plan(plan, target: Path, progress, cancel) -> None:
                 if progress:
                     progress(line, min((i + fraction) / len(plan), 0.99))
 
-            tracker = _Progress(step, len(names))
+            tracker = PipProgress(step, len(names))
             tracker.line(f"Running pip install {' '.join(names)}")
             _pip(names, staging, tracker, extra, cancel)
         if cancel is not None and cancel.is_set():

@@ -5,12 +5,13 @@
 
 * reads its inputs from the scene with :mod:`.readers` (before anything changes),
 * runs the method as a :class:`~.jobs.Job`: ``invoke`` (the panel button) runs
-  it in a worker thread under a modal timer that shows the live preview and the
-  progress (status bar, window-manager progress); ESC cancels and restores the
-  scene; ``execute`` (scripts, background mode) runs it blocking;
+  it in a worker thread under a :class:`~.jobs.ModalJob` that shows the live
+  preview and the progress (status bar, window-manager progress); ESC cancels
+  and restores the scene; ``execute`` (scripts, background mode) runs it blocking;
 * writes the outputs with :mod:`.writers`, all in one undo step.
 
-Every failure is a ``self.report`` error and leaves the scene as it was.
+Every failure is a ``self.report`` error and leaves the scene as it was. The
+classes are registered by :mod:`.registration`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from types import SimpleNamespace
 import bpy
 import numpy as np
 
-from . import deps, preferences, properties, readers, writers
-from .jobs import Job, JobState
-
-TIMER_STEP = 0.1  # seconds between modal updates
+from . import convert, properties, readers, registration, writers
+from .jobs import Job, JobState, ModalJob, Tick
 
 
 def op_ident(method_id: str) -> str:
@@ -50,7 +49,7 @@ class Session:
         self.job: Job | None = None
         self.inputs = self._read_inputs(op, context)
         params = properties.param_values(method, op)
-        params["device"] = preferences.device(context)
+        params["device"] = registration.device(context)
         from unrender.methods import check_inputs, resolve_params
 
         self.params = resolve_params(method, params)  # ValueError names a bad parameter
@@ -94,8 +93,6 @@ class Session:
 
     def geometry_object(self, key: str, verts: np.ndarray, faces) -> bpy.types.Object:
         """The object of output ``key`` (made on first use) holding ``verts``/``faces``."""
-        from . import convert
-
         obj = self.objects.get(key)
         if obj is None:
             name = self.name_base if len(self.objects) == 0 else f"{self.name_base} {key}"
@@ -128,8 +125,6 @@ class Session:
         return scene.camera
 
     def image(self, key: str, pixels) -> None:
-        from . import convert
-
         name = f"{self.name_base} {key}"
         existed = bpy.data.images.get(name) is not None
         img = convert.write_image(name, pixels)
@@ -184,17 +179,11 @@ class Session:
         self.objects.clear()
         self.saved.clear()
 
-
-    def tick(self, context) -> "JobState":
-        """One modal update on the main thread: apply the newest preview, show progress -> the job's state."""
+    def tick(self, context) -> JobState:
+        """One update on the main thread: apply the newest preview -> the job's state."""
         state = self.job.poll()
         if state.payload is not None:
             self.apply_preview(state.payload)
-        if state.total:
-            context.window_manager.progress_update(int(1000 * state.step / state.total))
-            if context.workspace is not None:
-                context.workspace.status_text_set(
-                    f"{self.method.label}: step {state.step}/{state.total}, loss {state.loss:.5g} (Esc cancels)")
         return state
 
     def cancel(self) -> None:
@@ -207,6 +196,9 @@ class Session:
     def finish(self, state) -> tuple[set[str], str, str]:
         """Write a finished job's result (or undo everything on error/cancel) -> (return set, report level, message)."""
         label = self.method.label
+        if self.job is not None and self.job.cancelled:  # Esc: undone whatever the worker got to
+            self.restore()
+            return {"CANCELLED"}, "WARNING", f"{label} cancelled; the scene is unchanged"
         if state.error is not None:
             self.restore()
             return {"CANCELLED"}, "ERROR", f"{label} failed: {state.error}"
@@ -223,18 +215,6 @@ class Session:
             message += "; no converter to the scene for output " + ", ".join(skipped)
             return {"FINISHED"}, "WARNING", message
         return {"FINISHED"}, "INFO", message
-
-
-def ready(cls, context, action: str) -> bool:
-    """An unrender operator's ``poll``: dependencies import and Blender is in Object Mode (else it says why)."""
-    problem = deps.problem()
-    if problem:
-        cls.poll_message_set(problem)
-        return False
-    if context.mode != "OBJECT":
-        cls.poll_message_set(f"Switch to Object Mode to {action}")
-        return False
-    return True
 
 
 def operator_options(op) -> dict:
@@ -270,6 +250,37 @@ class _ConsoleProgress:
         self.bar.update(step - self.bar.n)  # redraws at most every mininterval
 
 
+class MethodRun(ModalJob):
+    """A session's worker shown live by the method operator: previews and progress at every tick."""
+
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+        self.state: JobState | None = None
+
+    def update(self, context) -> Tick:
+        state = self.state = self.session.tick(context)
+        if not state.total:
+            return Tick(state.done, None, None)
+        return Tick(state.done, state.step / state.total,
+                    f"{self.session.method.label}: step {state.step}/{state.total}, loss {state.loss:.5g}")
+
+    def stop_work(self) -> None:
+        self.session.job.cancel()
+
+    def cancelling_status(self) -> str:
+        return f"Cancelling {self.session.method.label}"
+
+    def outcome(self, reports) -> set[str]:
+        status, level, message = self.session.finish(self.state)
+        reports.report({level}, message)
+        return status
+
+    def abandon(self, context) -> None:
+        self.session.cancel()
+        self.end_modal(context)
+
+
 # ----------------------------------------------------------------------------- the operator
 class MethodOperator:
     """Behaviour shared by every registry-built operator (mixed into a ``bpy.types.Operator`` subclass)."""
@@ -278,7 +289,7 @@ class MethodOperator:
 
     @classmethod
     def poll(cls, context):
-        return ready(cls, context, "run unrender methods")
+        return registration.ready(cls, context, "run unrender methods")
 
     def _method(self):
         from unrender.methods import get_method
@@ -313,40 +324,16 @@ class MethodOperator:
         session = self._prepare(context)
         if session is None:
             return {"CANCELLED"}
-        self._session = session
         session.make_job().start()
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(TIMER_STEP, window=context.window)
-        wm.progress_begin(0, 1000)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        self._run = MethodRun(session)
+        return self._run.start_modal(self, context)
 
-    def _end_modal(self, context) -> None:
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
+    def modal(self, context, event):
+        return self._run.modal(self, context, event)
 
     def cancel(self, context):
         """Blender ends the modal run (window closed, file loaded, operators re-registered): undo it all."""
-        self._session.cancel()
-        self._end_modal(context)
-
-    def modal(self, context, event):
-        session: Session = self._session
-        if event.type == "ESC":
-            session.cancel()
-            self._end_modal(context)
-            self.report({"WARNING"}, f"{session.method.label} cancelled; the scene is unchanged")
-            return {"CANCELLED"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        state = session.tick(context)
-        if not state.done:
-            return {"RUNNING_MODAL"}
-        self._end_modal(context)
-        return self._finish(session, state)
+        self._run.abandon(context)
 
 
 def _annotations(method, input_props: str) -> dict:
@@ -366,7 +353,10 @@ def _annotations(method, input_props: str) -> dict:
 
 
 def make_operator(method) -> type:
-    """The operator class of a registry method."""
+    """The operator class of a registry method (:class:`~.registration.Unavailable` when an input has no reader)."""
+    missing = unsupported_inputs(method)
+    if missing:
+        raise registration.Unavailable("no scene converter for input " + ", ".join(missing))
     ident = op_ident(method.id)
     return type(f"UNRENDER_OT_{ident}", (MethodOperator, bpy.types.Operator), {
         "bl_idname": f"unrender.{ident}",
@@ -387,96 +377,3 @@ def make_settings(method) -> type:
 def unsupported_inputs(method) -> list[str]:
     """Required inputs the add-on cannot read from a scene (no reader for their kinds)."""
     return [f"{i.name} ({'/'.join(i.kinds)})" for i in method.inputs if i.required and readers.reader_for(i) is None]
-
-
-# ----------------------------------------------------------------------------- registration
-_registered: list[type] = []  # method operators, settings groups, panels (registration order)
-_scene_props: list[str] = []
-unavailable: dict[str, str] = {}  # method id -> why it has no operator
-methods_error: str | None = None  # why no method could be listed at all
-
-
-def register_methods() -> None:
-    """Build and register an operator, a settings group and a panel for every method in the registry."""
-    global methods_error
-    from . import panel
-
-    if deps.problem():
-        return
-    try:
-        from unrender.methods import list_methods
-
-        methods = list_methods()
-    except Exception as exc:  # a broken unrender install: the panel says so
-        methods_error = f"{type(exc).__name__}: {exc}"
-        return
-    methods_error = None
-    for method in methods:
-        missing = unsupported_inputs(method)
-        if missing:
-            unavailable[method.id] = "no scene converter for input " + ", ".join(missing)
-            continue
-        try:
-            op, group = make_operator(method), make_settings(method)
-            pnl = panel.make_method_panel(method, op, group)
-            for cls in (op, group, pnl):
-                bpy.utils.register_class(cls)
-                _registered.append(cls)
-        except Exception as exc:  # one bad plugin must not break the others
-            unavailable[method.id] = f"{type(exc).__name__}: {exc}"
-            continue
-        attr = f"unrender_{op_ident(method.id)}"
-        setattr(bpy.types.Scene, attr, bpy.props.PointerProperty(type=group))
-        _scene_props.append(attr)
-
-
-def unregister_methods() -> None:
-    for attr in _scene_props:
-        if hasattr(bpy.types.Scene, attr):
-            delattr(bpy.types.Scene, attr)
-    _scene_props.clear()
-    for cls in reversed(_registered):
-        if cls.is_registered:
-            bpy.utils.unregister_class(cls)
-    _registered.clear()
-    unavailable.clear()
-
-
-def refresh_methods() -> None:
-    """Rebuild the method operators (after installing dependencies or a plugin)."""
-    unregister_methods()
-    deps.check(refresh=True)
-    if deps.problem() is None:
-        from unrender.methods import refresh
-
-        refresh()
-    register_methods()
-
-
-def method_operators() -> dict[str, type]:
-    """``{method id: operator class}`` of the registered method operators."""
-    return {cls.method_id: cls for cls in _registered if isinstance(cls, type) and issubclass(cls, MethodOperator)}
-
-
-class UNRENDER_OT_refresh_methods(bpy.types.Operator):
-    """Reload unrender's method registry (built-in methods and installed plugins) and rebuild the panel"""
-
-    bl_idname = "unrender.refresh_methods"
-    bl_label = "Reload methods"
-
-    def execute(self, context):
-        refresh_methods()
-        n = len(method_operators())
-        self.report({"INFO"} if n else {"WARNING"}, f"{n} unrender methods available" if n else
-                    (deps.problem() or methods_error or "no methods found"))
-        return {"FINISHED"}
-
-
-def register():
-    bpy.utils.register_class(UNRENDER_OT_refresh_methods)
-    register_methods()
-
-
-def unregister():
-    unregister_methods()
-    bpy.utils.unregister_class(UNRENDER_OT_refresh_methods)

@@ -2,14 +2,16 @@
 
 Method sub-panels are built by :func:`make_method_panel` from the same
 registry entries as the operators (inputs, parameters, output options), so a
-new method, built in or from a plugin, gets its panel with no code here.
+new method, built in or from a plugin, gets its panel with no code here
+(:mod:`.registration` registers it).
 """
 
 from __future__ import annotations
 
 import bpy
 
-from . import deps, preferences
+from . import deps, install, properties, readers, registration
+from .drawing import text_width, wrapped
 
 CATEGORY = "Unrender"
 
@@ -21,20 +23,18 @@ class UNRENDER_PT_main(bpy.types.Panel):
     bl_label = "Unrender"
 
     def draw(self, context):
-        from . import operators
-
         layout = self.layout
-        width = preferences.text_width(context)
+        width = text_width(context)
         problem = deps.problem()
         if problem:
             _draw_missing(layout, problem, width)
             return
         row = layout.row()
-        row.label(text=f"Device: {preferences.device(context).upper()}", icon="MEMORY")
+        row.label(text=f"Device: {registration.device(context).upper()}", icon="MEMORY")
         row.operator("unrender.refresh_methods", text="", icon="FILE_REFRESH")
-        if operators.methods_error:
-            _wrapped(layout.box(), f"unrender failed to load: {operators.methods_error}", width)
-        for method_id, why in sorted(operators.unavailable.items()):
+        if registration.methods_error:
+            wrapped(layout.box(), f"unrender failed to load: {registration.methods_error}", width)
+        for method_id, why in sorted(registration.unavailable.items()):
             layout.label(text=f"{method_id}: {why}", icon="INFO")
 
 
@@ -42,12 +42,12 @@ def _draw_missing(layout, problem: str, width: int) -> None:
     """What is missing and what to do: install (when online access allows it) or point at an environment."""
     box = layout.box()
     box.label(text="Unrender needs Python packages", icon="ERROR")
-    _wrapped(box, problem, width)
-    job = preferences.install_job()
+    wrapped(box, problem, width)
+    job = install.install_job()
     if job is not None:
         line, fraction = job.snapshot()
         box.label(text=f"Installing {', '.join(job.packages)}: {fraction:.0%}", icon="IMPORT")
-        _wrapped(box, line, width)
+        wrapped(box, line, width)
     elif deps.packages_to_install():
         if deps.online_access():
             box.operator("unrender.install_dependencies", icon="IMPORT")
@@ -56,20 +56,10 @@ def _draw_missing(layout, problem: str, width: int) -> None:
     box.operator("preferences.addon_show", text="Open add-on preferences", icon="PREFERENCES").module = __package__
 
 
-def _wrapped(layout, text: str, width: int = 40) -> None:
-    import textwrap
-
-    col = layout.column(align=True)
-    for line in textwrap.wrap(text, width):
-        col.label(text=line)
-
-
 def make_method_panel(method, operator, settings) -> type:
     """The sub-panel of one method: its inputs, parameters and output options, and the Run button."""
-    from . import properties, readers
-
     ident = operator.bl_idname.split(".", 1)[1]
-    attr = f"unrender_{ident}"
+    attr = registration.settings_attr(operator)
     main = readers.main_input(method)
     params = [properties.prop_name(p.name) for p in method.all_params() if p.name not in properties.SKIPPED_PARAMS]
     options = [k for k in settings.__annotations__ if k not in params and not any(
@@ -110,13 +100,3 @@ def make_method_panel(method, operator, settings) -> type:
 
 
 CLASSES = (UNRENDER_PT_main,)
-
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

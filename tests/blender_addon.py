@@ -68,6 +68,34 @@ def reset_scene():
     return scene
 
 
+class Reports:
+    """Stands in for an operator instance in ``modal`` (headless Blender has no window to run one in)."""
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, level, text):
+        self.reports.append((level, text))
+
+
+def drive_modal(modal, events, timeout=120.0):
+    """Feed ``modal(operator, context, event)`` the ``events`` ``(type, expected result)``, then timer ticks until
+    it ends -> (its result, its reports)."""
+    import time
+    from types import SimpleNamespace
+
+    op = Reports()
+    for kind, expected in events:
+        assert modal(op, bpy.context, SimpleNamespace(type=kind, value="PRESS")) == expected
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = modal(op, bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
+        if result != {"RUNNING_MODAL"}:
+            return result, op.reports
+        time.sleep(0.05)
+    raise AssertionError("the modal run did not finish")
+
+
 # ----------------------------------------------------------------------------- scenes the tests build
 def state():
     """What a failed operator must leave untouched: objects with their matrices, meshes, images, the camera."""

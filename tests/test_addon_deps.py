@@ -40,11 +40,11 @@ def deps(addon):
 @pytest.fixture
 def prefs(addon):
     """The add-on's preferences; ``site_packages`` is cleared again afterwards (which re-applies the paths)."""
-    p = _mod("preferences").get()
+    p = _mod("registration").addon_preferences()
     assert p is not None, "the add-on has no preferences"
     saved_path = list(sys.path)
     yield p
-    p = _mod("preferences").get()  # afresh: a test may have re-registered the add-on (the old struct is freed)
+    p = _mod("registration").addon_preferences()  # afresh: a test may have re-registered the add-on (the old struct is freed)
     if p.site_packages:
         p.site_packages = ""
     assert sys.path == saved_path
@@ -99,9 +99,7 @@ class Layout:
 def _draw_preferences():
     prefs_cls = _mod("preferences").UNRENDER_AP_preferences
     layout = Layout()
-    proxy = SimpleNamespace(layout=layout)
-    proxy._draw_install = lambda *args: prefs_cls._draw_install(proxy, *args)
-    prefs_cls.draw(proxy, bpy.context)
+    prefs_cls.draw(SimpleNamespace(layout=layout), bpy.context)
     return layout
 
 
@@ -132,7 +130,7 @@ def no_torch(deps, monkeypatch):
 # ----------------------------------------------------------------------------- what the preferences show
 def test_preferences_show_the_device_and_every_dependency_with_its_version(deps, prefs):
     assert prefs.device == "cpu"
-    assert _mod("preferences").device() == "cpu"
+    assert _mod("registration").device() == "cpu"
     statuses = deps.check()
     assert [s.dependency.distribution for s in statuses] == [
         "torch", "numpy", "pymcubes", "pillow", "imageio", "tqdm", "unrender"]
@@ -158,7 +156,7 @@ def test_install_is_refused_when_nothing_is_missing(deps):
 
 
 def test_install_is_refused_without_online_access_and_changes_nothing(deps, no_torch):
-    preferences = _mod("preferences")
+    install = _mod("install")
     assert bpy.app.online_access is False  # background mode
     assert deps.packages_to_install() == ["torch"]
     target = deps.user_site_packages()
@@ -167,7 +165,7 @@ def test_install_is_refused_without_online_access_and_changes_nothing(deps, no_t
     with pytest.raises(RuntimeError, match="Online access is disabled: enable it in Preferences > System > Network"):
         bpy.ops.unrender.install_dependencies()
     assert target.exists() == existed and sys.path == path_before
-    assert preferences.install_job() is None and preferences.last_result is None
+    assert install.install_job() is None and install.last_result is None
     text = _draw_preferences().text()
     assert "torch not installed" in text and deps.ONLINE_ACCESS_MESSAGE in text
     assert "CUDA unavailable: torch is not installed" in text
@@ -205,7 +203,7 @@ def test_install_missing_installs_what_is_missing_into_the_target(deps, wheels, 
 
 def test_pips_raw_download_progress_moves_the_fraction(deps):
     seen = []
-    tracker = deps._Progress(lambda line, f: seen.append((line, f)), 1)
+    tracker = deps.PipProgress(lambda line, f: seen.append((line, f)), 1)
     out = ["Collecting torch", "  Downloading torch-2.5.1-cp311-none-linux_x86_64.whl (200.0 MB)",
            "Progress 0 of 200000000", "Progress 100000000 of 200000000", "Progress 200000000 of 200000000",
            "Collecting filelock (from torch)", "  Downloading filelock-3.16.1-py3-none-any.whl (16 kB)",
@@ -272,7 +270,7 @@ def test_cancelling_stops_pip_and_installs_nothing(deps, wheels, tmp_path, monke
 def installer(deps, wheels, tmp_path, monkeypatch):
     """The install operator made to work offline: online access on, the wheel as the missing package, pip told
     (through its environment variables) to use only the local wheels, a temporary install folder."""
-    preferences = _mod("preferences")
+    install = _mod("install")
     target = tmp_path / "user" / "site-packages"
     monkeypatch.setattr(deps, "online_access", lambda: True)
     monkeypatch.setattr(deps, "packages_to_install", lambda: [WHEEL])
@@ -280,15 +278,15 @@ def installer(deps, wheels, tmp_path, monkeypatch):
         target.mkdir(parents=True, exist_ok=True) if create else None, target)[1])
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
-    monkeypatch.setattr(preferences, "last_result", None)
+    monkeypatch.setattr(install, "last_result", None)
     path_before = list(sys.path)
     yield target
     monkeypatch.undo()
     deps.remove_site_packages(target)
     sys.modules.pop(WHEEL_MODULE, None)
-    preferences._job = None
-    _mod("operators").refresh_methods()  # forget the plugin's method
-    assert sys.path == path_before and "fit-sphere" not in _mod("operators").method_operators()
+    install.job = None
+    _mod("registration").refresh_methods()  # forget the plugin's method
+    assert sys.path == path_before and "fit-sphere" not in _mod("registration").method_operators()
 
 
 def test_the_install_operator_installs_and_rebuilds_the_method_operators(deps, installer):
@@ -296,8 +294,8 @@ def test_the_install_operator_installs_and_rebuilds_the_method_operators(deps, i
     assert bpy.ops.unrender.install_dependencies() == {"FINISHED"}  # execute: blocking, as for scripts
     assert (installer / f"{WHEEL_MODULE}.py").is_file()
     assert str(installer.resolve()) in sys.path
-    assert "fit-sphere" in _mod("operators").method_operators()  # the wheel's plugin method, found after install
-    level, text = _mod("preferences").last_result
+    assert "fit-sphere" in _mod("registration").method_operators()  # the wheel's plugin method, found after install
+    level, text = _mod("install").last_result
     assert level == "INFO" and text.startswith(f"Installed {WHEEL} into {installer}")
 
 
@@ -306,58 +304,32 @@ def test_a_failing_install_operator_reports_pips_error(deps, installer, monkeypa
     with pytest.raises(RuntimeError, match="Could not install unrender-no-such-package: ERROR: "):
         bpy.ops.unrender.install_dependencies()
     assert not any(installer.iterdir()) and str(installer.resolve()) not in sys.path
-    level, text = _mod("preferences").last_result
+    level, text = _mod("install").last_result
     assert level == "ERROR" and "No matching distribution found for unrender-no-such-package" in text
     assert "No matching distribution" in _draw_preferences().text()
 
 
-class _Operator:
-    """Stands in for the operator instance in ``modal`` (headless Blender has no window to run it in)."""
-
-    def __init__(self):
-        self.reports = []
-
-    def report(self, level, text):
-        self.reports.append((level, text))
-
-
-def _drive(job, events):
-    """Feed ``events`` (``(type, expected result)``), then timer ticks until the installer's ``modal`` ends.
-
-    -> (its result, its reports)
-    """
-    import time
-
-    preferences = _mod("preferences")
-    op = _Operator()
-    modal = preferences.UNRENDER_OT_install_dependencies.modal
-    for kind, expected in events:
-        assert modal(op, bpy.context, SimpleNamespace(type=kind, value="PRESS")) == expected
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        result = modal(op, bpy.context, SimpleNamespace(type="TIMER", value="NOTHING"))
-        if result != {"RUNNING_MODAL"}:
-            return result, op.reports
-        time.sleep(0.05)
-    raise AssertionError("the installer did not finish")
+def _drive(events):
+    """Drive the installer's ``modal`` (see :func:`blender_addon.drive_modal`) -> (its result, its reports)."""
+    return blender_addon.drive_modal(_mod("install").UNRENDER_OT_install_dependencies.modal, events)
 
 
 def test_the_modal_installer_reports_progress_and_finishes(deps, installer):
-    preferences = _mod("preferences")
-    preferences._job = job = preferences.InstallJob([WHEEL], installer, "")
+    install = _mod("install")
+    install.job = job = install.InstallJob([WHEEL], installer, "")
     job.start()
     assert not bpy.ops.unrender.install_dependencies.poll()  # one installation at a time
-    assert preferences.install_refusal().startswith("Dependencies are being installed")
-    result, reports = _drive(job, [("MOUSEMOVE", {"PASS_THROUGH"})])  # Blender stays usable
+    assert install.install_refusal().startswith("Dependencies are being installed")
+    result, reports = _drive([("MOUSEMOVE", {"PASS_THROUGH"})])  # Blender stays usable
     assert result == {"FINISHED"} and reports[-1][0] == {"INFO"}
     assert job.snapshot()[1] == 1.0 and (installer / f"{WHEEL_MODULE}.py").is_file()
 
 
 def test_esc_stops_the_modal_installer_and_installs_nothing(deps, installer):
-    preferences = _mod("preferences")
-    preferences._job = job = preferences.InstallJob([WHEEL], installer, "")
+    install = _mod("install")
+    install.job = job = install.InstallJob([WHEEL], installer, "")
     job.start()
-    result, reports = _drive(job, [("ESC", {"RUNNING_MODAL"})])  # then waits for pip to stop
+    result, reports = _drive([("ESC", {"RUNNING_MODAL"})])  # then waits for pip to stop
     assert result == {"CANCELLED"}
     assert reports == [({"WARNING"}, "Installation cancelled: pip was stopped and nothing was installed")]
     assert job.cancelled and not installer.exists()
@@ -369,18 +341,18 @@ def test_an_install_whose_window_closed_is_finished_by_a_timer(deps, installer):
     """Closing the preferences window ends the modal operator (``cancel``); pip goes on and its result is used."""
     import time
 
-    preferences = _mod("preferences")
-    preferences._job = job = preferences.InstallJob([WHEEL], installer, "")
+    install = _mod("install")
+    install.job = job = install.InstallJob([WHEEL], installer, "")
     job.start()
-    preferences.UNRENDER_OT_install_dependencies.cancel(_Operator(), bpy.context)
-    assert bpy.app.timers.is_registered(preferences._finish_later)
-    bpy.app.timers.unregister(preferences._finish_later)  # headless Blender runs no timers: call it here
+    install.UNRENDER_OT_install_dependencies.cancel(blender_addon.Reports(), bpy.context)
+    assert bpy.app.timers.is_registered(install.finish_later)
+    bpy.app.timers.unregister(install.finish_later)  # headless Blender runs no timers: call it here
     deadline = time.monotonic() + 120
-    while preferences._finish_later() is not None:
+    while install.finish_later() is not None:
         assert time.monotonic() < deadline, "the installer did not finish"
         time.sleep(0.05)
-    assert str(installer.resolve()) in sys.path and "fit-sphere" in _mod("operators").method_operators()
-    assert preferences.last_result[0] == "INFO"
+    assert str(installer.resolve()) in sys.path and "fit-sphere" in _mod("registration").method_operators()
+    assert install.last_result[0] == "INFO"
 
 
 # ----------------------------------------------------------------------------- site-packages of another environment
@@ -426,7 +398,7 @@ def test_site_packages_preference_makes_its_modules_importable(deps, prefs, tmp_
         assert deps.site_packages_error is None
         assert str(site.resolve()) in sys.path
         assert importlib.import_module("unrender_test_env_module").VALUE == 42
-        assert deps.problem() is None and "deform-mesh" in _mod("operators").method_operators()
+        assert deps.problem() is None and "deform-mesh" in _mod("registration").method_operators()
 
         prefs.site_packages = str(tmp_path / "venv")  # the environment's root: refused, and said why
         assert str(site.resolve()) not in sys.path  # the previous folder came off
@@ -442,7 +414,7 @@ def test_site_packages_preference_makes_its_modules_importable(deps, prefs, tmp_
 
 
 def test_method_operators_come_back_when_a_missing_package_becomes_importable(deps, prefs, tmp_path, monkeypatch):
-    operators = _mod("operators")
+    registration = _mod("registration")
     site = tmp_path / "site-packages"
     site.mkdir()
     (site / "unrender_fake_dependency.py").write_text("__version__ = '1.2'\n")
@@ -450,18 +422,18 @@ def test_method_operators_come_back_when_a_missing_package_becomes_importable(de
     try:
         with monkeypatch.context() as m:
             m.setattr(deps, "DEPENDENCIES", deps.DEPENDENCIES + (extra,))
-            operators.refresh_methods()
-            assert operators.method_operators() == {}
+            registration.refresh_methods()
+            assert registration.method_operators() == {}
             assert "Missing Python packages: unrender-fake-dependency" in deps.problem()
             prefs.site_packages = str(site)  # the update callback rebuilds the operators
             assert deps.problem() is None and deps.status("unrender_fake_dependency").version == "1.2"
-            assert "deform-mesh" in operators.method_operators()
+            assert "deform-mesh" in registration.method_operators()
             assert bpy.ops.unrender.deform_mesh.poll()
             prefs.site_packages = ""
     finally:
         sys.modules.pop("unrender_fake_dependency", None)
-        operators.refresh_methods()
-    assert deps.problem() is None and "deform-mesh" in operators.method_operators()
+        registration.refresh_methods()
+    assert deps.problem() is None and "deform-mesh" in registration.method_operators()
 
 
 def test_saved_site_packages_are_applied_when_the_add_on_registers(deps, prefs, tmp_path):
@@ -479,10 +451,10 @@ def test_saved_site_packages_are_applied_when_the_add_on_registers(deps, prefs, 
         assert bpy.context.preferences.addons[blender_addon.ADDON_MODULE].preferences is None
     finally:
         addon_utils.enable(blender_addon.ADDON_MODULE, default_set=False)
-    assert _mod("preferences").get().site_packages == str(site)
+    assert _mod("registration").addon_preferences().site_packages == str(site)
     assert entry in sys.path
-    assert "deform-mesh" in _mod("operators").method_operators()
-    _mod("preferences").get().site_packages = ""
+    assert "deform-mesh" in _mod("registration").method_operators()
+    _mod("registration").addon_preferences().site_packages = ""
     assert entry not in sys.path
 
 
@@ -495,8 +467,8 @@ def test_the_deferred_apply_reads_the_saved_folder(deps, prefs, tmp_path, monkey
         prefs.site_packages = str(site)
     entry = str(site.resolve())
     assert entry not in sys.path
-    assert _mod("preferences")._apply_later() is None  # runs once
-    assert entry in sys.path and "deform-mesh" in _mod("operators").method_operators()
+    assert _mod("registration").apply_site_packages_later() is None  # runs once
+    assert entry in sys.path and "deform-mesh" in _mod("registration").method_operators()
     prefs.site_packages = ""
     assert entry not in sys.path
 

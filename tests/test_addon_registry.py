@@ -49,12 +49,12 @@ def _defaults(method_id: str) -> dict:
 # ----------------------------------------------------------------------------- built from the registry
 def test_every_method_has_an_operator_settings_and_panel_with_its_parameters(addon):
     from unrender.methods import list_methods
-    from unrender_addon import operators, properties
+    from unrender_addon import operators, properties, registration
 
-    ops = operators.method_operators()
+    ops = registration.method_operators()
     for method in list_methods():
         ident = operators.op_ident(method.id)
-        assert method.id in ops, f"{method.id} has no operator ({operators.unavailable.get(method.id)})"
+        assert method.id in ops, f"{method.id} has no operator ({registration.unavailable.get(method.id)})"
         cls = ops[method.id]
         assert cls.bl_idname == f"unrender.{ident}" and "UNDO" in cls.bl_options  # one undo step per run
         assert hasattr(bpy.types, f"UNRENDER_PT_{ident}")
@@ -76,15 +76,15 @@ def test_every_method_has_an_operator_settings_and_panel_with_its_parameters(add
             if p.type in (int, float) and p.maximum is not None:
                 assert prop.hard_max == pytest.approx(min(p.maximum, 2**31 - 1), rel=1e-6)
             assert getattr(settings, properties.prop_name(p.name)) == prop.default  # the panel starts at the defaults
-    assert operators.unavailable == {}
+    assert registration.unavailable == {}
 
 
 def test_disable_enable_and_reenable_leave_nothing_behind(addon):
-    from unrender_addon import operators
+    from unrender_addon import operators, registration
 
     registered, props = _ours(), _scene_props()
     assert "UNRENDER_OT_deform_mesh" in registered and "UNRENDER_PT_main" in registered
-    assert {f"unrender_{operators.op_ident(i)}" for i in operators.method_operators()} <= set(props)
+    assert {f"unrender_{operators.op_ident(i)}" for i in registration.method_operators()} <= set(props)
     path_before = list(sys.path)
     for _ in range(2):
         blender_addon.disable_addon()
@@ -210,3 +210,38 @@ def test_cancelling_a_live_pose_estimate_puts_the_camera_back(scene):
     assert rotation_deg(cam.matrix_world, start) > 0.01  # the camera followed the fit
     session.cancel()
     assert np.array_equal(np.array(cam.matrix_world), start) and state() == before
+
+
+def _modal_run(session):
+    from unrender_addon.operators import MethodRun
+
+    session.make_job().start()
+    return MethodRun(session)
+
+
+def test_the_modal_run_writes_the_result_and_reports_it(scene):
+    activate(ellipsoid())
+    run = _modal_run(_session("fit-points", points=300, steps=20))
+    result, reports = blender_addon.drive_modal(run.modal, [("MOUSEMOVE", {"PASS_THROUGH"})])  # Blender stays usable
+    assert result == {"FINISHED"} and reports[-1][0] == {"INFO"} and reports[-1][1].startswith("Fit points:")
+    assert len(run.session.objects["points"].data.vertices) == 300
+
+
+def test_esc_stops_the_modal_run_and_leaves_the_scene_as_it_was(scene):
+    activate(ellipsoid())
+    before = state()
+    run = _modal_run(_session("fit-points", points=500, steps=100_000))
+    _drive(run.session, lambda s: "points" in run.session.objects)  # it shows something first
+    assert state() != before
+    result, reports = blender_addon.drive_modal(run.modal, [("ESC", {"RUNNING_MODAL"}), ("ESC", {"PASS_THROUGH"})])
+    assert result == {"CANCELLED"} and reports == [({"WARNING"}, "Fit points cancelled; the scene is unchanged")]
+    assert run.session.job.cancelled and state() == before
+
+
+def test_a_modal_run_that_blender_ends_is_undone_at_once(scene):
+    activate(ellipsoid())
+    before = state()
+    run = _modal_run(_session("fit-points", points=500, steps=100_000))
+    _drive(run.session, lambda s: "points" in run.session.objects)
+    run.abandon(bpy.context)  # the operator's ``cancel``: window closed, file loaded
+    assert run.session.job.join(0) and state() == before

@@ -50,3 +50,83 @@ def test_blender_manifest_is_valid_for_blenders_extension_tool():
     assert not isinstance(result, list), f"manifest errors: {result}"
     assert result.id == "unrender" and result.blender_version_min == "4.2.0"
     assert result.license == ["SPDX:GPL-3.0-or-later"]
+
+
+def addon_imports(folder: pathlib.Path = ROOT / "addon") -> dict[str, list[tuple[str, str, int]]]:
+    """Each add-on module -> its imports of sibling modules ``(module, name or "", line)``, inside functions too.
+
+    ``from . import a`` gives ``("a", "", line)``; ``from .a import b`` gives ``("a", "b", line)``.
+    """
+    graph = {}
+    for path in sorted(folder.glob("*.py")):
+        found = []
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module is None:
+                    found += [(a.name, "", node.lineno) for a in node.names]
+                else:
+                    found += [(node.module.split(".")[0], a.name, node.lineno) for a in node.names]
+        graph[path.stem] = found
+    return graph
+
+
+def _import_cycle(graph: dict[str, list[tuple[str, str, int]]]) -> list[str] | None:
+    """A cycle of the module graph as ``[a, b, ..., a]``, or ``None``."""
+    edges = {m: sorted({t for t, _, _ in imps if t in graph and t != m}) for m, imps in graph.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    path: list[str] = []
+
+    def visit(m):
+        state[m] = 1
+        path.append(m)
+        for t in edges[m]:
+            if state.get(t) == 1:
+                return path[path.index(t):] + [t]
+            if t not in state:
+                cycle = visit(t)
+                if cycle:
+                    return cycle
+        path.pop()
+        state[m] = 2
+        return None
+
+    for m in edges:
+        if m not in state:
+            cycle = visit(m)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_addon_modules_import_each_other_without_a_cycle():
+    graph = addon_imports()
+    assert {"__init__", "registration", "operators", "panel", "preferences", "jobs"} <= set(graph)
+    cycle = _import_cycle(graph)
+    assert cycle is None, "add-on modules import each other in a cycle: " + " -> ".join(cycle)
+    dynamic = [f"addon/{path.name}:{node.lineno}" for path in sorted((ROOT / "addon").glob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
+               and "import_module" in ast.unparse(node.func) and "__package__" in ast.unparse(node)]
+    assert not dynamic, f"add-on modules imported by name, out of sight of the import graph: {dynamic}"
+
+
+def test_the_import_cycle_check_finds_a_cycle(tmp_path):
+    (tmp_path / "a.py").write_text("def f():\n    from . import b\n")
+    (tmp_path / "b.py").write_text("from .c import thing\n")
+    (tmp_path / "c.py").write_text("def g():\n    from .a import f\n")
+    (tmp_path / "d.py").write_text("from . import a\n")
+    assert _import_cycle(addon_imports(tmp_path)) in (["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"])
+    (tmp_path / "c.py").write_text("from . import e\n")  # not an add-on module: no edge
+    assert _import_cycle(addon_imports(tmp_path)) is None
+
+
+def test_addon_modules_use_no_underscore_name_of_another_module():
+    graph = addon_imports()
+    offenders = [f"addon/{m}.py:{line}: from .{t} import {n}" for m, imps in graph.items()
+                 for t, n, line in imps if n.startswith("_")]
+    for path in sorted((ROOT / "addon").glob("*.py")):
+        siblings = {t for t, n, _ in graph[path.stem] if not n}  # modules bound by ``from . import t``
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in siblings
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                offenders.append(f"addon/{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert not offenders, "add-on modules reach into another module's private names:\n" + "\n".join(offenders)
