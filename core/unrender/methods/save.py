@@ -43,9 +43,10 @@ def save_output(path_stem: Path, kind: str, obj) -> list[Path]:
     return k.save(Path(path_stem), obj)
 
 
-def describe_input(value) -> dict:
-    """A short JSON description of an input (kind and sizes)."""
-    kind = kind_of(value)
+def describe_input(value, kinds=None) -> dict:
+    """A short JSON description of an input (kind and sizes), as the first of ``kinds`` (the input's
+    accepted kinds) that recognises it, else as the first kind of the table that does."""
+    kind = (kind_of(value, kinds) if kinds else None) or kind_of(value)
     return kind.describe(value) if kind is not None else {"kind": type(value).__name__}
 
 
@@ -67,6 +68,7 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
     files: dict[str, list[str]] = {}
     t0 = time.perf_counter()
     kinds = {o.name: o.kind for o in m.outputs}
+    specs = {i.name: i for i in m.inputs}
     for name, obj in result.outputs.items():
         kind = kinds.get(name)
         if kind is None:
@@ -93,7 +95,7 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
         "method": m.id,
         "label": m.label,
         "params": result.params,
-        "inputs": {k: describe_input(v) for k, v in inputs.items()},
+        "inputs": {k: describe_input(v, specs[k].kinds if k in specs else None) for k, v in inputs.items()},
         "metrics": result.metrics,
         "steps": result.steps,
         "final_loss": result.history[-1] if result.history else None,
