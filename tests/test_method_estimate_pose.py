@@ -143,3 +143,52 @@ def test_bad_background_is_an_error():
     inputs, _ = make_example(0)
     with pytest.raises(ValueError, match="background"):
         run_method("estimate-pose", inputs, {"background": "purple", **FAST})
+
+
+# ----------------------------------------------------------------- every camera class as the initial camera
+def _true_and_start(kind: str, truth):
+    """A true camera of class ``kind`` seeing the example like ``truth["camera"]``, and a start turned by 6
+    degrees and shifted, with the same intrinsics (orthographic: a scale off by 6 %)."""
+    from unrender.cameras import FoVOrthographicCameras, OrthographicCameras, PerspectiveCameras
+    from unrender.geometry.rotations import so3_exp_map
+
+    R, T = truth["R"][None], truth["T"][None]
+    R0 = R @ so3_exp_map(torch.tensor([[0.06, -0.08, 0.03]]))
+    T0 = T + torch.tensor([[0.05, -0.04, 0.15]])
+    t = math.tan(math.radians(20.0))
+    scale = 1.0 / (float(T[0, 2]) * t)  # NDC per world unit that frames the object like the FoV camera
+    make = {
+        "FoVPerspectiveCameras": lambda R, T, k: FoVPerspectiveCameras(R=R, T=T, fov=40.0, aspect_ratio=1.1),
+        "PerspectiveCameras": lambda R, T, k: PerspectiveCameras(R=R, T=T, focal_length=((128 / t, 120 / t),),
+                                                                 principal_point=((133.0, 124.0),), in_ndc=False,
+                                                                 image_size=(256, 256)),
+        "OrthographicCameras": lambda R, T, k: OrthographicCameras(R=R, T=T, focal_length=scale * k,
+                                                                   principal_point=((0.05, -0.03),)),
+        "FoVOrthographicCameras": lambda R, T, k: FoVOrthographicCameras(
+            R=R, T=T, min_x=-1.1 / (scale * k), max_x=0.9 / (scale * k), min_y=-1.0 / (scale * k),
+            max_y=1.0 / (scale * k), scale_xyz=((1.0, 1.05, 1.0),), znear=0.1, zfar=50.0),
+    }[kind]
+    return make(R, T, 1.0), make(R0, T0, 1.06)
+
+
+@pytest.mark.parametrize("kind", ["FoVPerspectiveCameras", "PerspectiveCameras", "OrthographicCameras",
+                                  "FoVOrthographicCameras"])
+def test_every_camera_class_is_an_initial_camera(kind):
+    from unrender.methods.estimate_pose import _hard_silhouette
+
+    inputs, truth = make_example(3)
+    true_cam, start = _true_and_start(kind, truth)
+    image = _hard_silhouette(inputs["mesh"], true_cam, (128, 128))[..., None]
+    r = run_method("estimate-pose", {**inputs, "image": image, "camera": start},
+                   {"seed": 0, "image_size": 64, "restarts": 1, "candidates": 1, "coarse_steps": 10, "steps": 10})
+    cam = r.outputs["camera"]
+    assert type(cam).__name__ == kind and len(cam) == 1
+    assert float(rotation_error_deg(truth["R"], cam.R[0])) < 3.0 and r.metrics["iou"] > 0.97
+    got, want = cam.ndc_intrinsics()[0], true_cam.ndc_intrinsics()[0]
+    assert torch.allclose(got, want, rtol=0.02, atol=2e-3), (got, want)  # orthographic: the scale is recovered
+    if kind == "PerspectiveCameras":
+        assert not cam.in_ndc() and torch.equal(cam.get_image_size(), true_cam.get_image_size())
+    pts = inputs["mesh"].verts_packed()[None]  # the fitted camera projects the mesh where the true one does
+    err = (cam.transform_points(pts)[..., :2] - true_cam.transform_points_ndc(pts)[..., :2]).abs().max() if kind != \
+        "PerspectiveCameras" else (cam.transform_points_ndc(pts) - true_cam.transform_points_ndc(pts))[..., :2].abs().max()
+    assert float(err) < 0.03

@@ -13,22 +13,21 @@ from .geometry.marching_cubes import marching_cubes_implicit
 from .geometry.primitives import icosphere, torus, torus_sdf
 from .geometry.sampling import sample_surface
 from .io import save_image, save_obj, save_ply
-from .render import save_turntable, turntable
+from .render import render_still, save_turntable, turntable
 from .structures import PointClouds
 
 __all__ = ["run_demo"]
 
 
-def _still(obj, **kw) -> torch.Tensor:
-    """One 512 x 512 render from the demo's viewpoint (z up, like Blender)."""
-    return turntable(obj, n_frames=1, image_size=512, elevation=30.0, up="z", start_azimuth=30.0, **kw)[0]
+# the demo's stills: 512 x 512, from 30 degrees azimuth and elevation
+_STILL = {"size": 512, "azimuth": 30.0, "elevation": 30.0}
 
 
 def _icosphere(out: Path, seed: int) -> dict:
     mesh = icosphere(3)
     v, f = mesh.verts_packed(), mesh.faces_packed()
     save_obj(out / "icosphere.obj", v, f)
-    save_image(out / "icosphere.png", _still(mesh, colors=(0.85, 0.55, 0.3), shader="flat"))
+    save_image(out / "icosphere.png", render_still(mesh, **_STILL, color=(0.85, 0.55, 0.3), shader="flat"))
     return {"file": "icosphere.obj", "picture": "icosphere.png", "verts": int(v.shape[0]), "faces": int(f.shape[0])}
 
 
@@ -38,7 +37,7 @@ def _torus_marching_cubes(out: Path, seed: int) -> dict:
     mesh = marching_cubes_implicit(lambda p: torus_sdf(p, R, r), bounds, (32, 64, 64), isovalue=0.0, inside="negative")
     v, f = mesh.verts_packed(), mesh.faces_packed()
     save_obj(out / "torus_marching_cubes.obj", v, f)
-    save_image(out / "torus_marching_cubes.png", _still(mesh, colors=(0.3, 0.6, 0.85)))
+    save_image(out / "torus_marching_cubes.png", render_still(mesh, **_STILL, color=(0.3, 0.6, 0.85)))
     # Signed volume by the divergence theorem against the analytic 2 pi^2 R r^2.
     vol = float((v[f[:, 0]] * torch.cross(v[f[:, 1]], v[f[:, 2]], dim=1)).sum() / 6)
     return {
@@ -60,7 +59,7 @@ def _point_cloud(out: Path, seed: int) -> dict:
     colors = (nrm * 0.5 + 0.5).clamp(0, 1)
     save_ply(out / "torus_points.ply", pts, normals=nrm, colors=colors)
     cloud = PointClouds([pts], normals=[nrm], features=[colors])
-    save_image(out / "torus_points.png", _still(cloud))
+    save_image(out / "torus_points.png", render_still(cloud, **_STILL, color=None))
     frames = turntable(cloud, n_frames=24, image_size=192, elevation=30.0, up="z")
     save_turntable(out / "torus_points_turntable.gif", frames, fps=12)
     return {
@@ -78,7 +77,7 @@ def _shaded_turntable(out: Path, seed: int) -> dict:
     colors = (mesh.verts_normals_packed() * 0.5 + 0.5).clamp(0, 1)
     frames = turntable(mesh, n_frames=36, image_size=256, elevation=30.0, up="z", colors=colors, alpha=True)
     saved = save_turntable(out / "torus_turntable.gif", frames, png_dir=out / "torus_turntable", fps=12)
-    save_image(out / "torus_shaded.png", _still(mesh, colors=colors))
+    save_image(out / "torus_shaded.png", render_still(mesh, **_STILL, color=colors))
     return {
         "file": "torus_turntable.gif",
         "picture": "torus_shaded.png",

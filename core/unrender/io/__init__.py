@@ -1,4 +1,5 @@
-"""File formats: OBJ (+MTL, UV textures), PLY (ascii + binary), images and GIFs.
+"""File formats: OBJ (+MTL, UV textures), PLY (ascii + binary), images and GIFs, voxel grids
+(``.npz``/``.npy``), cameras (``.json``) and keypoints (``.json``/``.npy``); each a load/save pair.
 
 Readers raise ``FileNotFoundError`` for a missing file and ``ValueError``
 naming the file and the line (text formats) or element (binary PLY) for
@@ -10,14 +11,25 @@ from __future__ import annotations
 import torch
 
 from ._common import as_path
+from .cameras import camera_fields, camera_record, load_cameras, save_cameras
 from .images import load_image, save_gif, save_image
+from .keypoints import load_keypoints, save_keypoints
 from .obj import Material, ObjMesh, load_mtl, load_obj, save_obj
 from .ply import PlyData, load_ply, save_ply
+from .voxels import load_voxels, save_voxels
 
 __all__ = [
     "Material",
     "ObjMesh",
     "PlyData",
+    "camera_fields",
+    "camera_record",
+    "load_cameras",
+    "load_keypoints",
+    "load_voxels",
+    "save_cameras",
+    "save_keypoints",
+    "save_voxels",
     "load_image",
     "load_mesh",
     "load_mtl",

@@ -4,10 +4,11 @@ A method is one job the command line and the Blender add-on offer (fit voxels,
 deform an icosphere, estimate a camera pose, ...). It declares
 
 * ``id`` (the CLI sub-command, e.g. ``"deform-mesh"``), ``label`` and ``description``;
-* ``inputs``: :class:`Input` specs, each accepting one or more kinds
-  (:data:`INPUT_KINDS`: ``"mesh"`` -> ``Meshes``, ``"points"`` -> ``PointClouds``,
-  ``"voxels"`` -> ``Voxels``, ``"image"`` -> ``(H, W, C)`` float tensor in [0, 1],
-  ``"cameras"`` -> a camera object, ``"keypoints"`` -> ``(J, 2|3)`` tensor);
+* ``inputs``: :class:`Input` specs, each accepting one or more kinds of the
+  table :mod:`unrender.kinds` (:data:`INPUT_KINDS`: ``"mesh"`` -> ``Meshes``,
+  ``"points"`` -> ``PointClouds``, ``"voxels"`` -> ``Voxels``, ``"image"`` ->
+  ``(H, W, C)`` float tensor in [0, 1], ``"cameras"`` -> a camera object,
+  ``"keypoints"`` -> ``(J, 2|3)`` tensor, and any kind registered later);
 * ``params``: :class:`Param` specs with defaults, ranges and help text (every
   method also gets the common ``seed`` and ``device``, see :data:`COMMON_PARAMS`);
 * ``outputs``: :class:`Output` specs naming what :class:`Result` holds;
@@ -28,6 +29,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
+# live views of the kinds table: every kind is an input kind, the ones that can be saved output kinds
+from ..kinds import INPUT_KINDS, OUTPUT_KINDS
+
 __all__ = [
     "INPUT_KINDS",
     "OUTPUT_KINDS",
@@ -41,8 +45,6 @@ __all__ = [
     "keep_going",
 ]
 
-INPUT_KINDS = ("mesh", "points", "voxels", "image", "cameras", "keypoints")
-OUTPUT_KINDS = ("mesh", "points", "voxels", "image", "cameras")
 
 ProgressFn = Callable[..., bool]
 
@@ -71,7 +73,7 @@ class Input:
             raise ValueError(f"Input.name: expected a Python identifier, found {self.name!r}")
         bad = [k for k in self.kinds if k not in INPUT_KINDS]
         if not self.kinds or bad:
-            raise ValueError(f"Input {self.name!r}: expected kinds among {INPUT_KINDS}, found {self.kinds}")
+            raise ValueError(f"Input {self.name!r}: expected kinds among {tuple(INPUT_KINDS)}, found {self.kinds}")
 
     @property
     def title(self) -> str:
@@ -88,7 +90,7 @@ class Output:
 
     def __post_init__(self):
         if self.kind not in OUTPUT_KINDS:
-            raise ValueError(f"Output {self.name!r}: expected kind among {OUTPUT_KINDS}, found {self.kind!r}")
+            raise ValueError(f"Output {self.name!r}: expected kind among {tuple(OUTPUT_KINDS)}, found {self.kind!r}")
 
 
 _TYPES = (bool, int, float, str)

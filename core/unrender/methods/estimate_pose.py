@@ -5,6 +5,10 @@ an RGBA render, or an RGB picture on a plain background), find the camera pose
 ``(R, T)`` (PyTorch3D convention, ``X_view = X_world R + T``) whose rendered
 silhouette matches the picture.
 
+The initial camera may be of any class of :mod:`unrender.cameras`; the
+estimate is of the same class (see :class:`_Lens`: perspective intrinsics
+are kept, an orthographic camera's scale is fitted in place of the depth).
+
 Renders: :class:`~unrender.render.contour.ContourSilhouetteRenderer`, an
 anti-aliased silhouette whose edge pixels take their coverage from the signed
 distance to the projected contour edges. Unlike a SoftRas soft silhouette it
@@ -53,7 +57,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..cameras import FoVPerspectiveCameras
+from ..cameras import FoVOrthographicCameras, FoVPerspectiveCameras, OrthographicCameras, PerspectiveCameras
 from ..geometry.rotations import random_rotations, so3_exp_map
 from ..render import MeshRasterizer, RasterizationSettings
 from ..render.contour import ContourSilhouetteRenderer, pixel_ndc
@@ -77,6 +81,7 @@ BLUR_PX = (3.0, 0.5)  # blur of the residual in the coarse (half size) and fine 
 LR_STAGE = (1.3, 0.5)  # lr multiplier of the coarse and fine stages
 POLISH_ITERS = 6  # Levenberg-Marquardt iterations at image_size after Adam (see _polish)
 TOL_PX = 0.05  # a stage stops once the pose moved less than this many pixels over 4 steps
+ORTHO_DEPTH = 1000.0  # depth (in object radii) at which the fit renders an object seen by an orthographic camera
 
 
 # ------------------------------------------------------------------ masks
@@ -181,12 +186,113 @@ def rotation_error_deg(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------ the fit
-class _Fit:
-    """Renders of the normalised mesh (centred, radius 1) from poses ``(w, u, v, s)``."""
+class _Lens:
+    """The projection of the fit and the camera it returns, of the initial camera's class.
 
-    def __init__(self, verts: torch.Tensor, faces: torch.Tensor, tan_half: float, aspect: float):
-        self.verts, self.faces = verts, faces
-        self.tan_half, self.aspect = tan_half, aspect
+    A pose of the normalised mesh (centred, radius 1) is ``(R, T)`` with
+    ``T = (u z, v z, z)``. Every class is read through its NDC intrinsics
+    ``(fx, fy, px, py)``, with ``tan_half = 1 / fy`` and ``aspect = fy / fx``:
+
+    * perspective (FoV or pinhole): the object's centre is at depth ``z`` and
+      ``ndc = (X / (Z tan_half aspect) + px, Y / (Z tan_half) + py)``; the
+      returned camera keeps the initial camera's intrinsics (FoV cameras: a
+      near / far range around the object, as without a camera);
+    * orthographic (FoV or plain): the object stays at the initial camera's
+      depth and ``z`` sets the scale instead, ``ndc = (X / (z tan_half aspect)
+      + px, Y / (z tan_half) + py)``; ``tan_half`` is the ``fov`` parameter's.
+      At the object's centre a silhouette then moves and grows with
+      ``(u, v, log z)`` as it does for a perspective camera, so one fit serves
+      both; the returned camera has the fitted scale. The fit renders the
+      object far along the view axis (:data:`ORTHO_DEPTH` radii) so that
+      the contour renderer's facing test sees parallel rays.
+
+    Without a camera: an ``FoVPerspectiveCameras`` of ``fov_deg``.
+    """
+
+    def __init__(self, camera, fov_deg: float, radius: float, T_in: torch.Tensor | None):
+        """``fov_deg``: the ``fov`` parameter; ``radius``: the mesh's; ``T_in (3,)``: the normalised
+        mesh's centre in the initial camera's view space."""
+        self.camera, self.radius = camera, radius
+        self.perspective = camera is None or camera.is_perspective()
+        self.pp = (0.0, 0.0)
+        if camera is None or isinstance(camera, FoVPerspectiveCameras):
+            if camera is not None:
+                fov_deg = float(camera.fov[0]) if camera.degrees else math.degrees(float(camera.fov[0]))
+            self.tan_half = math.tan(math.radians(fov_deg) / 2)
+            self.aspect = 1.0 if camera is None else float(camera.aspect_ratio[0])
+            self.fov_deg = fov_deg
+            self.start_z = None if T_in is None else float(T_in[2])
+            return
+        fx, fy, px, py = (float(x) for x in camera.ndc_intrinsics()[0])
+        self.aspect, self.pp = fy / fx, (px, py)
+        if self.perspective:  # fy: NDC per unit of X / Z
+            self.tan_half = 1.0 / fy
+            self.fov_deg = math.degrees(2 * math.atan(self.tan_half))
+            self.start_z = float(T_in[2])
+        else:  # fy: NDC per world unit; the object keeps its depth, z is the scale
+            self.tan_half = math.tan(math.radians(fov_deg) / 2)
+            self.fov_deg = None
+            self.start_z = 1.0 / (fy * radius * self.tan_half)
+            self.depth = float(T_in[2])
+
+    def fit_cameras(self, R: torch.Tensor, T: torch.Tensor):
+        """The cameras ``(N)`` that see the normalised mesh at poses ``R (N, 3, 3)``, ``T (N, 3)`` (differentiable)."""
+        if self.camera is None or isinstance(self.camera, FoVPerspectiveCameras):
+            z = T[:, 2].detach().min().item()
+            return FoVPerspectiveCameras(R=R, T=T, fov=self.fov_deg, aspect_ratio=self.aspect,
+                                         znear=max(z - 1.5, 0.05 * z), zfar=T[:, 2].detach().max().item() + 100.0,
+                                         device=R.device)
+        pp = torch.tensor([self.pp], dtype=R.dtype, device=R.device).expand(R.shape[0], 2)
+        if self.perspective:
+            fl = torch.tensor([[1.0 / (self.tan_half * self.aspect), 1.0 / self.tan_half]], dtype=R.dtype, device=R.device)
+            return PerspectiveCameras(focal_length=fl.expand(R.shape[0], 2), principal_point=pp, R=R, T=T, device=R.device)
+        fy = 1.0 / (T[:, 2] * self.tan_half)
+        T_far = torch.cat([T[:, :2], torch.full_like(T[:, 2:], ORTHO_DEPTH)], 1)
+        return OrthographicCameras(focal_length=torch.stack([fy / self.aspect, fy], 1), principal_point=pp, R=R,
+                                   T=T_far, device=R.device)
+
+    def world_camera(self, R: torch.Tensor, T: torch.Tensor, centre: torch.Tensor, depth_range: tuple[float, float]):
+        """The returned camera (on the CPU) of the pose ``R (1, 3, 3)``, ``T (1, 3)`` of the normalised
+        mesh, whose centre is ``centre (3,)`` in the world; ``depth_range``: ``(znear, zfar)`` of an FoV
+        perspective camera."""
+        z = float(T[0, 2])
+        if not self.perspective:  # the object's centre stays at the initial camera's depth
+            T = torch.cat([T[:, :2], torch.full_like(T[:, 2:], self.depth)], 1)
+        Tw = (T * self.radius - centre @ R).cpu()
+        R, cam = R.cpu(), self.camera
+        if cam is None or isinstance(cam, FoVPerspectiveCameras):
+            return FoVPerspectiveCameras(R=R, T=Tw, fov=self.fov_deg, aspect_ratio=self.aspect,
+                                         znear=depth_range[0], zfar=depth_range[1])
+        from ..io.cameras import camera_fields
+
+        fields = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in camera_fields(cam).items()}
+        fields["R"] = R
+        fields["T"] = Tw
+        if self.perspective:
+            return type(cam)(**fields)
+        fy = 1.0 / (z * self.tan_half * self.radius)  # NDC per world unit
+        fx = fy / self.aspect
+        if isinstance(cam, OrthographicCameras):
+            s = 1.0
+            if not cam.in_ndc():
+                H, W = (float(x) for x in cam.get_image_size()[0])
+                s = min(H, W) / 2  # pixels per NDC unit
+            fields["focal_length"] = torch.tensor([[fx * s, fy * s]])
+            return type(cam)(**fields)
+        sx, sy = (float(x) for x in fields["scale_xyz"][0, :2])  # FoVOrthographicCameras: a view box
+        (px, py), wx, wy = self.pp, 2 * sx / fx, 2 * sy / fy
+        fields.update(max_x=wx * (1 - px) / 2, min_x=-wx * (1 + px) / 2, max_y=wy * (1 - py) / 2,
+                      min_y=-wy * (1 + py) / 2)
+        return type(cam)(**fields)
+
+
+class _Fit:
+    """Renders of the normalised mesh (centred, radius 1) from poses ``(w, u, v, s)`` through a :class:`_Lens`."""
+
+    def __init__(self, verts: torch.Tensor, faces: torch.Tensor, lens: _Lens):
+        self.verts, self.faces, self.lens = verts, faces, lens
+        self.tan_half, self.aspect = lens.tan_half, lens.aspect
+        self.px, self.py = lens.pp
         self._meshes: dict[int, Meshes] = {}
         self._contour: dict[tuple[int, int], ContourSilhouetteRenderer] = {}
 
@@ -202,11 +308,8 @@ class _Fit:
         z = torch.exp(s)
         return R, torch.stack([u * z, v * z, z], -1)
 
-    def cameras(self, R, T) -> FoVPerspectiveCameras:
-        z = T[:, 2].detach().min().item()
-        fov = math.degrees(2 * math.atan(self.tan_half))
-        return FoVPerspectiveCameras(R=R, T=T, fov=fov, aspect_ratio=self.aspect, znear=max(z - 1.5, 0.05 * z),
-                                     zfar=T[:, 2].detach().max().item() + 100.0, device=R.device)
+    def cameras(self, R, T):
+        return self.lens.fit_cameras(R, T)
 
     def render(self, R, T, hw) -> torch.Tensor:
         """Anti-aliased silhouettes ``(N, h, w)`` from the contour edges (see
@@ -230,9 +333,9 @@ def _place(fit: _Fit, R0, w, u, v, s, ref, hw):
         ratio = (a / a_ref).clamp(0.05, 20.0)
         s = torch.where(empty, s, s + 0.5 * torch.log(ratio))
         z_scale = torch.where(empty, torch.ones_like(ratio), ratio.sqrt())
-        # ndc_x = u / (tan_half * aspect) at the centre: shift by the centroid gap, after the depth change
-        u = torch.where(empty, u, u / z_scale + (cx_ref - cx / z_scale) * fit.tan_half * fit.aspect)
-        v = torch.where(empty, v, v / z_scale + (cy_ref - cy / z_scale) * fit.tan_half)
+        # ndc_x = u / (tan_half * aspect) + px at the centre: shift by the centroid gap, after the depth change
+        u = torch.where(empty, u, u / z_scale + (cx_ref - fit.px - (cx - fit.px) / z_scale) * fit.tan_half * fit.aspect)
+        v = torch.where(empty, v, v / z_scale + (cy_ref - fit.py - (cy - fit.py) / z_scale) * fit.tan_half)
     with torch.no_grad():
         iou = _iou(fit.render(*fit.rt(R0, w, u, v, s), hw), ref)
     return u, v, s, iou
@@ -403,8 +506,8 @@ class EstimatePose(Method):
         Input(
             "camera",
             ("cameras",),
-            "optional initial guess: one FoVPerspectiveCameras (its field of view is kept); "
-            "without it the starting views cover the whole sphere",
+            "optional initial guess: one camera of any unrender.cameras class (its intrinsics are kept, "
+            "but an orthographic camera's scale is fitted); without it the starting views cover the whole sphere",
             required=False,
         ),
     )
@@ -436,7 +539,8 @@ class EstimatePose(Method):
               minimum=1e-4, maximum=1.0),
     )
     outputs = (
-        Output("camera", "cameras", "the estimated camera: one FoVPerspectiveCameras (R, T, fov), world to view"),
+        Output("camera", "cameras", "the estimated camera, world to view: one camera of the initial "
+               "camera's class (FoVPerspectiveCameras (R, T, fov) without one)"),
         Output("silhouette", "image", "the final soft silhouette render (h, w, 1), longer side image_size"),
     )
 
@@ -465,24 +569,24 @@ class EstimatePose(Method):
         centre, radius = centres[0], float(radii[0])
 
         if camera is not None:
-            if not isinstance(camera, FoVPerspectiveCameras):
-                raise ValueError(f"camera: expected a FoVPerspectiveCameras, found {type(camera).__name__}")
+            if not isinstance(camera, (FoVPerspectiveCameras, PerspectiveCameras, FoVOrthographicCameras,
+                                       OrthographicCameras)):
+                raise ValueError(f"camera: expected one of the cameras of unrender.cameras, found {type(camera).__name__}")
             if len(camera) != 1:
                 raise ValueError(f"camera: expected one camera, found a batch of {len(camera)}")
             cam = camera.to(device)
-            fov_deg = float(cam.fov[0]) if cam.degrees else math.degrees(float(cam.fov[0]))
-            aspect = float(cam.aspect_ratio[0])
             R_in = cam.R[0].float()
             T_in = (centre @ R_in + cam.T[0].float()) / radius  # the normalised mesh's centre in view space
-            if float(T_in[2]) <= 0:
+            if cam.is_perspective() and float(T_in[2]) <= 0:
                 raise ValueError("camera: expected the mesh in front of the camera (positive view depth of its "
                                  f"centre), found depth {float(T_in[2]) * radius:.4g}")
-            znear, zfar = float(cam.znear[0]), float(cam.zfar[0])
+            znear, zfar = (float(cam.znear[0]), float(cam.zfar[0])) if hasattr(cam, "znear") else (None, None)
         else:
-            fov_deg, aspect, R_in, T_in = params["fov"], 1.0, None, None
+            R_in, T_in, cam = None, None, None
             znear = zfar = None
-        tan_half = math.tan(math.radians(fov_deg) / 2)
-        fit = _Fit(nverts, faces, tan_half, aspect)
+        lens = _Lens(cam, params["fov"], radius, T_in)
+        tan_half, fov_deg = lens.tan_half, lens.fov_deg
+        fit = _Fit(nverts, faces, lens)
 
         size = params["image_size"]
         mask_dev = mask_full.to(device)
@@ -491,12 +595,11 @@ class EstimatePose(Method):
 
         def make_camera(R, T):
             """Pose of the normalised mesh ``(R (1, 3, 3), T (1, 3))`` -> the world camera."""
-            R = R.detach()
-            Tw = (T.detach() * radius - centre @ R).cpu()
+            R, T = R.detach(), T.detach()
             depth = float(T[:, 2].min()) * radius
             zn = znear if znear is not None else max(0.01 * depth, depth - 2 * radius) * 0.5
             zf = zfar if zfar is not None else (float(T[:, 2].max()) * radius + 2 * radius) * 2
-            return FoVPerspectiveCameras(R=R.cpu(), T=Tw, fov=fov_deg, aspect_ratio=aspect, znear=zn, zfar=zf)
+            return lens.world_camera(R, T, centre, (zn, zf))
 
         def camera_of(R0, theta):
             return make_camera(*fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5]))
@@ -506,7 +609,7 @@ class EstimatePose(Method):
         if R_in is not None:
             R0 = R_in.expand(n_cand, 3, 3).contiguous()
             w = _spread_rotations(n_cand, params["spread"], g, torch.float32, device)
-            z0 = float(T_in[2])
+            z0 = lens.start_z
             u = torch.full((n_cand,), float(T_in[0]) / z0, device=device)
             v = torch.full((n_cand,), float(T_in[1]) / z0, device=device)
         else:

@@ -61,10 +61,12 @@ from .shading import (
     gouraud_shading,
     phong_shading,
 )
+from .still import render_still
 from .textures import TexturesUV, TexturesVertex, interpolate_face_attributes
 from .turntable import save_turntable, turntable, turntable_cameras
 
 __all__ = [
+    "render_still",
     "AlphaCompositor",
     "AmbientLights",
     "BlendParams",

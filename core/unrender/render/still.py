@@ -1,0 +1,79 @@
+"""One still picture of a mesh, point cloud or voxel grid (z up, like Blender): the pictures of
+method runs and of the demo."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..structures import Meshes, PointClouds, Voxels
+from .turntable import turntable
+
+__all__ = ["render_still", "still_renderable", "frame_of"]
+
+
+def still_renderable(obj) -> Meshes | PointClouds | None:
+    """What :func:`render_still` draws for ``obj``, on the CPU and detached.
+
+    ``Meshes`` and ``PointClouds`` pass (a mesh without faces becomes its
+    vertices as points); ``Voxels`` become their marching-cubes surface at 0.5.
+    None for anything else and for empty geometry.
+    """
+    if isinstance(obj, Voxels):
+        from ..geometry import marching_cubes
+
+        mesh = marching_cubes(obj.detach().cpu(), 0.5)
+        return mesh if mesh.faces_packed().shape[0] else None
+    if isinstance(obj, (Meshes, PointClouds)):
+        obj = obj.detach().cpu()
+        n = obj.faces_packed().shape[0] if isinstance(obj, Meshes) else obj.points_packed().shape[0]
+        if isinstance(obj, Meshes) and n == 0:
+            return PointClouds([obj.verts_packed()]) if obj.verts_packed().shape[0] else None
+        return obj if n else None
+    return None
+
+
+def frame_of(obj) -> tuple[torch.Tensor, float]:
+    """Centre ``(3,)`` and radius of the bounding sphere of a geometry (for shared framing);
+    ``(0, 1)`` when there is nothing to draw."""
+    r = still_renderable(obj)
+    if r is None:
+        return torch.zeros(3), 1.0
+    pts = r.verts_packed() if isinstance(r, Meshes) else r.points_packed()
+    lo, hi = pts.min(0).values, pts.max(0).values
+    c = (lo + hi) / 2
+    return c, float((pts - c).norm(dim=1).max().clamp_min(1e-6))
+
+
+def render_still(
+    obj,
+    *,
+    size: int = 256,
+    azimuth: float = 30.0,
+    elevation: float = 25.0,
+    frame: tuple[torch.Tensor, float] | None = None,
+    color=(0.8, 0.55, 0.35),
+    shader: str = "phong",
+    point_radius: float | None = None,
+    fov: float = 40.0,
+) -> torch.Tensor:
+    """One ``(size, size, 3)`` shaded render in [0, 1] of a mesh, point cloud or voxel grid (z up).
+
+    The camera looks at the object's bounding-sphere centre from ``azimuth``
+    and ``elevation`` (degrees) with a vertical field of view ``fov``, at the
+    distance where a sphere of the ``frame`` radius (default: the object's own,
+    see :func:`frame_of`) fills 90 % of the picture, so that pictures given one
+    frame share one scale. ``color``: 3 numbers or per-vertex / per-point
+    ``(V, 3)`` colours; None takes a point cloud's own features.
+    ``shader``: ``"phong"``, ``"gouraud"`` or ``"flat"`` (meshes).
+    ``point_radius``: NDC disk radius of points (default from their density).
+    Nothing to draw (see :func:`still_renderable`) gives a white picture.
+    """
+    r = still_renderable(obj)
+    if r is None:
+        return torch.ones(size, size, 3)
+    distance = None if frame is None else 1.1 * frame[1] / math.sin(math.radians(fov) / 2)
+    kw = {} if isinstance(r, Meshes) else {"point_radius": point_radius}
+    return turntable(r, n_frames=1, image_size=size, elevation=elevation, distance=distance, fov=fov, up="z",
+                     start_azimuth=azimuth, colors=color, shader=shader, **kw)[0][..., :3]
