@@ -48,7 +48,7 @@ IMAGE_NAMES = {
     "unrender": "Unrender compare: unrender",
     "difference": "Unrender compare: difference",
 }
-DEFAULT_COLOUR = (0.8, 0.8, 0.8)  # Blender's grey for objects without a material
+DEFAULT_COLOR = (0.8, 0.8, 0.8)  # Blender's grey for objects without a material
 MAX_SAMPLES = 16_000_000  # unrender samples per render (pixels x antialias^2): bounds memory and time
 
 #: The last successful comparison: metrics, image names, sizes and timings (for scripts and tests).
@@ -111,11 +111,11 @@ def _surface_node(tree, target: str):
     return out.inputs["Surface"].links[0].from_node
 
 
-def material_colour(mat, engine: str, warn) -> tuple | str:
+def material_color(mat, engine: str, warn) -> tuple | str:
     """A material's diffuse colour as the engine sees it: ``(r, g, b)`` linear, or the name of the colour
     attribute that feeds the base colour (``"attribute:NAME"``, ``NAME`` empty for the active one)."""
     if mat is None:
-        return DEFAULT_COLOUR
+        return DEFAULT_COLOR
     if engine == "WORKBENCH" or not _uses_nodes(mat):
         return tuple(mat.diffuse_color[:3])
     node = _surface_node(mat.node_tree, _target(engine))
@@ -139,7 +139,7 @@ def material_colour(mat, engine: str, warn) -> tuple | str:
     return tuple(socket.default_value[:3])
 
 
-def _colour_attribute(me, name: str):
+def _color_attribute(me, name: str):
     """``(L, 3)`` per-corner linear colours of a colour attribute (``name`` empty: the active one), or ``None``."""
     attrs = me.color_attributes
     if name:
@@ -177,13 +177,13 @@ def mesh_shading(me, ob_eval, engine: str, warn) -> tuple[np.ndarray, np.ndarray
     colours = np.empty((F, 3, 3), dtype=np.float64)
     slots = [s.material for s in ob_eval.material_slots] or [None]
     for i in np.unique(mat_index) if F else []:
-        colour = material_colour(slots[min(int(i), len(slots) - 1)], engine, warn)
+        colour = material_color(slots[min(int(i), len(slots) - 1)], engine, warn)
         sel = mat_index == i
         if isinstance(colour, str):
-            corner = _colour_attribute(me, colour.split(":", 1)[1])
+            corner = _color_attribute(me, colour.split(":", 1)[1])
             if corner is None:
                 warn(f"{ob_eval.name!r}: colour attribute {colour.split(':', 1)[1]!r} not found; using grey")
-                colour = DEFAULT_COLOUR
+                colour = DEFAULT_COLOR
             else:
                 colours[sel] = corner[loops].reshape(F, 3, 3)[sel]
                 continue
@@ -191,7 +191,7 @@ def mesh_shading(me, ob_eval, engine: str, warn) -> tuple[np.ndarray, np.ndarray
     return corner_normals, colours
 
 
-def _light_colour(light) -> np.ndarray:
+def _light_color(light) -> np.ndarray:
     c = np.array(light.color[:3], dtype=np.float64)
     if getattr(light, "use_temperature", False):
         c = c * np.array(light.temperature_color[:3], dtype=np.float64)
@@ -199,8 +199,8 @@ def _light_colour(light) -> np.ndarray:
 
 
 def convert_light(obj, warn):
-    """A light object -> ``SunLight`` / ``PointLight`` (``None``, with a warning, for other kinds)."""
-    from unrender.render import PointLight, SunLight
+    """A light object -> ``SceneSunLight`` / ``ScenePointLight`` (``None``, with a warning, for other kinds)."""
+    from unrender.render import ScenePointLight, SceneSunLight
 
     light = obj.data
     gain = 2.0 ** float(getattr(light, "exposure", 0.0))
@@ -208,16 +208,16 @@ def convert_light(obj, warn):
     if _uses_nodes(light):
         warn(f"light {obj.name!r}: its node tree is ignored")
     if light.type == "SUN":
-        return SunLight(direction=-m[:3, 2], colour=_light_colour(light), strength=float(light.energy) * gain)
+        return SceneSunLight(direction=-m[:3, 2], color=_light_color(light), strength=float(light.energy) * gain)
     if light.type == "POINT":
-        return PointLight(location=m[:3, 3], colour=_light_colour(light), power=float(light.energy) * gain,
-                          radius=float(light.shadow_soft_size),
-                          soft_falloff=bool(getattr(light, "use_soft_falloff", True)))
+        return ScenePointLight(location=m[:3, 3], color=_light_color(light), power=float(light.energy) * gain,
+                               radius=float(light.shadow_soft_size),
+                               soft_falloff=bool(getattr(light, "use_soft_falloff", True)))
     warn(f"light {obj.name!r}: {light.type.lower()} lights are not supported, skipped")
     return None
 
 
-def world_colour(world, engine: str, warn) -> tuple:
+def world_color(world, engine: str, warn) -> tuple:
     """The world's uniform colour (Background colour x strength), black without a world."""
     if world is None:
         return (0.0, 0.0, 0.0)
@@ -248,7 +248,7 @@ def convert_scene(context, engine: str, warn):
                 if len(faces) == 0:
                     continue
                 normals, colours = mesh_shading(me, ob_eval, engine, warn)
-            meshes.append(SceneMesh(verts=verts, faces=faces, colour=colours, normals=normals, name=obj.name))
+            meshes.append(SceneMesh(verts=verts, faces=faces, color=colours, normals=normals, name=obj.name))
         elif obj.type == "LIGHT" and engine != "WORKBENCH":
             light = convert_light(obj, warn)
             if light is not None:
@@ -257,8 +257,8 @@ def convert_scene(context, engine: str, warn):
             warn(f"{obj.name!r}: instances ({obj.instance_type.lower()}) are not converted")
     if not meshes:
         raise ValueError("expected at least one rendered object with faces (mesh, curve, text, ...), found none")
-    world = world_colour(context.scene.world, engine, warn) if engine != "WORKBENCH" else (0.0, 0.0, 0.0)
-    return Scene(meshes=meshes, lights=lights, world_colour=world)
+    world = world_color(context.scene.world, engine, warn) if engine != "WORKBENCH" else (0.0, 0.0, 0.0)
+    return Scene(meshes=meshes, lights=lights, world_color=world)
 
 
 def scene_camera(scene):

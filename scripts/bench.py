@@ -164,7 +164,7 @@ def _raster_impl(impl):
     """``(rasterize_meshes, Meshes)`` of ``impl``; PyTorch3D runs its naive CPU
     kernel (``bin_size=0``, what its CPU default picks)."""
     if impl == "unrender":
-        from unrender.render.rasterize import rasterize_meshes
+        from unrender.render import rasterize_meshes
         from unrender.structures import Meshes
 
         return rasterize_meshes, Meshes
@@ -363,7 +363,7 @@ def _make_estimate_pose(impl, quick, device):
     if impl == "unrender":
         from unrender.cameras import FoVPerspectiveCameras
         from unrender.geometry.rotations import so3_exp_map
-        from unrender.render.contour import ContourSilhouetteRenderer
+        from unrender.render import ContourSilhouetteRenderer
         from unrender.structures import Meshes
 
         contour = ContourSilhouetteRenderer(v, f, (size, size))

@@ -20,8 +20,9 @@ import time
 
 import torch
 
+from unrender.geometry import rotation_error_deg
 from unrender.methods import get_method, run_method
-from unrender.methods.estimate_pose import make_example, rotation_error_deg
+from unrender.methods.estimate_pose import make_example
 
 
 def main() -> None:

@@ -263,7 +263,7 @@ def _render_alpha(scene, path: Path) -> np.ndarray:
 
 def _silhouette_unrender(cameras, size, verts, faces) -> np.ndarray:
     from unrender import Meshes
-    from unrender.render.rasterize import MeshRasterizer, RasterizationSettings
+    from unrender.render.mesh import MeshRasterizer, RasterizationSettings
 
     mesh = Meshes(verts=[torch.tensor(verts, dtype=torch.float32)], faces=[torch.from_numpy(faces)])
     settings = RasterizationSettings(image_size=size, blur_radius=0.0, faces_per_pixel=1)

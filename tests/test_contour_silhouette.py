@@ -8,7 +8,7 @@ from unrender.cameras import FoVPerspectiveCameras, look_at_view_transform
 from unrender.geometry import icosphere, torus
 from unrender.geometry.shapes import bumpy_ellipsoid
 from unrender.render import MeshRasterizer, RasterizationSettings
-from unrender.render.contour import ContourSilhouetteRenderer
+from unrender.render import ContourSilhouetteRenderer
 from unrender.structures import Meshes
 
 

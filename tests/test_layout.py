@@ -130,3 +130,31 @@ def test_addon_modules_use_no_underscore_name_of_another_module():
                     and node.attr.startswith("_") and not node.attr.startswith("__")):
                 offenders.append(f"addon/{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
     assert not offenders, "add-on modules reach into another module's private names:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("package", ["unrender.render", "unrender.geometry"])
+def test_every_public_name_is_exported_by_its_package(package):
+    """Each public module (or subpackage) of render/ and geometry/ has an ``__all__``, and every
+    name in it is in the ``__all__`` of every package above it, up to ``package``
+    (``render/__init__`` re-exports ``render.mesh`` and ``render.points``). Modules whose
+    name starts with ``_`` are private to their package."""
+    import importlib
+    import pkgutil
+
+    top = importlib.import_module(package)
+    problems = []
+    for info in pkgutil.walk_packages(top.__path__, package + "."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        module = importlib.import_module(info.name)
+        names = getattr(module, "__all__", None)
+        if names is None:
+            problems.append(f"{info.name}: no __all__")
+            continue
+        problems += [f"{info.name}.{n}: listed but not defined" for n in names if not hasattr(module, n)]
+        parent = info.name
+        while parent != package:
+            parent = parent.rsplit(".", 1)[0]
+            listed = set(importlib.import_module(parent).__all__)
+            problems += [f"{info.name}.{n}: not in {parent}.__all__" for n in names if n not in listed]
+    assert not problems, "\n".join(problems)

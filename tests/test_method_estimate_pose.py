@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from unrender.cameras import FoVPerspectiveCameras
+from unrender.geometry import rotation_error_deg
 from unrender.methods import get_method, run_method
-from unrender.methods.estimate_pose import make_example, rotation_error_deg
+from unrender.methods.estimate_pose import make_example
 
 FAST = {"image_size": 64, "restarts": 2, "candidates": 4, "coarse_steps": 30, "steps": 10}
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import unrender.render.points as UP
+import unrender.render.points.rasterizer as UR
 from unrender.render import (
     AlphaCompositor,
     NormWeightedCompositor,
@@ -55,10 +56,10 @@ def test_rasterize_points_per_point_radius_ties_and_many_chunks(monkeypatch, var
     # (N, P) padded radii; widely varied ones take the per-point-box path
     radius = torch.rand(2, 900, generator=g) * 0.2 + 0.005 if varied else torch.full((2, 900), 0.06)
     ref = P.rasterize_points(Pointclouds(pts), 48, radius, 5)
-    monkeypatch.setattr(UP, "_CHUNK", 500)  # dozens of chunks: the front-to-back merge
+    monkeypatch.setattr(UR, "_CHUNK", 500)  # dozens of chunks: the front-to-back merge
     ours = rasterize_points(PointClouds(pts), 48, radius, 5)
     assert _same_pixels(ours[0], ref[0]) >= 0.999
-    monkeypatch.setattr(UP, "_CHUNK", 1 << 18)
+    monkeypatch.setattr(UR, "_CHUNK", 1 << 18)
     assert torch.equal(rasterize_points(PointClouds(pts), 48, radius, 5)[0], ours[0])
 
 

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-import unrender.render.rasterize as rz
-from unrender.render.raster_pairs import bary_area, pair_grads, pair_terms
-from unrender.render.rasterize import Fragments, MeshRasterizer, RasterizationSettings, rasterize_meshes
+import unrender.render.mesh._raster_kernel as rz
+from unrender.render.mesh._raster_pairs import bary_area, pair_grads, pair_terms
+from unrender.render.mesh import Fragments, MeshRasterizer, RasterizationSettings, rasterize_meshes
 from unrender.structures import Meshes
 
 SIGMA = 1e-4

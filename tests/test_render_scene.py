@@ -17,11 +17,11 @@ from unrender.cameras import BlenderCamera, cameras_from_blender
 from unrender.metrics import silhouette_iou
 from unrender.render import (
     MeshRasterizer,
-    PointLight,
     RasterizationSettings,
     Scene,
     SceneMesh,
-    SunLight,
+    ScenePointLight,
+    SceneSunLight,
     compare_images,
     linear_to_srgb,
     render_scene,
@@ -47,13 +47,13 @@ def _pixel_xy(size=SIZE, scale=4.0):
     return c[None, :], -c[:, None]
 
 
-def _plane(colour=(1.0, 1.0, 1.0), z=0.0, flip=False, **kw):
+def _plane(color=(1.0, 1.0, 1.0), z=0.0, flip=False, **kw):
     # corners off the pixel grid's diagonals: no pixel centre lies on the shared edge
     v = [[-3.0, -3.1, z], [3.2, -3.0, z], [3.0, 3.0, z], [-3.1, 3.05, z]]
     f = [[0, 1, 2], [0, 2, 3]]
     if flip:
         f = [[0, 2, 1], [0, 3, 2]]
-    return SceneMesh(verts=v, faces=f, colour=colour, **kw)
+    return SceneMesh(verts=v, faces=f, color=color, **kw)
 
 
 def _render(scene, cameras_size=None, **kw):
@@ -67,7 +67,7 @@ def _render(scene, cameras_size=None, **kw):
 def test_sun_lit_plane_is_albedo_times_strength_cos_over_pi(tilt_deg, strength):
     t = math.radians(tilt_deg)
     albedo = torch.tensor([0.9, 0.5, 0.2])
-    sun = SunLight(direction=(math.sin(t), 0.0, -math.cos(t)), colour=(1.0, 0.8, 1.0), strength=strength)
+    sun = SceneSunLight(direction=(math.sin(t), 0.0, -math.cos(t)), color=(1.0, 0.8, 1.0), strength=strength)
     img = _render(Scene([_plane(albedo)], [sun]))
     assert torch.equal(img[..., 3], torch.ones(SIZE, SIZE, dtype=torch.float64))  # covered, no cracks
     want = albedo.double() * torch.tensor([1.0, 0.8, 1.0]).double() * strength * math.cos(t) / math.pi
@@ -75,8 +75,8 @@ def test_sun_lit_plane_is_albedo_times_strength_cos_over_pi(tilt_deg, strength):
 
 
 def test_sun_below_the_horizon_gives_nothing_but_the_ambient():
-    sun = SunLight(direction=(0.0, 0.0, 1.0), strength=5.0)  # shining upwards, from below the plane
-    img = _render(Scene([_plane()], [sun], world_colour=(0.1, 0.2, 0.3)))
+    sun = SceneSunLight(direction=(0.0, 0.0, 1.0), strength=5.0)  # shining upwards, from below the plane
+    img = _render(Scene([_plane()], [sun], world_color=(0.1, 0.2, 0.3)))
     torch.testing.assert_close(img[..., :3], torch.tensor([0.1, 0.2, 0.3]).double().expand(SIZE, SIZE, 3),
                                rtol=1e-6, atol=1e-7)
 
@@ -84,7 +84,7 @@ def test_sun_below_the_horizon_gives_nothing_but_the_ambient():
 @pytest.mark.parametrize("radius,soft", [(0.0, True), (1.0, True), (1.0, False)])
 def test_point_light_falls_off_with_the_inverse_square_of_the_distance(radius, soft):
     loc = np.array([0.3, 0.2, 1.5])
-    light = PointLight(location=loc, colour=(1.0, 1.0, 1.0), power=100.0, radius=radius, soft_falloff=soft)
+    light = ScenePointLight(location=loc, color=(1.0, 1.0, 1.0), power=100.0, radius=radius, soft_falloff=soft)
     img = _render(Scene([_plane((0.5, 0.5, 0.5))], [light]))
     x, y = _pixel_xy()
     d2 = (x - loc[0]) ** 2 + (y - loc[1]) ** 2 + loc[2] ** 2
@@ -105,9 +105,9 @@ def test_point_light_falls_off_with_the_inverse_square_of_the_distance(radius, s
 def test_world_colour_is_uniform_ambient_light_and_the_background():
     world = (0.5, 0.25, 0.1)
     small = SceneMesh(verts=[[-1.03, -0.98, 0], [1.01, -1.02, 0], [0.02, 1.04, 0]], faces=[[0, 1, 2]],
-                      colour=(0.8, 0.6, 0.4))
-    img = _render(Scene([small], [], world_colour=world))
-    transparent = _render(Scene([small], [], world_colour=world), background="transparent")
+                      color=(0.8, 0.6, 0.4))
+    img = _render(Scene([small], [], world_color=world))
+    transparent = _render(Scene([small], [], world_color=world), background="transparent")
     inside = transparent[..., 3] == 1
     assert 0 < int(inside.sum()) < SIZE * SIZE and bool((img[..., 3] == 1).all())
     want = torch.tensor([0.8 * 0.5, 0.6 * 0.25, 0.4 * 0.1]).double()
@@ -119,25 +119,25 @@ def test_world_colour_is_uniform_ambient_light_and_the_background():
 
 
 def test_unlit_shading_is_the_base_colour():
-    sun = SunLight(strength=7.0)
-    img = _render(Scene([_plane((0.3, 0.6, 0.9))], [sun], world_colour=(1, 1, 1)), shading="unlit")
+    sun = SceneSunLight(strength=7.0)
+    img = _render(Scene([_plane((0.3, 0.6, 0.9))], [sun], world_color=(1, 1, 1)), shading="unlit")
     torch.testing.assert_close(img[..., :3], torch.tensor([0.3, 0.6, 0.9]).double().expand(SIZE, SIZE, 3),
                                rtol=1e-6, atol=1e-7)
 
 
 def test_lights_add_up_and_colours_multiply():
-    sun = SunLight(direction=(0, 0, -1), colour=(1.0, 0.0, 0.5), strength=2.0)
-    point = PointLight(location=(0, 0, 2), colour=(0.0, 1.0, 1.0), power=50.0)
-    scene = Scene([_plane((0.5, 0.5, 0.5))], [sun, point], world_colour=(0.1, 0.1, 0.1))
+    sun = SceneSunLight(direction=(0, 0, -1), color=(1.0, 0.0, 0.5), strength=2.0)
+    point = ScenePointLight(location=(0, 0, 2), color=(0.0, 1.0, 1.0), power=50.0)
+    scene = Scene([_plane((0.5, 0.5, 0.5))], [sun, point], world_color=(0.1, 0.1, 0.1))
     both = _render(scene)
     parts = [_render(Scene(scene.meshes, [light])) for light in (sun, point)]
-    ambient = _render(Scene(scene.meshes, [], world_colour=(0.1, 0.1, 0.1)))
+    ambient = _render(Scene(scene.meshes, [], world_color=(0.1, 0.1, 0.1)))
     torch.testing.assert_close(both[..., :3], parts[0][..., :3] + parts[1][..., :3] + ambient[..., :3])
     assert float(parts[0][..., 1].abs().max()) == 0.0  # the red-magenta sun has no green
 
 
 def test_a_back_face_is_shaded_with_its_normal_flipped():
-    sun = SunLight(direction=(0, 0, -1), strength=1.0)
+    sun = SceneSunLight(direction=(0, 0, -1), strength=1.0)
     front = _render(Scene([_plane()], [sun]))
     back = _render(Scene([_plane(flip=True)], [sun]))  # the same plane facing down, seen from above
     torch.testing.assert_close(back, front)
@@ -147,19 +147,19 @@ def test_vertex_normals_and_colours_are_interpolated():
     # a plane whose vertex normals all lean the same way shades like a tilted plane
     t = math.radians(40)
     n = [[math.sin(t), 0.0, math.cos(t)]] * 4
-    img = _render(Scene([_plane(normals=n)], [SunLight(direction=(0, 0, -1), strength=math.pi)]))
+    img = _render(Scene([_plane(normals=n)], [SceneSunLight(direction=(0, 0, -1), strength=math.pi)]))
     torch.testing.assert_close(img[..., 0], torch.full((SIZE, SIZE), math.cos(t), dtype=torch.float64),
                                rtol=1e-5, atol=1e-6)
     # per-vertex colours: red on the left (x < 0), blue on the right, unlit
-    colours = [[1, 0, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0]]
+    colors = [[1, 0, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0]]
     img = _render(Scene([SceneMesh(verts=[[-2, -2.03, 0], [2, -2.01, 0], [2.02, 2, 0], [-2.01, 2, 0]],
-                                   faces=[[0, 1, 2], [0, 2, 3]], colour=colours)]), shading="unlit")
+                                   faces=[[0, 1, 2], [0, 2, 3]], color=colors)]), shading="unlit")
     x, _ = _pixel_xy()
     torch.testing.assert_close(img[20, :, 2], torch.from_numpy((x[0] + 2) / 4), rtol=0, atol=0.01)
     torch.testing.assert_close(img[..., 0] + img[..., 2], torch.ones(SIZE, SIZE, dtype=torch.float64))
     # per-corner colours (F, 3, 3): one colour per face
     corner = torch.tensor([[[1.0, 0, 0]] * 3, [[0, 1.0, 0]] * 3])
-    img = _render(Scene([_plane(colour=corner)]), shading="unlit")
+    img = _render(Scene([_plane(color=corner)]), shading="unlit")
     first = img[..., 0] > 0.5  # the pixels of face 0
     assert 0 < int(first.sum()) < SIZE * SIZE
     want = torch.where(first[..., None], torch.tensor([1.0, 0, 0]).double(), torch.tensor([0, 1.0, 0]).double())
@@ -174,7 +174,7 @@ def test_perspective_camera_sees_the_light_falloff_at_the_right_places():
     m[:3, 3] = (0.0, 0.0, 4.0)
     cam = BlenderCamera(matrix_world=m.tolist(), lens=35.0, resolution_x=32, resolution_y=24)
     cameras, size = cameras_from_blender(cam)
-    light = PointLight(location=(1.0, 0.5, 1.0), power=200.0)
+    light = ScenePointLight(location=(1.0, 0.5, 1.0), power=200.0)
     img = render_scene(Scene([_plane()], [light]), cameras, size)[0].double()
     # pixel centre -> ray -> point on z = 0 (Blender: x right, y up, looking down -Z)
     H, W = size
@@ -194,7 +194,7 @@ def _blob():
     ico = icosphere(2)
     scale, shift = torch.tensor([1.3, 0.8, 0.6]).double(), torch.tensor([0.2, -0.1, 0.5]).double()
     verts = ico.verts_packed().double() * scale + shift
-    return SceneMesh(verts=verts, faces=ico.faces_packed(), colour=(0.7, 0.7, 0.7)), verts, ico.faces_packed()
+    return SceneMesh(verts=verts, faces=ico.faces_packed(), color=(0.7, 0.7, 0.7)), verts, ico.faces_packed()
 
 
 def test_silhouette_is_the_rasterisers_coverage_and_meshes_are_joined():
@@ -216,7 +216,7 @@ def test_several_cameras_render_the_scene_each():
     blob, _, _ = _blob()
     cams = [BlenderCamera(matrix_world=_look(np.array(eye)).tolist(), lens=30.0, resolution_x=24, resolution_y=20)
             for eye in ((3.0, -4.0, 2.0), (-4.0, 1.0, 3.0))]
-    scene = Scene([blob], [SunLight(direction=(0.2, 0.4, -1.0), strength=3.0)], world_colour=(0.05, 0.05, 0.1))
+    scene = Scene([blob], [SceneSunLight(direction=(0.2, 0.4, -1.0), strength=3.0)], world_color=(0.05, 0.05, 0.1))
     cameras, size = cameras_from_blender(cams)
     both = render_scene(scene, cameras, size, antialias=2, pixel_filter="blackman_harris")
     assert both.shape == (2, 20, 24, 4)
@@ -284,7 +284,7 @@ def test_clip_range_hides_what_lies_beyond():
 
 
 def test_an_empty_scene_is_the_world():
-    img = _render(Scene([], [SunLight()], world_colour=(0.2, 0.3, 0.4)))
+    img = _render(Scene([], [SceneSunLight()], world_color=(0.2, 0.3, 0.4)))
     torch.testing.assert_close(img, torch.tensor([0.2, 0.3, 0.4, 1.0]).double().expand(SIZE, SIZE, 4))
 
 
@@ -308,7 +308,7 @@ def test_silhouette_iou_counts():
 
 def test_identical_images_compare_perfectly():
     blob, _, _ = _blob()
-    img = render_scene(Scene([blob], [SunLight()]), *_top_camera(), background="transparent")[0]
+    img = render_scene(Scene([blob], [SceneSunLight()]), *_top_camera(), background="transparent")[0]
     out = compare_images(img, img.clone())
     assert out["iou"] == 1.0 and out["psnr"] == math.inf
     assert out["max_abs_diff"] == 0.0 and out["mean_abs_diff"] == 0.0
@@ -362,8 +362,8 @@ def test_bad_scenes_are_errors_naming_the_input():
     cases = [
         ("scene: expected a Scene", [SceneMesh(**tri)]),
         (r"scene.meshes\[0\]: expected a SceneMesh", Scene(["mesh"])),
-        (r"scene.meshes\[0\] \('tri'\).colour: expected shape \(3,\), \(V=3, 3\) or \(F=1, 3, 3\), found \(4,\)",
-         Scene([SceneMesh(**tri, colour=(1, 0, 0, 1), name="tri")])),
+        (r"scene.meshes\[0\] \('tri'\).color: expected shape \(3,\), \(V=3, 3\) or \(F=1, 3, 3\), found \(4,\)",
+         Scene([SceneMesh(**tri, color=(1, 0, 0, 1), name="tri")])),
         (r"scene.meshes\[0\] \('mesh'\).faces: expected indices in \[0, 2\], found \[0, 3\]",
          Scene([SceneMesh(verts=tri["verts"], faces=[[0, 1, 3]])])),
         (r"scene.meshes\[0\] \('mesh'\).verts: expected shape \(V, 3\)", Scene([SceneMesh(verts=[[0, 0]], faces=[])])),
@@ -371,12 +371,12 @@ def test_bad_scenes_are_errors_naming_the_input():
          Scene([SceneMesh(verts=[[0, 0, math.nan], [1, 0, 0], [0, 1, 0]], faces=[[0, 1, 2]])])),
         (r"scene.meshes\[0\] \('mesh'\).normals: expected None, shape \(V=3, 3\) or \(F=1, 3, 3\)",
          Scene([SceneMesh(**tri, normals=[[0, 0, 1]])])),
-        (r"scene.lights\[0\]: expected a SunLight or a PointLight, found str", Scene([SceneMesh(**tri)], ["sun"])),
-        (r"scene.lights\[0\].direction: expected a non-zero vector", Scene([], [SunLight(direction=(0, 0, 0))])),
-        (r"scene.lights\[0\].power: expected a number >= 0, found -1", Scene([], [PointLight(power=-1)])),
+        (r"scene.lights\[0\]: expected a SceneSunLight or a ScenePointLight, found str", Scene([SceneMesh(**tri)], ["sun"])),
+        (r"scene.lights\[0\].direction: expected a non-zero vector", Scene([], [SceneSunLight(direction=(0, 0, 0))])),
+        (r"scene.lights\[0\].power: expected a number >= 0, found -1", Scene([], [ScenePointLight(power=-1)])),
         (r"scene.lights\[0\].location: expected 3 numbers, found shape \(2,\)",
-         Scene([], [PointLight(location=(0, 0))])),
-        (r"scene.world_colour: expected 3 numbers", Scene([], [], world_colour=0.5)),
+         Scene([], [ScenePointLight(location=(0, 0))])),
+        (r"scene.world_color: expected 3 numbers", Scene([], [], world_color=0.5)),
     ]
     for match, scene in cases:
         with pytest.raises(ValueError, match=match):

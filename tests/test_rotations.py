@@ -388,3 +388,15 @@ def test_bad_binary_inputs():
         U.random_rotations(-1)
     with pytest.raises(ValueError, match=r"^dtype: "):
         U.random_rotations(2, dtype=torch.int32)
+
+
+def test_rotation_error_deg_is_the_angle_between_rotations():
+    g = torch.Generator().manual_seed(3)
+    R = U.random_rotations(5, dtype=torch.float64, generator=g)
+    axis = torch.nn.functional.normalize(torch.randn(5, 3, generator=g, dtype=torch.float64), dim=-1)
+    angles = torch.tensor([0.0, 10.0, 45.0, 120.0, 179.0], dtype=torch.float64)
+    turn = U.axis_angle_to_matrix(axis * torch.deg2rad(angles)[:, None])
+    err = U.rotation_error_deg(R, R @ turn)
+    assert err.shape == (5,)
+    assert torch.allclose(err, angles, atol=1e-5)
+    assert torch.allclose(U.rotation_error_deg(R @ turn, R), err)  # symmetric

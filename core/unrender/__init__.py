@@ -9,6 +9,8 @@ Blender. Sub-packages:
 * ``unrender.ops``: nearest neighbours, laplacians
 * ``unrender.cameras``: PyTorch3D-convention cameras, exact Blender / OpenCV / PyTorch3D converters
 * ``unrender.render``: differentiable mesh and point rendering, shaders, turntables
+* ``unrender.screen``: image sizes and pixel centres in NDC (PyTorch3D's conventions)
+* ``unrender.image``: pictures to masks
 * ``unrender.losses`` and ``unrender.metrics``
 """
 

@@ -49,13 +49,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..screen import parse_image_sizes
 from .cameras import (
     CamerasBase,
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
     OrthographicCameras,
     PerspectiveCameras,
-    _parse_image_size,
 )
 
 __all__ = ["BlenderCamera", "cameras_from_blender", "blender_from_cameras", "fov_cameras_from_blender"]
@@ -319,7 +319,7 @@ def blender_from_cameras(cameras: CamerasBase, image_size=None, *, sensor_fit: s
     for name, v in (("sensor_width", sensor_width), ("sensor_height", sensor_height)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ValueError(f"{name}: expected a finite number > 0, found {v!r}")
-    size = _parse_image_size(image_size, cameras.device) if image_size is not None else cameras.get_image_size()
+    size = parse_image_sizes(image_size, cameras.device) if image_size is not None else cameras.get_image_size()
     if size is None:
         raise ValueError("image_size: expected (H, W) (the camera carries none), found None")
     if size.shape[0] != 1 and not bool((size == size[:1]).all()):

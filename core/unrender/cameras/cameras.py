@@ -56,6 +56,7 @@ import numpy as np
 import torch
 
 from ..tensor_properties import TensorProperties, broadcast_batch
+from ..screen import parse_image_sizes
 from .transform import Transform, apply_homogeneous
 
 __all__ = [
@@ -125,29 +126,6 @@ def _batched(name: str, x: torch.Tensor, tail: tuple) -> torch.Tensor:
 def _check_finite(name: str, x: torch.Tensor) -> None:
     if x.numel() and not bool(torch.isfinite(x.detach()).all()):
         raise ValueError(f"{name}: expected finite values, found NaN or infinite entries")
-
-
-def _parse_image_size(value, device, name: str = "image_size") -> torch.Tensor | None:
-    """``(H, W)`` or ``(N, 2)`` positive integers -> ``(B, 2)`` int64 tensor."""
-    if value is None:
-        return None
-    if isinstance(value, torch.Tensor):
-        t = value.detach().to(device)
-    else:
-        try:
-            t = torch.as_tensor(np.asarray(value, dtype=np.float64), device=device)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}: expected (H, W) or an (N, 2) array of positive ints, found {value!r}") from None
-    if t.dim() == 1:
-        t = t[None]
-    if t.dim() != 2 or t.shape[1] != 2:
-        raise ValueError(f"{name}: expected (H, W) or shape (N, 2), found shape {tuple(t.shape)}")
-    if t.is_floating_point() and not bool((t == t.round()).all()):
-        raise ValueError(f"{name}: expected whole numbers of pixels (H, W), found {t.tolist()}")
-    t = t.round().to(torch.int64) if t.is_floating_point() else t.to(torch.int64)
-    if t.numel() and not bool((t >= 1).all()):
-        raise ValueError(f"{name}: expected (H, W) >= 1, found {t.tolist()}")
-    return t
 
 
 def _parse_points(name: str, points, n_cams: int) -> torch.Tensor:
@@ -235,7 +213,7 @@ class CamerasBase(TensorProperties):
                 raise ValueError(f"{name}: expected {what() if callable(what) else what}, found {found}")
 
     def _broadcast_image_size(self, image_size) -> torch.Tensor | None:
-        size = _parse_image_size(image_size, self.device)
+        size = parse_image_sizes(image_size, self.device)
         if size is not None and size.shape[0] not in (1, self._N):
             raise ValueError(f"image_size: expected 1 or {self._N} (H, W) rows, found {size.shape[0]}")
         return size

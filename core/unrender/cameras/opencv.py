@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import torch
 
-from .cameras import CamerasBase, PerspectiveCameras, _parse_image_size
+from ..screen import parse_image_sizes
+from .cameras import CamerasBase, PerspectiveCameras
 
 __all__ = ["cameras_from_opencv", "opencv_from_cameras"]
 
@@ -88,7 +89,7 @@ def cameras_from_opencv(K, R, t, image_size, pixel_centers: str = "integer") -> 
         raise ValueError(f"K: expected positive focal lengths K[0, 0] and K[1, 1], found {fx.tolist()}, {fy.tolist()}")
     if bool((Kd[:, 0, 1].abs() > 1e-9 * fx).any()) or bool((Kd[:, 1, 0] != 0).any()):
         raise ValueError(f"K: expected no skew (K[0, 1] == K[1, 0] == 0), found K[0, 1] = {Kd[:, 0, 1].tolist()}")
-    size = _parse_image_size(image_size, K.device)
+    size = parse_image_sizes(image_size, K.device)
     if size.shape[0] not in (1, n):
         raise ValueError(f"image_size: expected 1 or {n} (H, W) rows, found {size.shape[0]}")
     hw = size.to(dtype)
@@ -114,7 +115,7 @@ def opencv_from_cameras(cameras: CamerasBase, image_size=None, pixel_centers: st
         raise ValueError(f"cameras: expected unrender cameras, found {type(cameras).__name__}")
     if not cameras.is_perspective():
         raise ValueError(f"cameras: expected perspective cameras (OpenCV K is a pinhole model), found {type(cameras).__name__}")
-    size = _parse_image_size(image_size, cameras.device) if image_size is not None else cameras.get_image_size()
+    size = parse_image_sizes(image_size, cameras.device) if image_size is not None else cameras.get_image_size()
     if size is None:
         raise ValueError("image_size: expected (H, W) (the cameras carry none), found None")
     if size.shape[0] not in (1, len(cameras)):

@@ -1,4 +1,4 @@
-"""Geometry: primitives, surface sampling, conversions between representations, rotations."""
+"""Geometry: primitives, generated target shapes, surface sampling, conversions between representations, rotations."""
 
 from .cubify import cubify
 from .depth import depth_to_points, project_points, unproject_depth
@@ -18,6 +18,7 @@ from .primitives import (
 from .rotations import *  # noqa: F401,F403  (the conversions listed in rotations.__all__)
 from .rotations import __all__ as _rotation_names
 from .sampling import SurfaceSamples, sample_points_from_meshes, sample_surface
+from .shapes import TARGET_SHAPES, bumpy_ellipsoid, radial_mesh, rounded_cube, superquadric, target_shape
 from .voxelize import mesh_to_voxels, points_inside_mesh, winding_number
 
 __all__ = [
@@ -31,6 +32,12 @@ __all__ = [
     "torus",
     "torus_sdf",
     "uv_sphere",
+    "TARGET_SHAPES",
+    "bumpy_ellipsoid",
+    "radial_mesh",
+    "rounded_cube",
+    "superquadric",
+    "target_shape",
     "SurfaceSamples",
     "sample_surface",
     "sample_points_from_meshes",

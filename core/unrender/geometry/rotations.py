@@ -65,6 +65,7 @@ __all__ = [
     "matrix_to_rotation_6d",
     "so3_exp_map",
     "so3_log_map",
+    "rotation_error_deg",
     "hat",
     "hat_inv",
     "random_quaternions",
@@ -411,6 +412,13 @@ def so3_log_map(R: torch.Tensor, eps: float = 1e-4, cos_bound: float = 1e-4) -> 
         ``(..., 3)``; gradients are finite at the identity.
     """
     return matrix_to_axis_angle(_mat("R", R))
+
+
+def rotation_error_deg(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
+    """Geodesic angle in degrees between rotations ``R1, R2 (..., 3, 3)`` -> ``(...)``,
+    in ``[0, 180]``: the angle of ``R1^T R2``."""
+    cos = ((R1.transpose(-1, -2) @ R2).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
 
 
 # --------------------------------------------------------------------------- 6D

@@ -9,7 +9,7 @@ The initial camera may be of any class of :mod:`unrender.cameras`; the
 estimate is of the same class (see :class:`_Lens`: perspective intrinsics
 are kept, an orthographic camera's scale is fitted in place of the depth).
 
-Renders: :class:`~unrender.render.contour.ContourSilhouetteRenderer`, an
+Renders: :class:`~unrender.render.ContourSilhouetteRenderer`, an
 anti-aliased silhouette whose edge pixels take their coverage from the signed
 distance to the projected contour edges. Unlike a SoftRas soft silhouette it
 is unbiased (the tutorials' sigma ``1e-4`` makes the silhouette ~0.5 pixel
@@ -58,9 +58,10 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import FoVOrthographicCameras, FoVPerspectiveCameras, OrthographicCameras, PerspectiveCameras
-from ..geometry.rotations import random_rotations, so3_exp_map
-from ..render import MeshRasterizer, RasterizationSettings
-from ..render.contour import ContourSilhouetteRenderer, pixel_ndc
+from ..geometry.rotations import random_rotations, rotation_error_deg, so3_exp_map
+from ..image import image_to_mask, resize_mask
+from ..render import ContourSilhouetteRenderer, MeshRasterizer, RasterizationSettings
+from ..screen import pixel_centers_ndc
 from ..structures import Meshes
 from ..structures.utils import normalize_to_unit_sphere
 from .base import Input, Method, Output, Param, Result
@@ -69,10 +70,6 @@ from .runner import Tracker
 
 __all__ = [
     "EstimatePose",
-    "image_to_mask",
-    "resize_mask",
-    "pixel_ndc",
-    "rotation_error_deg",
     "make_example",
     "example_mesh",
 ]
@@ -85,86 +82,10 @@ ORTHO_DEPTH = 1000.0  # depth (in object radii) at which the fit renders an obje
 
 
 # ------------------------------------------------------------------ masks
-def _parse_hex(text: str) -> torch.Tensor | None:
-    t = text.strip().lstrip("#")
-    if len(t) != 6:
-        return None
-    try:
-        return torch.tensor([int(t[i : i + 2], 16) / 255.0 for i in (0, 2, 4)])
-    except ValueError:
-        return None
-
-
-def image_to_mask(image: torch.Tensor, background: str = "auto", threshold: float = 0.1) -> torch.Tensor:
-    """A picture ``(H, W, C)`` (C in 1, 3, 4, values in [0, 1]) -> coverage mask ``(H, W)`` in [0, 1].
-
-    ``background``:
-
-    * ``"auto"``: the alpha channel of an RGBA picture when it has any
-      transparency; a one-channel picture is the mask itself; otherwise the
-      pixels whose colour differs from the picture's border colour (the median
-      of the outermost pixels) by more than ``threshold``: a white-on-black
-      mask, a render on Blender's grey world or a photo on a plain backdrop.
-    * ``"alpha"``: the alpha channel (C = 4) or the only channel (C = 1).
-    * ``"luminance"``: the grey level (mean of the RGB channels): white object on black.
-    * ``"#rrggbb"``: pixels differing from that background colour by more than ``threshold``.
-
-    The colour distance is the largest absolute channel difference; pixels
-    under ``threshold / 2`` are background, the others get the coverage
-    ``distance / median distance of the object pixels`` (clamped to 1), so the
-    anti-aliased edges of a plain-coloured object keep their fractional coverage.
-    Raises ``ValueError`` naming ``background`` for an unknown mode or a
-    mode the picture cannot serve (``alpha`` on RGB).
-    """
-    if image.dim() == 2:
-        image = image[..., None]
-    C = image.shape[-1]
-    mode = background.strip().lower()
-    colour = _parse_hex(mode) if mode.startswith("#") else None
-    if mode not in ("auto", "alpha", "luminance") and colour is None:
-        raise ValueError(f"background: expected 'auto', 'alpha', 'luminance' or a colour '#rrggbb', found {background!r}")
-    if mode == "alpha" or (mode == "auto" and C in (1, 4)):
-        if C == 1:
-            return image[..., 0]
-        if C == 4 and (mode == "alpha" or bool((image[..., 3] < 0.99).any())):
-            return image[..., 3]
-        if mode == "alpha":
-            raise ValueError(f"background: 'alpha' needs an RGBA or one-channel image, found {C} channels")
-    rgb = image[..., :3] if C >= 3 else image[..., :1].expand(*image.shape[:2], 3)
-    if mode == "luminance":
-        return rgb.mean(-1)
-    if colour is None:  # auto: the border colour
-        border = torch.cat([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]], 0)
-        colour = border.median(dim=0).values
-    diff = (rgb - colour.to(rgb)).abs().amax(-1)
-    # coverage: the difference relative to the object's typical difference (the median over
-    # pixels past the threshold), so an anti-aliased edge of a plain-coloured object keeps its
-    # fractional coverage; pixels under the threshold are background
-    obj = diff[diff > threshold]
-    full = float(obj.median()) if obj.numel() else 1.0
-    return torch.where(diff > threshold / 2, diff / max(full, threshold), torch.zeros_like(diff)).clamp(0.0, 1.0)
-
-
-def fit_size(H: int, W: int, size: int) -> tuple[int, int]:
-    """``(h, w)`` with the longer side ``size`` and the aspect of ``(H, W)``."""
-    s = size / max(H, W)
-    return max(1, round(H * s)), max(1, round(W * s))
-
-
-def resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """``(H, W)`` -> ``(h, w)`` with the longer side ``size`` (area average when shrinking)."""
-    h, w = fit_size(*mask.shape, size)
-    if (h, w) == tuple(mask.shape):
-        return mask
-    mode = "area" if h <= mask.shape[0] else "bilinear"
-    kw = {} if mode == "area" else {"align_corners": False}
-    return F.interpolate(mask[None, None], size=(h, w), mode=mode, **kw)[0, 0].clamp(0.0, 1.0)
-
-
 def _moments(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``masks (N, H, W)`` -> area fraction ``(N,)``, centroid NDC ``x (N,)``, ``y (N,)``."""
     N, H, W = masks.shape
-    x, y = pixel_ndc(H, W, masks.device, masks.dtype)
+    x, y = pixel_centers_ndc(H, W, masks.dtype, masks.device)
     a = masks.sum((1, 2)).clamp(min=1e-6)
     cx = (masks.sum(1) * x).sum(1) / a
     cy = (masks.sum(2) * y).sum(1) / a
@@ -177,12 +98,6 @@ def _iou(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     inter = (p & r).sum((1, 2)).float()
     union = (p | r).sum((1, 2)).float().clamp(min=1.0)
     return inter / union
-
-
-def rotation_error_deg(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
-    """Geodesic angle in degrees between rotations ``(..., 3, 3)``."""
-    cos = ((R1.transpose(-1, -2) @ R2).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
-    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
 
 
 # ------------------------------------------------------------------ the fit
@@ -313,7 +228,7 @@ class _Fit:
 
     def render(self, R, T, hw) -> torch.Tensor:
         """Anti-aliased silhouettes ``(N, h, w)`` from the contour edges (see
-        :class:`~unrender.render.contour.ContourSilhouetteRenderer`); differentiable in ``R``, ``T``."""
+        :class:`~unrender.render.ContourSilhouetteRenderer`); differentiable in ``R``, ``T``."""
         key = tuple(hw)
         if key not in self._contour:
             self._contour[key] = ContourSilhouetteRenderer(self.verts, self.faces, key)

@@ -149,7 +149,7 @@ class FitPoints(Method):
         return tracker.result(
             {"points": PointClouds([to_world(fitted).cpu()])},
             metrics,
-            frame={"centre": centre.cpu().tolist(), "scale": float(scale)},
+            frame={"center": centre.cpu().tolist(), "scale": float(scale)},
             target_points=Q,
         )
 

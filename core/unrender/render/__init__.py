@@ -6,117 +6,78 @@ travel beside the meshes, which carry none::
     renderer = MeshRenderer(MeshRasterizer(cameras, RasterizationSettings(512)), HardPhongShader(cameras=cameras))
     images = renderer(meshes, textures=TexturesVertex(colors), lights=PointLights(location=[[0, 2, 2]]))
 
-* meshes: ``rasterize_meshes``, ``MeshRasterizer`` -> ``Fragments``; shaders
+Layout: one subpackage per primitive, the pieces they share at the top.
+A new primitive (volumes: ``render/volume/``) is one more subpackage beside
+these, re-exported here. Screen conventions (pixel centres, ``image_size``)
+live below, in :mod:`unrender.screen`.
+
+* ``mesh/``: ``rasterize_meshes``, ``MeshRasterizer`` -> ``Fragments``; shaders
   ``Hard/SoftPhongShader``, ``Hard/SoftGouraudShader``, ``HardFlatShader``,
-  ``SoftSilhouetteShader``, ``HardDepthShader``; ``MeshRenderer``.
-* lights and materials: ``AmbientLights``, ``DirectionalLights``,
-  ``PointLights``, ``Materials``, ``BlendParams``.
-* textures: ``TexturesVertex``, ``TexturesUV``, ``interpolate_face_attributes``.
-* points: ``rasterize_points``, ``PointsRasterizer``, ``AlphaCompositor``,
-  ``NormWeightedCompositor``, ``PointsRenderer``.
+  ``SoftSilhouetteShader``, ``HardDepthShader``; ``MeshRenderer``;
+  ``ContourSilhouetteRenderer``.
+* ``points/``: ``rasterize_points``, ``PointsRasterizer``, ``AlphaCompositor``,
+  ``NormWeightedCompositor``, ``WeightedSumCompositor``, ``PointsRenderer``.
+* shared: lights and materials (``AmbientLights``, ``DirectionalLights``,
+  ``PointLights``, ``Materials``), blending (``BlendParams``), textures
+  (``TexturesVertex``, ``TexturesUV``, ``interpolate_face_attributes``).
 * ``turntable`` / ``save_turntable``: orbit renders as frames, GIF and PNGs.
-* scenes as Blender lights them: ``Scene``, ``SceneMesh``, ``SunLight``,
-  ``PointLight``, ``render_scene`` (Lambertian, Blender's light units) and
+* scenes as Blender lights them: ``Scene``, ``SceneMesh``, ``SceneSunLight``,
+  ``ScenePointLight``, ``render_scene`` (Lambertian, Blender's light units) and
   ``compare_images`` (silhouette IoU, PSNR, difference image).
 """
 
-from .blending import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
+from .blending import BlendParams, Slots, hard_rgb_blend, select_slots, sigmoid_alpha_blend, softmax_rgb_blend
 from .lighting import AmbientLights, DirectionalLights, PointLights, diffuse, specular
 from .materials import Materials
-from .points import (
-    AlphaCompositor,
-    NormWeightedCompositor,
-    PointFragments,
-    PointsRasterizationSettings,
-    PointsRasterizer,
-    PointsRenderer,
-    WeightedSumCompositor,
-    alpha_composite,
-    norm_weighted_sum,
-    rasterize_points,
-    weighted_sum,
-)
-from .rasterize import Fragments, MeshRasterizer, RasterizationSettings, rasterize_meshes
-from .renderer import MeshRenderer, MeshRendererWithFragments
+from .mesh import *  # noqa: F401,F403  (the names listed in mesh.__all__)
+from .mesh import __all__ as _mesh_names
+from .points import *  # noqa: F401,F403  (the names listed in points.__all__)
+from .points import __all__ as _points_names
 from .scene import (
-    PointLight,
     Scene,
     SceneMesh,
-    SunLight,
+    ScenePointLight,
+    SceneSunLight,
     compare_images,
     linear_to_srgb,
     render_scene,
     srgb_to_linear,
 )
-from .shading import (
-    HardDepthShader,
-    HardFlatShader,
-    HardGouraudShader,
-    HardPhongShader,
-    ShaderBase,
-    SoftGouraudShader,
-    SoftPhongShader,
-    SoftSilhouetteShader,
-    flat_shading,
-    gouraud_shading,
-    phong_shading,
-)
-from .still import render_still
-from .textures import TexturesUV, TexturesVertex, interpolate_face_attributes
+from .still import frame_of, render_still, still_renderable
+from .textures import TexturesUV, TexturesVertex, as_textures, interpolate_face_attributes
 from .turntable import save_turntable, turntable, turntable_cameras
 
 __all__ = [
+    *_mesh_names,
+    *_points_names,
+    "frame_of",
     "render_still",
-    "AlphaCompositor",
+    "still_renderable",
     "AmbientLights",
     "BlendParams",
     "DirectionalLights",
-    "Fragments",
-    "HardDepthShader",
-    "HardFlatShader",
-    "HardGouraudShader",
-    "HardPhongShader",
     "Materials",
-    "MeshRasterizer",
-    "MeshRenderer",
-    "MeshRendererWithFragments",
-    "NormWeightedCompositor",
-    "PointFragments",
-    "PointLight",
     "PointLights",
-    "PointsRasterizationSettings",
-    "PointsRasterizer",
-    "PointsRenderer",
-    "RasterizationSettings",
     "Scene",
     "SceneMesh",
-    "ShaderBase",
-    "SoftGouraudShader",
-    "SoftPhongShader",
-    "SoftSilhouetteShader",
-    "SunLight",
+    "ScenePointLight",
+    "SceneSunLight",
+    "Slots",
     "TexturesUV",
     "TexturesVertex",
-    "WeightedSumCompositor",
-    "alpha_composite",
+    "as_textures",
     "compare_images",
     "diffuse",
-    "flat_shading",
-    "gouraud_shading",
     "hard_rgb_blend",
     "interpolate_face_attributes",
     "linear_to_srgb",
-    "norm_weighted_sum",
-    "phong_shading",
-    "rasterize_meshes",
-    "rasterize_points",
     "render_scene",
     "save_turntable",
+    "select_slots",
     "sigmoid_alpha_blend",
     "softmax_rgb_blend",
     "specular",
     "srgb_to_linear",
     "turntable",
     "turntable_cameras",
-    "weighted_sum",
 ]

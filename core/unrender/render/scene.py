@@ -1,7 +1,7 @@
 """Diffuse scenes lit as Blender lights them: meshes with base colours, sun and point lights, a world colour.
 
 A :class:`Scene` holds world-space :class:`SceneMesh` es (a base colour, RGB or
-per vertex, and optional normals), :class:`SunLight` s, :class:`PointLight` s
+per vertex, and optional normals), :class:`SceneSunLight` s, :class:`ScenePointLight` s
 and a world colour. :func:`render_scene` rasterises it with
 :class:`~unrender.render.MeshRasterizer` (all meshes joined into one mesh) and
 shades every covered pixel as a Lambertian surface; :func:`compare_images`
@@ -81,12 +81,13 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import check_finite, parse_real
-from .rasterize import MeshRasterizer, RasterizationSettings, _parse_image_size
+from ..screen import parse_image_size
+from .mesh import MeshRasterizer, RasterizationSettings
 
 __all__ = [
     "SceneMesh",
-    "SunLight",
-    "PointLight",
+    "SceneSunLight",
+    "ScenePointLight",
     "Scene",
     "render_scene",
     "compare_images",
@@ -106,7 +107,7 @@ class SceneMesh:
         verts: ``(V, 3)`` float world coordinates.
         faces: ``(F, 3)`` int64 vertex indices (counter-clockwise seen from
             the front, as Blender's loop triangles).
-        colour: base colour (linear RGB, the albedo): ``(3,)`` for the whole
+        color: base colour (linear RGB, the albedo): ``(3,)`` for the whole
             mesh, ``(V, 3)`` per vertex or ``(F, 3, 3)`` per face corner
             (several materials, corner colour attributes).
         normals: ``None`` for flat shading (each face's own normal), ``(V, 3)``
@@ -117,36 +118,36 @@ class SceneMesh:
 
     verts: Any
     faces: Any
-    colour: Any = (0.8, 0.8, 0.8)
+    color: Any = (0.8, 0.8, 0.8)
     normals: Any = None
     name: str = "mesh"
 
 
 @dataclass
-class SunLight:
+class SceneSunLight:
     """A sun: parallel light travelling along ``direction`` (``(3,)``, any length > 0).
 
-    ``strength`` is Blender's, an irradiance in W/m^2; ``colour`` ``(3,)``
+    ``strength`` is Blender's, an irradiance in W/m^2; ``color`` ``(3,)``
     linear RGB multiplies it.
     """
 
     direction: Any = (0.0, 0.0, -1.0)
-    colour: Any = (1.0, 1.0, 1.0)
+    color: Any = (1.0, 1.0, 1.0)
     strength: float = 1.0
 
 
 @dataclass
-class PointLight:
+class ScenePointLight:
     """A point (sphere) light at ``location`` ``(3,)``.
 
     ``power`` is Blender's, in W (radiant intensity ``power / 4 pi`` W/sr);
-    ``colour`` ``(3,)`` multiplies it; ``radius`` is Blender's
+    ``color`` ``(3,)`` multiplies it; ``radius`` is Blender's
     ``shadow_soft_size``, which with ``soft_falloff`` (Blender's default)
     turns ``1 / d^2`` into ``1 / (d^2 + radius^2)``.
     """
 
     location: Any = (0.0, 0.0, 0.0)
-    colour: Any = (1.0, 1.0, 1.0)
+    color: Any = (1.0, 1.0, 1.0)
     power: float = 1000.0
     radius: float = 0.0
     soft_falloff: bool = True
@@ -157,8 +158,8 @@ class Scene:
     """Meshes, lights and a world colour (``(3,)`` linear RGB: background radiance and ambient light)."""
 
     meshes: Sequence[SceneMesh] = field(default_factory=list)
-    lights: Sequence[Union[SunLight, PointLight]] = field(default_factory=list)
-    world_colour: Any = (0.0, 0.0, 0.0)
+    lights: Sequence[Union[SceneSunLight, ScenePointLight]] = field(default_factory=list)
+    world_color: Any = (0.0, 0.0, 0.0)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -196,7 +197,7 @@ class _Packed:
     verts: torch.Tensor  # (V, 3)
     faces: torch.Tensor  # (F, 3) int64
     corner_normals: torch.Tensor  # (F, 3, 3), not normalised
-    corner_colours: torch.Tensor  # (F, 3, 3)
+    corner_colors: torch.Tensor  # (F, 3, 3)
     sun_dirs: torch.Tensor  # (S, 3) unit, towards the sun
     sun_irradiance: torch.Tensor  # (S, 3) W/m^2 per channel
     point_locs: torch.Tensor  # (P, 3)
@@ -220,16 +221,16 @@ def _pack_mesh(i: int, m, dtype, device):
     if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= V):
         raise ValueError(f"{label}.faces: expected indices in [0, {V - 1}], "
                          f"found [{int(faces.min())}, {int(faces.max())}]")
-    colour = _tensor(f"{label}.colour", m.colour, dtype, device)
-    if colour.shape == (3,):
-        corner_colours = colour.expand(faces.shape[0], 3, 3)
-    elif colour.shape == (V, 3):
-        corner_colours = colour[faces]
-    elif colour.shape == (faces.shape[0], 3, 3):
-        corner_colours = colour
+    color = _tensor(f"{label}.color", m.color, dtype, device)
+    if color.shape == (3,):
+        corner_colors = color.expand(faces.shape[0], 3, 3)
+    elif color.shape == (V, 3):
+        corner_colors = color[faces]
+    elif color.shape == (faces.shape[0], 3, 3):
+        corner_colors = color
     else:
-        raise ValueError(f"{label}.colour: expected shape (3,), (V={V}, 3) or (F={faces.shape[0]}, 3, 3), "
-                         f"found {tuple(colour.shape)}")
+        raise ValueError(f"{label}.color: expected shape (3,), (V={V}, 3) or (F={faces.shape[0]}, 3, 3), "
+                         f"found {tuple(color.shape)}")
     fv = verts[faces]  # (F, 3, 3)
     if m.normals is None:
         n = torch.linalg.cross(fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0])
@@ -243,46 +244,46 @@ def _pack_mesh(i: int, m, dtype, device):
         else:
             raise ValueError(f"{label}.normals: expected None, shape (V={V}, 3) or (F={faces.shape[0]}, 3, 3), "
                              f"found {tuple(normals.shape)}")
-    return verts, faces, corner_normals, corner_colours
+    return verts, faces, corner_normals, corner_colors
 
 
 def _pack(scene: Scene, dtype, device) -> _Packed:
     if not isinstance(scene, Scene):
         raise ValueError(f"scene: expected a Scene, found {type(scene).__name__}")
-    verts, faces, normals, colours = [], [], [], []
+    verts, faces, normals, colors = [], [], [], []
     offset = 0
     for i, m in enumerate(scene.meshes):
         v, f, n, c = _pack_mesh(i, m, dtype, device)
         verts.append(v)
         faces.append(f + offset)
         normals.append(n)
-        colours.append(c)
+        colors.append(c)
         offset += v.shape[0]
     z3 = torch.zeros(0, 3, dtype=dtype, device=device)
     sun_dirs, sun_irr, p_loc, p_int, p_r2 = [], [], [], [], []
     for i, light in enumerate(scene.lights):
         label = f"scene.lights[{i}]"
-        if isinstance(light, SunLight):
+        if isinstance(light, SceneSunLight):
             d = _vec3(f"{label}.direction", light.direction, dtype, device)
             if float(d.norm()) < 1e-12:
                 raise ValueError(f"{label}.direction: expected a non-zero vector, found {d.tolist()}")
             sun_dirs.append(-d / d.norm())
-            sun_irr.append(_vec3(f"{label}.colour", light.colour, dtype, device)
+            sun_irr.append(_vec3(f"{label}.color", light.color, dtype, device)
                            * _non_negative(f"{label}.strength", light.strength))
-        elif isinstance(light, PointLight):
+        elif isinstance(light, ScenePointLight):
             p_loc.append(_vec3(f"{label}.location", light.location, dtype, device))
             power = _non_negative(f"{label}.power", light.power)
-            p_int.append(_vec3(f"{label}.colour", light.colour, dtype, device) * (power / (4 * math.pi)))
+            p_int.append(_vec3(f"{label}.color", light.color, dtype, device) * (power / (4 * math.pi)))
             r = _non_negative(f"{label}.radius", light.radius)
             p_r2.append(r * r if light.soft_falloff else 0.0)
         else:
-            raise ValueError(f"{label}: expected a SunLight or a PointLight, found {type(light).__name__}")
-    world = _vec3("scene.world_colour", scene.world_colour, dtype, device)
+            raise ValueError(f"{label}: expected a SceneSunLight or a ScenePointLight, found {type(light).__name__}")
+    world = _vec3("scene.world_color", scene.world_color, dtype, device)
     return _Packed(
         verts=torch.cat(verts) if verts else z3,
         faces=torch.cat(faces) if faces else torch.zeros(0, 3, dtype=torch.int64, device=device),
         corner_normals=torch.cat(normals) if normals else z3.view(0, 3, 3),
-        corner_colours=torch.cat(colours) if colours else z3.view(0, 3, 3),
+        corner_colors=torch.cat(colors) if colors else z3.view(0, 3, 3),
         sun_dirs=torch.stack(sun_dirs) if sun_dirs else z3,
         sun_irradiance=torch.stack(sun_irr) if sun_irr else z3,
         point_locs=torch.stack(p_loc) if p_loc else z3,
@@ -324,7 +325,7 @@ def _shade(fragments, s: _Packed, cameras, shading: str, N: int, shape) -> torch
         c = corner[face]
         return c[:, 0] * bary[:, 0:1] + c[:, 1] * bary[:, 1:2] + c[:, 2] * bary[:, 2:3]
 
-    albedo = interp(s.corner_colours)
+    albedo = interp(s.corner_colors)
     if shading == "unlit":
         rgb = albedo
     else:
@@ -472,7 +473,7 @@ def render_scene(
         if size.shape[0] > 1 and not bool((size == size[:1]).all()):
             raise ValueError(f"image_size: expected one (H, W) for all cameras, found {size.tolist()}")
         image_size = tuple(int(v) for v in size[0])
-    H, W = _parse_image_size(image_size)
+    H, W = parse_image_size(image_size)
     near = far = None
     if clip_range is not None:
         if not isinstance(clip_range, (tuple, list)) or len(clip_range) != 2:

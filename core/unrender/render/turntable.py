@@ -19,9 +19,9 @@ from ..structures import Meshes, PointClouds
 from .lighting import DirectionalLights, as_batch_property
 from .materials import Materials
 from .blending import BlendParams
-from .points import PointsRasterizationSettings, PointsRasterizer, PointsRenderer, parse_image_size
-from .renderer import MeshRenderer
-from .shading import HardFlatShader, HardGouraudShader, HardPhongShader
+from ..screen import parse_image_size
+from .mesh import HardFlatShader, HardGouraudShader, HardPhongShader, MeshRasterizer, MeshRenderer, RasterizationSettings
+from .points import PointsRasterizationSettings, PointsRasterizer, PointsRenderer
 from .textures import TexturesVertex, as_textures
 
 __all__ = ["turntable", "turntable_cameras", "save_turntable"]
@@ -215,8 +215,6 @@ def turntable(
 
     frames = []
     if is_mesh:
-        from .rasterize import MeshRasterizer, RasterizationSettings
-
         verts, faces = obj.verts_list()[0], obj.faces_list()[0]
         tex = _mesh_textures(verts, colors, textures)
         if shader == "gouraud" and not isinstance(tex, TexturesVertex):

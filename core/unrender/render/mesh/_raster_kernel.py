@@ -1,10 +1,11 @@
-"""Mesh rasterisation, hard and soft, with the contract of PyTorch3D's.
+"""The mesh rasteriser's engine: which faces cover which pixels, and the gradients.
 
-``rasterize_meshes`` returns, for every pixel, the ``K`` faces nearest in depth
-that cover it (hard, ``blur_radius = 0``) or that lie within ``blur_radius``
-of it (soft, SoftRas style), with their depth, barycentric coordinates and
-signed squared distance. ``MeshRasterizer`` first moves world-space vertices
-into NDC with a camera.
+:func:`rasterize_faces` finds, for every pixel, the ``K`` faces nearest in
+depth that cover it (hard, ``blur_radius = 0``) or that lie within
+``blur_radius`` of it (soft, SoftRas style), with their depth, barycentric
+coordinates and signed squared distance. The public layer
+(:mod:`unrender.render.mesh.rasterizer`: ``rasterize_meshes``,
+``MeshRasterizer``) checks the arguments and calls it.
 
 How it is computed (no compiled extension, no Python loop over faces or
 pixels; work grows with the pixels each face covers, not with pixels x faces
@@ -21,7 +22,7 @@ as in PyTorch3D's CPU kernel):
    and a rank from per-pixel counts. Depth ties go to the lower face index,
    as in PyTorch3D. Candidates stream through a bounded running top-K.
 3. **Gradients.** The kept values are attached to the vertices by a custom
-   autograd function whose backward (:func:`raster_pairs.pair_grads`, the
+   autograd function whose backward (:func:`_raster_pairs.pair_grads`, the
    exact derivative, tested against autograd) recomputes per pair in chunks:
    no per-pair autograd graph is stored.
 
@@ -30,9 +31,9 @@ op below torch's parallel grain size) spread over Python threads, instead of
 one parallel region per op: the same speed on an idle machine, and far less
 slowdown when other processes compete for the cores.
 
-Conventions (PyTorch3D's): +X points left, +Y up; the shorter image side
-spans NDC [-1, 1]; output row 0 is the top of the image and column 0 its left
-(largest x); pixel centres are PyTorch3D's ``PixToNonSquareNdc``. The per-pair
+Conventions: PyTorch3D's screen, from :mod:`unrender.screen` (+X left, +Y
+up, the shorter image side spanning NDC [-1, 1], row 0 the top of the
+image, column 0 its left, pixel centres ``PixToNonSquareNdc``). The per-pair
 arithmetic repeats PyTorch3D's float32 operation order, so coverage, depths,
 barycentrics and distances agree with it bit for bit in float32.
 """
@@ -41,18 +42,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn as nn
 
-from .._validate import check_positive_int, parse_real
-from .raster_clip import clip_faces_z
-from .raster_pairs import EPS, bary_area, pair_grads, pair_terms, triangle_dist
+from ...screen import pixel_centers_ndc
+from ._raster_clip import clip_faces_z
+from ._raster_pairs import EPS, bary_area, pair_grads, pair_terms, triangle_dist
 
-__all__ = ["Fragments", "RasterizationSettings", "MeshRasterizer", "rasterize_meshes"]
+__all__ = ["rasterize_faces"]
 
 # Grid cells (pixel x face) evaluated at once, and pairs per chunk of the
 # backward pass: they bound the transient memory (a few hundred MB at most).
@@ -91,61 +89,7 @@ def _task_runner(workers: int):
         yield run
 
 
-@dataclass(frozen=True)
-class Fragments:
-    """Rasterisation output, ``K = faces_per_pixel``.
-
-    pix_to_face: ``(N, H, W, K)`` int64, index into the packed faces, nearest
-        first; -1 where fewer than K faces were found.
-    zbuf: ``(N, H, W, K)`` view depth of each face at the pixel; -1 if empty.
-    bary_coords: ``(N, H, W, K, 3)`` barycentric coordinates; -1 if empty.
-    dists: ``(N, H, W, K)`` signed squared NDC distance from the pixel centre
-        to the face's 2D outline (negative inside); -1 if empty.
-    """
-
-    pix_to_face: torch.Tensor
-    zbuf: torch.Tensor
-    bary_coords: torch.Tensor
-    dists: Optional[torch.Tensor]
-
-    def detach(self) -> "Fragments":
-        return Fragments(
-            self.pix_to_face,
-            self.zbuf.detach(),
-            self.bary_coords.detach(),
-            None if self.dists is None else self.dists.detach(),
-        )
-
-
 # ----------------------------------------------------------------- helpers
-def _parse_image_size(image_size) -> tuple[int, int]:
-    if isinstance(image_size, torch.Tensor) and image_size.numel() in (1, 2) and not image_size.is_floating_point():
-        image_size = image_size.tolist()
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        image_size = (int(image_size), int(image_size))
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in image_size)
-    ):
-        raise ValueError(f"image_size: expected an int or an (H, W) pair of ints, found {image_size!r}")
-    if min(image_size) <= 0:
-        raise ValueError(f"image_size: expected sizes > 0, found {tuple(int(s) for s in image_size)}")
-    return int(image_size[0]), int(image_size[1])
-
-
-def _pixel_centres(s1: int, s2: int, device) -> torch.Tensor:
-    """``(s1,)`` float32 NDC centres of pixel index ``i`` along a side of ``s1``
-    pixels (the other side has ``s2``), increasing in ``i``: PyTorch3D's
-    ``PixToNonSquareNdc`` evaluated in the same float32 operations."""
-    rng = np.float32(2.0)
-    if s1 > s2:
-        rng = np.float32(np.float32(s1) * rng) / np.float32(s2)
-    off = np.float32(rng / np.float32(2.0))
-    i = torch.arange(s1, dtype=torch.float32, device=device)
-    return (i * float(rng) + float(off)) / float(s1) - float(off)
-
-
 def _backward_pairs(fv9, face, px, py, inside, g_bary, g_pz, g_dist, opts):
     """``(F, 9)`` gradient of the face vertices from per-pair upstream
     gradients (any may be None), computed in chunks of pairs."""
@@ -191,7 +135,7 @@ class _DenseValues(torch.autograd.Function):
     The values come from the selection (no autograd graph over the pairs is
     kept); the backward gathers the upstream gradients of the occupied slots
     and applies the exact hand-written derivative of
-    :func:`raster_pairs.pair_grads`, recomputed in chunks of pairs.
+    :func:`_raster_pairs.pair_grads`, recomputed in chunks of pairs.
     """
 
     @staticmethod
@@ -235,12 +179,6 @@ def _bits(z: torch.Tensor) -> torch.Tensor:
     """int64 keys ordered as the non-negative depths ``z`` (float32 bit patterns)."""
     z = z.to(torch.float32) + 0.0  # -0.0 -> +0.0
     return z.view(torch.int32).to(torch.int64)
-
-
-def _check_meshes(meshes):
-    needed = ("verts_packed", "faces_packed", "num_faces_per_mesh")
-    if not all(callable(getattr(meshes, n, None)) for n in needed):
-        raise ValueError(f"meshes: expected a Meshes object, found {type(meshes).__name__}")
 
 
 def _size_ladder(n: int, device) -> torch.Tensor:
@@ -469,95 +407,19 @@ def _nearer_half(pix, face, vals, neighbor, fv9, xs_col, ys_row, H, W, soft):
     return keep
 
 
-# -------------------------------------------------------------------- API
-def rasterize_meshes(
-    meshes,
-    image_size: Union[int, Sequence[int]] = 256,
-    blur_radius: float = 0.0,
-    faces_per_pixel: int = 8,
-    bin_size: Optional[int] = None,
-    max_faces_per_bin: Optional[int] = None,
-    perspective_correct: bool = False,
-    clip_barycentric_coords: bool = False,
-    cull_backfaces: bool = False,
-    z_clip_value: Optional[float] = None,
-    cull_to_frustum: bool = False,
-):
-    """Rasterise meshes whose vertices are already in NDC (z = view depth).
+# -------------------------------------------------------------------- entry
+def rasterize_faces(fv: torch.Tensor, face_mesh: torch.Tensor, N: int, H: int, W: int, K: int, blur_radius: float,
+                    perspective_correct: bool, clip_barycentric_coords: bool, cull_backfaces: bool,
+                    z_clip_value: float | None):
+    """The rasteriser on checked arguments (see ``rasterize_meshes``).
 
-    Args:
-        meshes: ``Meshes`` batch of N meshes (or any object with PyTorch3D's
-            packed-view methods): x, y in NDC (+X left, +Y up, the shorter
-            image side spanning [-1, 1]), z the view-space depth.
-        image_size: ``S`` or ``(H, W)`` in pixels.
-        blur_radius: squared NDC distance (PyTorch3D's convention: boxes grow
-            by ``sqrt(blur_radius)``, a pixel outside a face is kept when its
-            squared distance is ``< blur_radius``). 0 = hard rasterisation.
-        faces_per_pixel: K, nearest faces kept per pixel (default 8 as in
-            PyTorch3D's ``rasterize_meshes``; ``RasterizationSettings`` uses 1).
-        bin_size, max_faces_per_bin: accepted for compatibility; they change
-            nothing here (there are no fixed bins to overflow).
-        perspective_correct: perspective-correct barycentrics (``z`` must be
-            the view depth).
-        clip_barycentric_coords: clamp barycentrics to the face (then
-            renormalise) before interpolating the depth.
-        cull_backfaces: skip faces whose NDC winding is clockwise, i.e.
-            facing away from the camera.
-        z_clip_value: if set, faces are clipped to ``z >= z_clip_value`` first
-            (see :mod:`unrender.render.raster_clip`); results refer to the
-            original faces.
-        cull_to_frustum: accepted for compatibility; faces outside the image
-            are never visited, so it changes nothing (PyTorch3D's culling
-            tests the wrong axis and can drop faces it should keep).
-
-    Returns:
-        ``Fragments(pix_to_face (N, H, W, K) int64, zbuf (N, H, W, K),
-        bary_coords (N, H, W, K, 3), dists (N, H, W, K))``; empty slots are -1.
-        zbuf, bary_coords and dists are differentiable with respect to the
-        vertices. As in PyTorch3D, faces with ``|2 x area| <= 1e-8`` (zero
-        area) or a vertex at ``z < 1e-8`` (behind the camera: clip first with
-        ``z_clip_value``) are skipped, and so are pixels where the depth is < 0.
-
-    Differences from PyTorch3D (float32 forward values are identical):
-
-    * Gradients: where the perspective correction clamps its denominator to
-      1e-8 (pixels in the blur band well outside a face), PyTorch3D's backward
-      ignores the clamp and can return gradients of 1e20; here the clamped
-      denominator is a constant (the exact derivative of the forward).
-      Elsewhere gradients agree to float rounding.
-    * ``z_clip_value``: both edge-interpolation weights of a clipped face
-      carry gradients (PyTorch3D detaches one); the two halves of a split face
-      compete for a pixel among all candidates (PyTorch3D only against a half
-      still in its running top K).
-    * ``bin_size``, ``max_faces_per_bin``, ``cull_to_frustum`` change nothing
-      and never raise "too many faces per bin".
-    * float64 vertices are rasterised in float64 (PyTorch3D: float32 only).
+    ``fv (F, 3, 3)`` face vertices (x, y in NDC, z the view depth; may require
+    grad), ``face_mesh (F,)`` int64 mesh of each face in ``[0, N)``. Returns
+    ``pix_to_face (N, H, W, K)`` int64 (index into ``fv``), ``zbuf``,
+    ``bary_coords (N, H, W, K, 3)`` and ``dists``, -1 in empty slots; the
+    last three differentiable in ``fv`` through the hand-written backward.
     """
-    _check_meshes(meshes)
-    H, W = _parse_image_size(image_size)
-    blur_radius = parse_real("blur_radius", blur_radius)
-    if blur_radius < 0:
-        raise ValueError(f"blur_radius: expected a number >= 0, found {blur_radius}")
-    K = check_positive_int("faces_per_pixel", faces_per_pixel)
-    if bin_size is not None:
-        check_positive_int("bin_size", bin_size, minimum=0)
-    if max_faces_per_bin is not None:
-        check_positive_int("max_faces_per_bin", max_faces_per_bin)
-    if z_clip_value is not None:
-        z_clip_value = parse_real("z_clip_value", z_clip_value)
-
-    nf = meshes.num_faces_per_mesh()
-    N = len(nf)
-    if N == 0:
-        device = getattr(meshes, "device", torch.device("cpu"))
-        e = torch.zeros(0, H, W, K, device=device)
-        return Fragments(e.long() - 1, e, torch.zeros(0, H, W, K, 3, device=device), e.clone())
-    verts = meshes.verts_packed()
-    faces = meshes.faces_packed()
-    device = verts.device
-    dtype = verts.dtype if verts.is_floating_point() else torch.float32
-    fv = verts[faces].to(dtype)  # (F, 3, 3), differentiable
-    face_mesh = torch.repeat_interleave(torch.arange(N, device=device), nf.to(device))
+    device, dtype = fv.device, fv.dtype
     source = neighbor = to_original = None
     if z_clip_value is not None and bool((fv.detach()[:, :, 2] < z_clip_value).any()):
         clipped = clip_faces_z(fv, z_clip_value, perspective_correct)
@@ -565,8 +427,8 @@ def rasterize_meshes(
         face_mesh = face_mesh[source]
         neighbor = clipped.neighbor if bool((clipped.neighbor >= 0).any()) else None
 
-    xs_col = _pixel_centres(W, H, device).flip(0).to(dtype)  # x of output column c (decreasing)
-    ys_row = _pixel_centres(H, W, device).flip(0).to(dtype)  # y of output row r (decreasing)
+    # x of output column c, y of output row r (decreasing), in float32 as in PyTorch3D
+    xs_col, ys_row = (t.to(dtype) for t in pixel_centers_ndc(H, W, torch.float32, device))
     with torch.no_grad():
         pix, face, rank, vals = _select(fv.detach(), face_mesh, neighbor, N, H, W, K, blur_radius,
                                         perspective_correct, clip_barycentric_coords, cull_backfaces, xs_col, ys_row)
@@ -601,115 +463,4 @@ def rasterize_meshes(
         bary_coords = bary_coords.view(*shape, 3)
         face = source[face]
     pix_to_face = torch.full((N * H * W * K,), -1, dtype=torch.int64, device=device).index_put_((slot,), face)
-    return Fragments(pix_to_face.view(shape), zbuf, bary_coords, dists)
-
-
-@dataclass
-class RasterizationSettings:
-    """Rasteriser parameters, as PyTorch3D's (see :func:`rasterize_meshes`).
-
-    ``perspective_correct=None`` follows the camera; ``clip_barycentric_coords
-    =None`` means "clip when ``blur_radius > 0``"; ``z_clip_value=None`` means
-    ``znear / 2`` for perspective cameras, no clipping otherwise.
-    """
-
-    image_size: Union[int, tuple[int, int]] = 256
-    blur_radius: float = 0.0
-    faces_per_pixel: int = 1
-    bin_size: Optional[int] = None
-    max_faces_per_bin: Optional[int] = None
-    perspective_correct: Optional[bool] = None
-    clip_barycentric_coords: Optional[bool] = None
-    cull_backfaces: bool = False
-    z_clip_value: Optional[float] = None
-    cull_to_frustum: bool = False
-
-
-class MeshRasterizer(nn.Module):
-    """Project world-space meshes with a camera and rasterise them.
-
-    ``cameras``: unrender's cameras (``unrender.cameras``), or any object with
-    PyTorch3D's camera interface (``get_world_to_view_transform``,
-    ``get_projection_transform``, ``get_ndc_camera_transform``,
-    ``is_perspective``, ``get_znear``, ``len``), PyTorch3D's cameras included.
-    Keyword arguments of ``forward`` override ``cameras`` and
-    ``raster_settings``; the others (e.g. ``R``, ``T``, ``eps``) go to the
-    camera methods.
-    """
-
-    def __init__(self, cameras=None, raster_settings: Optional[RasterizationSettings] = None) -> None:
-        super().__init__()
-        self.cameras = cameras
-        self.raster_settings = raster_settings if raster_settings is not None else RasterizationSettings()
-
-    def to(self, device):
-        if self.cameras is not None and hasattr(self.cameras, "to"):
-            self.cameras = self.cameras.to(device)
-        return self
-
-    def transform(self, meshes_world, **kwargs):
-        """World-space ``Meshes`` -> the same meshes with x, y in NDC and z the
-        view-space depth (PyTorch3D's ``MeshRasterizer.transform``).
-
-        Uses ``cameras.project_to_ndc_with_depth`` when the camera has it
-        (unrender's cameras: one matrix product); otherwise PyTorch3D's own
-        sequence of transforms, so PyTorch3D cameras give PyTorch3D's numbers.
-        """
-        _check_meshes(meshes_world)
-        cameras = kwargs.get("cameras", self.cameras)
-        if cameras is None:
-            raise ValueError("cameras: expected a camera, at construction or as forward(..., cameras=), found None")
-        n_cam, n_mesh = len(cameras), len(meshes_world)
-        if n_cam != 1 and n_cam != n_mesh:
-            raise ValueError(f"cameras: expected 1 or {n_mesh} cameras (one per mesh), found {n_cam}")
-        eps = kwargs.get("eps", None)
-        cam_kwargs = {k: v for k, v in kwargs.items() if k not in ("eps", "cameras", "raster_settings")}
-        verts_world = meshes_world.verts_padded()
-        if hasattr(cameras, "project_to_ndc_with_depth"):
-            verts_ndc = cameras.project_to_ndc_with_depth(verts_world, eps=eps, **cam_kwargs)
-            if verts_ndc.dim() == 2:
-                verts_ndc = verts_ndc[None]
-        else:
-            verts_view = cameras.get_world_to_view_transform(**cam_kwargs).transform_points(verts_world, eps=eps)
-            to_ndc = cameras.get_ndc_camera_transform(**cam_kwargs)
-            try:
-                proj = cameras.get_projection_transform(**cam_kwargs)
-            except NotImplementedError:
-                proj = None
-            if proj is not None:
-                verts_ndc = proj.compose(to_ndc).transform_points(verts_view, eps=eps)
-            else:
-                verts_ndc = to_ndc.transform_points(cameras.transform_points(verts_world, eps=eps), eps=eps)
-            verts_ndc = torch.cat([verts_ndc[..., :2], verts_view[..., 2:3]], -1)
-        return meshes_world.update_padded(verts_ndc)
-
-    def forward(self, meshes_world, **kwargs) -> Fragments:
-        """Rasterise ``meshes_world`` (N meshes) -> :class:`Fragments`."""
-        meshes_ndc = self.transform(meshes_world, **kwargs)
-        rs = kwargs.get("raster_settings", self.raster_settings)
-        cameras = kwargs.get("cameras", self.cameras)
-        clip_bary = rs.clip_barycentric_coords
-        if clip_bary is None:
-            clip_bary = rs.blur_radius > 0.0
-        perspective_correct = rs.perspective_correct
-        if perspective_correct is None:
-            perspective_correct = bool(cameras.is_perspective())
-        z_clip = rs.z_clip_value
-        if z_clip is None and perspective_correct:
-            znear = cameras.get_znear()
-            if isinstance(znear, torch.Tensor):
-                znear = znear.min().item()
-            z_clip = None if znear is None else znear / 2
-        return rasterize_meshes(
-            meshes_ndc,
-            image_size=rs.image_size,
-            blur_radius=rs.blur_radius,
-            faces_per_pixel=rs.faces_per_pixel,
-            bin_size=rs.bin_size,
-            max_faces_per_bin=rs.max_faces_per_bin,
-            perspective_correct=perspective_correct,
-            clip_barycentric_coords=clip_bary,
-            cull_backfaces=rs.cull_backfaces,
-            z_clip_value=z_clip,
-            cull_to_frustum=rs.cull_to_frustum,
-        )
+    return pix_to_face.view(shape), zbuf, bary_coords, dists

@@ -24,19 +24,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_faces, check_points
-from .rasterize import MeshRasterizer, RasterizationSettings
+from ..._validate import check_faces, check_points
+from ...screen import ndc_to_pixel, parse_image_size, pixel_centers_ndc
+from .rasterizer import MeshRasterizer, RasterizationSettings
 
-__all__ = ["ContourSilhouetteRenderer", "pixel_ndc"]
-
-
-def pixel_ndc(H: int, W: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """NDC ``(x (W,), y (H,))`` of the pixel centres, PyTorch3D convention: +X left, +Y up,
-    the shorter side spanning [-1, 1] (column 0 is the left edge, row 0 the top)."""
-    s = min(H, W)
-    x = (W - 1 - 2 * torch.arange(W, device=device, dtype=dtype)) / s
-    y = (H - 1 - 2 * torch.arange(H, device=device, dtype=dtype)) / s
-    return x, y
+__all__ = ["ContourSilhouetteRenderer"]
 
 
 def _edge_faces(faces: torch.Tensor, V: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -68,7 +60,7 @@ class ContourSilhouetteRenderer:
         check_points("verts", verts, allow_empty=False)
         check_faces("faces", faces, verts.shape[0])
         self.verts, self.faces = verts, faces
-        self.H, self.W = (int(image_size), int(image_size)) if isinstance(image_size, int) else map(int, image_size)
+        self.H, self.W = parse_image_size(image_size)
         if not edge_px > 0 or band_px < 1:
             raise ValueError(f"edge_px, band_px: expected > 0 and >= 1, found {edge_px}, {band_px}")
         self.edge, self.band = float(edge_px), int(band_px)
@@ -77,10 +69,10 @@ class ContourSilhouetteRenderer:
         self.edge_count = torch.bincount(self.he_edge, minlength=self.edges.shape[0])
         self.raster = MeshRasterizer(raster_settings=RasterizationSettings(image_size=(self.H, self.W), faces_per_pixel=1))
         self.px = 2.0 / min(self.H, self.W)
-        self.xs, self.ys = pixel_ndc(self.H, self.W, verts.device, verts.dtype)
+        self.xs, self.ys = pixel_centers_ndc(self.H, self.W, verts.dtype, verts.device)
 
     def __call__(self, cameras, meshes=None) -> torch.Tensor:
-        from ..structures import Meshes
+        from ...structures import Meshes
 
         N = len(cameras)
         if meshes is None:
@@ -107,15 +99,13 @@ class ContourSilhouetteRenderer:
         # silhouette edges: keep the contour edges whose midpoint has background within 1 px
         # and is not behind the visible surface there.
         near_out = F.max_pool2d((~inside).float()[:, None], 3, 1, 1)[:, 0] > 0.5
-        s = min(self.H, self.W)
         out = inside.to(self.verts.dtype)
         for i in range(N):
             ys, xs = torch.nonzero(band[i], as_tuple=True)
             ce = self.edges[contour[i]]
             with torch.no_grad():
                 mid = (ndc[i, ce[:, 0]] + ndc[i, ce[:, 1]]) / 2
-                col = ((self.W - 1 - mid[:, 0] * s) / 2).round().long()
-                row = ((self.H - 1 - mid[:, 1] * s) / 2).round().long()
+                col, row = (v.round().long() for v in ndc_to_pixel(mid[:, 0], mid[:, 1], self.H, self.W))
                 on_image = (col >= 0) & (col < self.W) & (row >= 0) & (row < self.H)
                 visible = ~on_image
                 r_, c_ = row[on_image], col[on_image]

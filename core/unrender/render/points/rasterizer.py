@@ -1,11 +1,11 @@
-"""Point splatting: a vectorised point rasteriser, compositors and ``PointsRenderer``.
+"""Point splatting: the vectorised point rasteriser and ``PointsRasterizer``.
 
 Semantics follow PyTorch3D's ``pytorch3d.renderer.points``: every point is a
 disk of radius ``r`` (NDC units) facing the camera; a pixel keeps the
 ``points_per_pixel`` nearest points (ascending z, ties by point index) whose
 centres lie strictly within ``r`` of the pixel centre in x/y; points with
 ``z < 0`` are skipped. NDC follows PyTorch3D: +x left, +y up, pixel ``(0, 0)``
-at the top left, the shorter image side spans [-1, 1].
+at the top left, the shorter image side spans [-1, 1] (:mod:`unrender.screen`).
 
 Instead of a per-pixel loop (or CUDA bins) the rasteriser walks the points
 front to back in chunks; for each chunk it enumerates the pixels of every
@@ -27,21 +27,17 @@ from typing import NamedTuple, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .._validate import check_positive_int
-from ..structures import PointClouds
+from ..._validate import check_positive_int
+from ...screen import parse_image_size, pixel_centers_ndc
+from ...structures import PointClouds
 
 __all__ = [
     "PointFragments",
     "PointsRasterizationSettings",
     "rasterize_points",
     "PointsRasterizer",
-    "alpha_composite",
-    "norm_weighted_sum",
-    "weighted_sum",
-    "AlphaCompositor",
-    "NormWeightedCompositor",
-    "WeightedSumCompositor",
-    "PointsRenderer",
+    "as_pointclouds",
+    "packed_radius",
 ]
 
 # Candidate (point, pixel) pairs examined per chunk: bounds memory, and small
@@ -79,32 +75,8 @@ class PointsRasterizationSettings:
 
 
 # ------------------------------------------------------------------ helpers
-def parse_image_size(image_size) -> tuple[int, int]:
-    """``S`` or ``(H, W)`` -> ``(H, W)`` positive ints."""
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_size)
-    ):
-        raise ValueError(f"image_size: expected a positive int or an (H, W) pair of positive ints, found {image_size!r}")
-    return int(image_size[0]), int(image_size[1])
-
-
-def pixel_centers_ndc(size: int, other: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
-    """``(size,)`` NDC coordinate of each pixel centre along an axis of ``size`` pixels.
-
-    Index 0 is at the positive end (PyTorch3D: +x left, +y up); the shorter
-    image side spans [-1, 1], the longer one proportionally more.
-    """
-    rng = torch.tensor(2.0 * size / other if size > other else 2.0, dtype=dtype)
-    off = rng / 2
-    i = torch.arange(size - 1, -1, -1, dtype=dtype)
-    return (-off + (rng * i + off) / size).to(device)
-
-
-def _as_clouds(points) -> PointClouds:
+def as_pointclouds(points) -> PointClouds:
+    """``PointClouds``, an ``(N, P, 3)`` / ``(P, 3)`` tensor or a list of ``(P_i, 3)`` tensors -> ``PointClouds``."""
     if isinstance(points, PointClouds):
         return points
     if isinstance(points, torch.Tensor):
@@ -211,7 +183,7 @@ def rasterize_points(
         nearest first, ``-1`` padded. ``zbuf`` and ``dists`` are
         differentiable in the point positions.
     """
-    clouds = _as_clouds(pointclouds)
+    clouds = as_pointclouds(pointclouds)
     H, W = parse_image_size(image_size)
     K = check_positive_int("points_per_pixel", points_per_pixel)
     N = len(clouds)
@@ -219,8 +191,7 @@ def rasterize_points(
     dtype, device = pts.dtype, pts.device
     P = pts.shape[0]
     rad = packed_radius(radius, clouds, dtype, device)
-    xs = pixel_centers_ndc(W, H, dtype, device)
-    ys = pixel_centers_ndc(H, W, dtype, device)
+    xs, ys = pixel_centers_ndc(H, W, dtype, device)  # x of column c, y of row r: decreasing
 
     with torch.no_grad():
         p = pts.detach()
@@ -304,7 +275,7 @@ class PointsRasterizer(nn.Module):
         cameras = kwargs.get("cameras", self.cameras)
         if cameras is None:
             raise ValueError("cameras: expected a cameras object (at construction or in the call), found None")
-        clouds = _as_clouds(point_clouds)
+        clouds = as_pointclouds(point_clouds)
         pts = clouds.points_padded()
         view = cameras.get_world_to_view_transform().transform_points(pts)
         ndc = cameras.transform_points_ndc(pts)
@@ -317,175 +288,3 @@ class PointsRasterizer(nn.Module):
         ndc = self.transform(point_clouds, **kwargs)
         idx, zbuf, dists = rasterize_points(ndc, rs.image_size, rs.radius, rs.points_per_pixel)
         return PointFragments(idx, zbuf, dists)
-
-
-# --------------------------------------------------------------- compositing
-def _rows(pointsidx: torch.Tensor, alphas: torch.Tensor, features: torch.Tensor):
-    """Pixels with a point, as rows: idx/alpha ``(R, K)``, row ids, shape."""
-    if pointsidx.dim() != 4:
-        raise ValueError(f"pointsidx: expected shape (N, K, H, W), found {tuple(pointsidx.shape)}")
-    if alphas.shape != pointsidx.shape:
-        raise ValueError(f"alphas: expected shape {tuple(pointsidx.shape)} (that of pointsidx), found {tuple(alphas.shape)}")
-    if features.dim() != 2:
-        raise ValueError(f"features: expected shape (C, P), found {tuple(features.shape)}")
-    N, K, H, W = pointsidx.shape
-    idx = pointsidx.permute(0, 2, 3, 1).reshape(-1, K)
-    a = alphas.permute(0, 2, 3, 1).reshape(-1, K)
-    rows = torch.nonzero((idx >= 0).any(1)).squeeze(1)
-    return idx[rows].long(), a[rows], rows, (N, K, H, W)
-
-
-def _scatter_rows(vals: torch.Tensor, rows: torch.Tensor, shape) -> torch.Tensor:
-    N, K, H, W = shape
-    C = vals.shape[-1]
-    out = torch.zeros(N * H * W, C, dtype=vals.dtype, device=vals.device).index_put((rows,), vals)
-    return out.reshape(N, H, W, C).permute(0, 3, 1, 2)
-
-
-def _composite(pointsidx, alphas, features, mode: str) -> torch.Tensor:
-    idx, a, rows, shape = _rows(pointsidx, alphas, features)
-    valid = idx >= 0
-    a = a * valid
-    if mode == "alpha":  # front to back: a_k * prod_{t<k} (1 - a_t)
-        trans = torch.cumprod(1 - a, dim=1)
-        a = a * torch.cat([torch.ones_like(trans[:, :1]), trans[:, :-1]], 1)
-    elif mode == "norm":
-        a = a / a.sum(1, keepdim=True).clamp(min=1e-4)
-    f = features.t()[idx.clamp(min=0)]  # (R, K, C)
-    return _scatter_rows((a[..., None].to(f.dtype) * f).sum(1), rows, shape)
-
-
-def alpha_composite(pointsidx: torch.Tensor, alphas: torch.Tensor, pt_clds: torch.Tensor) -> torch.Tensor:
-    """Front-to-back alpha compositing.
-
-    Args:
-        pointsidx: ``(N, K, H, W)`` packed point per slot, nearest first, ``-1`` none.
-        alphas: ``(N, K, H, W)`` opacity per slot in [0, 1].
-        pt_clds: ``(C, P)`` packed point features.
-
-    Returns:
-        ``(N, C, H, W)``: ``sum_k a_k prod_{t<k} (1 - a_t) f_k``; 0 where no point.
-    """
-    return _composite(pointsidx, alphas, pt_clds, "alpha")
-
-
-def norm_weighted_sum(pointsidx: torch.Tensor, alphas: torch.Tensor, pt_clds: torch.Tensor) -> torch.Tensor:
-    """``sum_k a_k f_k / max(sum_k a_k, 1e-4)``, shapes as ``alpha_composite``."""
-    return _composite(pointsidx, alphas, pt_clds, "norm")
-
-
-def weighted_sum(pointsidx: torch.Tensor, alphas: torch.Tensor, pt_clds: torch.Tensor) -> torch.Tensor:
-    """``sum_k a_k f_k`` (no normalisation), shapes as ``alpha_composite``."""
-    return _composite(pointsidx, alphas, pt_clds, "sum")
-
-
-def _add_background(pointsidx, images, background_color) -> torch.Tensor:
-    """Uncovered pixels (``pointsidx[:, 0] < 0``) -> ``background_color`` (``C`` or ``C - 1`` values + alpha 1)."""
-    bg = background_color
-    bg = bg.to(images) if isinstance(bg, torch.Tensor) else torch.as_tensor(bg, dtype=images.dtype, device=images.device)
-    if bg.dim() == 0:
-        bg = bg.expand(images.shape[1])
-    if bg.dim() == 1 and bg.shape[0] + 1 == images.shape[1]:
-        bg = torch.cat([bg, bg.new_ones(1)])
-    if bg.dim() != 1 or bg.shape[0] != images.shape[1]:
-        raise ValueError(
-            f"background_color: expected {images.shape[1]} or {images.shape[1] - 1} values (image channels), found shape {tuple(bg.shape)}"
-        )
-    empty = (pointsidx[:, 0] < 0)[:, None]
-    return torch.where(empty, bg[None, :, None, None], images)
-
-
-class _Compositor(nn.Module):
-    _fn = None
-
-    def __init__(self, background_color=None) -> None:
-        super().__init__()
-        self.background_color = background_color
-
-    def forward(self, fragments, alphas, ptclds, **kwargs) -> torch.Tensor:
-        """``fragments``: ``(N, K, H, W)`` point indices; returns ``(N, C, H, W)``."""
-        images = type(self)._fn(fragments, alphas, ptclds)
-        bg = kwargs.get("background_color", self.background_color)
-        return images if bg is None else _add_background(fragments, images, bg)
-
-
-class AlphaCompositor(_Compositor):
-    """Front-to-back alpha compositing (``alpha_composite``), optional background."""
-
-    _fn = staticmethod(alpha_composite)
-
-
-class NormWeightedCompositor(_Compositor):
-    """Normalised weighted sum (``norm_weighted_sum``), optional background."""
-
-    _fn = staticmethod(norm_weighted_sum)
-
-
-class WeightedSumCompositor(_Compositor):
-    """Plain weighted sum (``weighted_sum``), optional background."""
-
-    _fn = staticmethod(weighted_sum)
-
-
-_COMPOSITORS = {
-    "alpha": AlphaCompositor,
-    "norm_weighted": NormWeightedCompositor,
-    "weighted_sum": WeightedSumCompositor,
-}
-
-
-def make_compositor(compositor, background_color=None) -> nn.Module:
-    """A compositor module, or one named ``"alpha"``, ``"norm_weighted"`` or ``"weighted_sum"``."""
-    if isinstance(compositor, str):
-        if compositor not in _COMPOSITORS:
-            raise ValueError(f"compositor: expected one of {sorted(_COMPOSITORS)} or a compositor module, found {compositor!r}")
-        return _COMPOSITORS[compositor](background_color)
-    if isinstance(compositor, nn.Module) or callable(compositor):
-        return compositor
-    raise ValueError(f"compositor: expected a compositor module or a name in {sorted(_COMPOSITORS)}, found {type(compositor).__name__}")
-
-
-class PointsRenderer(nn.Module):
-    """Render point clouds: rasterise, weight each slot, composite features.
-
-    The weight of point ``p`` at a pixel is ``1 - d^2 / r_p^2`` (in [0, 1],
-    SynSin-style soft disks). Features are the clouds' ``features`` (or the
-    ``features=`` keyword, ``(sum P_i, C)``, or white). Returns ``(N, H, W, C)``.
-
-    Args:
-        rasterizer: a ``PointsRasterizer``.
-        compositor: a compositor module or ``"alpha"`` / ``"norm_weighted"`` / ``"weighted_sum"``.
-    """
-
-    def __init__(self, rasterizer, compositor="alpha") -> None:
-        super().__init__()
-        self.rasterizer = rasterizer
-        self.compositor = make_compositor(compositor)
-
-    def to(self, device):
-        self.rasterizer = self.rasterizer.to(device)
-        self.compositor = self.compositor.to(device)
-        return self
-
-    def forward(self, point_clouds, **kwargs) -> torch.Tensor:
-        clouds = _as_clouds(point_clouds)
-        frags = self.rasterizer(clouds, **kwargs)
-        rs = kwargs.get("raster_settings", self.rasterizer.raster_settings)
-        pts = clouds.points_packed()
-        feats = kwargs.get("features")
-        if feats is None:
-            feats = clouds.features_packed()
-        if feats is None:
-            feats = torch.ones(pts.shape[0], 3, dtype=pts.dtype, device=pts.device)
-        if feats.dim() != 2 or feats.shape[0] != pts.shape[0]:
-            raise ValueError(f"features: expected shape ({pts.shape[0]}, C) (one row per point), found {tuple(feats.shape)}")
-        r = packed_radius(rs.radius, clouds, frags.dists.dtype, frags.dists.device)
-        r_slot = r[frags.idx.clamp(min=0)] if r.numel() else torch.ones_like(frags.dists)
-        w = (1 - frags.dists / (r_slot * r_slot).clamp(min=1e-20)).clamp(0, 1)
-        images = self.compositor(
-            frags.idx.permute(0, 3, 1, 2),
-            w.permute(0, 3, 1, 2),
-            feats.t(),
-            **{k: v for k, v in kwargs.items() if k == "background_color"},
-        )
-        return images.permute(0, 2, 3, 1)

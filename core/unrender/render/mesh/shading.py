@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .blending import (
+from ..blending import (
     BlendParams,
     Slots,
     hard_blend_packed,
@@ -35,12 +35,11 @@ from .blending import (
     silhouette_alpha,
     softmax_blend_packed,
 )
-from .lighting import PointLights, take
-from .materials import Materials
-from .textures import TexturesVertex, as_textures, gather_interpolate, interpolate_face_attributes
+from ..lighting import PointLights, take
+from ..materials import Materials
+from ..textures import TexturesVertex, as_textures, gather_interpolate
 
 __all__ = [
-    "interpolate_face_attributes",
     "phong_shading",
     "gouraud_shading",
     "flat_shading",
