@@ -132,9 +132,12 @@ def test_addon_modules_use_no_underscore_name_of_another_module():
     assert not offenders, "add-on modules reach into another module's private names:\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize("package", ["unrender.render", "unrender.geometry"])
+@pytest.mark.parametrize(
+    "package",
+    ["unrender.cameras", "unrender.geometry", "unrender.io", "unrender.losses", "unrender.ops", "unrender.render", "unrender.structures"],
+)
 def test_every_public_name_is_exported_by_its_package(package):
-    """Each public module (or subpackage) of render/ and geometry/ has an ``__all__``, and every
+    """Each public module (or subpackage) of the core packages has an ``__all__``, and every
     name in it is in the ``__all__`` of every package above it, up to ``package``
     (``render/__init__`` re-exports ``render.mesh`` and ``render.points``). Modules whose
     name starts with ``_`` are private to their package."""
@@ -157,4 +160,48 @@ def test_every_public_name_is_exported_by_its_package(package):
             parent = parent.rsplit(".", 1)[0]
             listed = set(importlib.import_module(parent).__all__)
             problems += [f"{info.name}.{n}: not in {parent}.__all__" for n in names if n not in listed]
+    assert not problems, "\n".join(problems)
+
+
+def core_imports():
+    """Each core module's relative imports: ``(path, line, target module, name)``, inside functions too."""
+    core = ROOT / "core"
+    found = []
+    for path in sorted((core / "unrender").rglob("*.py")):
+        parts = list(path.relative_to(core).with_suffix("").parts)
+        package = parts if parts[-1] == "__init__" else parts[:-1]
+        package = [p for p in package if p != "__init__"]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+                found += [(path.relative_to(ROOT), node.lineno, target, a.name) for a in node.names]
+    return found
+
+
+def test_core_modules_share_only_public_names():
+    """No core module imports another module's underscore names, and what it imports from a
+    public module is in that module's ``__all__`` (share by making a helper public where it lives).
+    Private modules (``io/_common.py``, ``render/mesh/_raster_*.py``) serve their own package only."""
+    import importlib
+    import types
+
+    problems = []
+    for path, line, target, name in core_imports():
+        if name == "*" or (name.startswith("__") and name.endswith("__")):
+            continue
+        if name.startswith("_"):
+            problems.append(f"{path}:{line}: imports {target}.{name}")
+            continue
+        module = importlib.import_module(target)
+        if isinstance(getattr(module, name, None), types.ModuleType):
+            continue
+        private = target.rsplit(".", 1)[-1].startswith("_")
+        if private:
+            owner = target.rsplit(".", 1)[0]
+            here = ".".join(path.relative_to("core").with_suffix("").parts)
+            if not here.startswith(owner + "."):
+                problems.append(f"{path}:{line}: imports {target}.{name} from outside {owner}")
+        elif name not in getattr(module, "__all__", ()):
+            problems.append(f"{path}:{line}: imports {target}.{name}, which is not in its __all__")
     assert not problems, "\n".join(problems)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+__all__ = ["pytorch3d_available", "pytorch3d_module", "pytorch3d_structures"]
+
 
 def pytorch3d_available() -> bool:
     """True when ``pytorch3d`` imports in this environment."""

@@ -24,9 +24,10 @@ from .cameras import (
 )
 from .opencv import cameras_from_opencv, opencv_from_cameras
 from .pytorch3d_convert import from_pytorch3d, to_pytorch3d
-from .transform import Transform
+from .transform import Transform, apply_homogeneous
 
 __all__ = [
+    "apply_homogeneous",
     "CamerasBase",
     "FoVPerspectiveCameras",
     "PerspectiveCameras",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["Transform"]
+__all__ = ["Transform", "apply_homogeneous"]
 
 
 def _broadcast_batch(name: str, a: torch.Tensor, b: torch.Tensor) -> None:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import torch
 
 from ._common import as_path
-from .cameras import camera_fields, camera_record, load_cameras, save_cameras
+from .cameras import CAMERA_FIELDS, CAMERAS_FORMAT, camera_fields, camera_record, load_cameras, save_cameras
 from .images import load_image, save_gif, save_image
-from .keypoints import load_keypoints, save_keypoints
+from .keypoints import KEYPOINTS_FORMAT, load_keypoints, save_keypoints
 from .obj import Material, ObjMesh, load_mtl, load_obj, save_obj
 from .ply import PlyData, load_ply, save_ply
-from .voxels import load_voxels, save_voxels
+from .voxels import load_arrays, load_voxels, save_voxels
 
 __all__ = [
+    "CAMERA_FIELDS",
+    "CAMERAS_FORMAT",
+    "KEYPOINTS_FORMAT",
+    "load_arrays",
     "Material",
     "ObjMesh",
     "PlyData",

@@ -14,7 +14,7 @@ from ..kinds import kind_of
 from ..plots import caption, hstack
 from ..render.still import frame_of
 
-__all__ = ["default_pictures", "frame_of"]
+__all__ = ["default_pictures"]
 
 _SIZE = 256
 

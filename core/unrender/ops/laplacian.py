@@ -11,7 +11,7 @@ import torch
 
 from .._validate import check_faces, check_finite, check_tensor
 
-__all__ = ["laplacian", "cot_laplacian", "norm_laplacian", "cot_weights"]
+__all__ = ["laplacian", "cot_laplacian", "norm_laplacian", "cot_weights", "vertex_areas"]
 
 
 def _check_verts(verts) -> int:

@@ -26,8 +26,19 @@ live below, in :mod:`unrender.screen`.
   ``compare_images`` (silhouette IoU, PSNR, difference image).
 """
 
-from .blending import BlendParams, Slots, hard_rgb_blend, select_slots, sigmoid_alpha_blend, softmax_rgb_blend
-from .lighting import AmbientLights, DirectionalLights, PointLights, diffuse, specular
+from .blending import (
+    BlendParams,
+    Slots,
+    background_tensor,
+    hard_blend_packed,
+    hard_rgb_blend,
+    select_slots,
+    sigmoid_alpha_blend,
+    silhouette_alpha,
+    softmax_blend_packed,
+    softmax_rgb_blend,
+)
+from .lighting import AmbientLights, DirectionalLights, PointLights, as_batch_property, diffuse, property_rows, specular, view_like
 from .materials import Materials
 from .mesh import *  # noqa: F401,F403  (the names listed in mesh.__all__)
 from .mesh import __all__ as _mesh_names
@@ -44,7 +55,7 @@ from .scene import (
     srgb_to_linear,
 )
 from .still import frame_of, render_still, still_renderable
-from .textures import TexturesUV, TexturesVertex, as_textures, interpolate_face_attributes
+from .textures import TexturesUV, TexturesVertex, as_textures, gather_interpolate, interpolate_face_attributes, interpolate_packed
 from .turntable import save_turntable, turntable, turntable_cameras
 
 __all__ = [
@@ -65,7 +76,16 @@ __all__ = [
     "Slots",
     "TexturesUV",
     "TexturesVertex",
+    "as_batch_property",
     "as_textures",
+    "background_tensor",
+    "gather_interpolate",
+    "hard_blend_packed",
+    "interpolate_packed",
+    "property_rows",
+    "silhouette_alpha",
+    "softmax_blend_packed",
+    "view_like",
     "compare_images",
     "diffuse",
     "hard_rgb_blend",

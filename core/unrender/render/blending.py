@@ -26,6 +26,10 @@ __all__ = [
     "hard_rgb_blend",
     "sigmoid_alpha_blend",
     "softmax_rgb_blend",
+    "background_tensor",
+    "hard_blend_packed",
+    "silhouette_alpha",
+    "softmax_blend_packed",
 ]
 
 

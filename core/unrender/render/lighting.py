@@ -30,8 +30,11 @@ __all__ = [
     "AmbientLights",
     "DirectionalLights",
     "PointLights",
+    "as_batch_property",
     "diffuse",
+    "property_rows",
     "specular",
+    "view_like",
 ]
 
 _EPS = 1e-6
@@ -65,7 +68,7 @@ def as_batch_property(name: str, value, width: int | None = 3, *, device=None, d
     return t
 
 
-def take(prop: torch.Tensor, batch: torch.Tensor | None) -> torch.Tensor:
+def property_rows(prop: torch.Tensor, batch: torch.Tensor | None) -> torch.Tensor:
     """Rows of an ``(N, C)`` property for packed items of image ``batch`` ``(P,)``.
 
     A one-row property is returned as ``(1, C)`` (broadcasts); ``batch=None``
@@ -185,11 +188,11 @@ class _Lights(TensorProperties):
         n = F.normalize(normals, p=2, dim=-1, eps=_EPS)
         d = F.normalize(self._direction(points, batch, True), p=2, dim=-1, eps=_EPS)
         cos = (n * d).sum(-1)
-        dif = take(self.diffuse_color, batch).to(dt) * torch.relu(cos)[:, None]
+        dif = property_rows(self.diffuse_color, batch).to(dt) * torch.relu(cos)[:, None]
         v = F.normalize(camera_position - points, p=2, dim=-1, eps=_EPS)
         r = 2 * cos[:, None] * n - d
         a = torch.relu((v * r).sum(-1)) * (cos > 0).to(dt)
-        spe = take(self.specular_color, batch).to(dt) * torch.pow(a, shininess)[:, None]
+        spe = property_rows(self.specular_color, batch).to(dt) * torch.pow(a, shininess)[:, None]
         return dif, spe
 
 
@@ -220,7 +223,7 @@ class DirectionalLights(_Lights):
 
     def _direction(self, points, batch, packed):
         if packed:
-            return take(self.direction, batch).to(points.dtype)
+            return property_rows(self.direction, batch).to(points.dtype)
         return view_like(self.direction, points)
 
 
@@ -251,7 +254,7 @@ class PointLights(_Lights):
 
     def _direction(self, points, batch, packed):
         if packed:
-            return take(self.location, batch).to(points.dtype) - points
+            return property_rows(self.location, batch).to(points.dtype) - points
         return view_like(self.location, points) - points
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..tensor_properties import TensorProperties
-from .lighting import as_batch_property, take
+from .lighting import as_batch_property, property_rows
 
 __all__ = ["Materials"]
 
@@ -65,5 +65,5 @@ class Materials(TensorProperties):
         """Property ``name`` per packed item of image ``batch`` ``(P,)``: ``(1|P, C)`` or ``(1|P,)``."""
         t = getattr(self, name)
         if name == "shininess":
-            return take(t[:, None], batch)[:, 0]
-        return take(t, batch)
+            return property_rows(t[:, None], batch)[:, 0]
+        return property_rows(t, batch)

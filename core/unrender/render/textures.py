@@ -25,7 +25,7 @@ from .._validate import check_finite, check_tensor
 from ..tensor_properties import TensorProperties
 from .blending import Slots, select_slots
 
-__all__ = ["TexturesVertex", "TexturesUV", "interpolate_face_attributes", "as_textures"]
+__all__ = ["TexturesVertex", "TexturesUV", "interpolate_face_attributes", "interpolate_packed", "gather_interpolate", "as_textures"]
 
 
 def interpolate_face_attributes(pix_to_face: torch.Tensor, bary_coords: torch.Tensor, face_attributes: torch.Tensor) -> torch.Tensor:

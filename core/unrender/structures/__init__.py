@@ -2,10 +2,12 @@
 
 from .meshes import Meshes, join_meshes_as_batch
 from .pointclouds import PointClouds
-from .utils import list_to_padded, packed_to_padded, padded_to_list, padded_to_packed
+from .utils import batch_indices, list_to_padded, normalize_to_unit_sphere, packed_to_padded, padded_to_list, padded_to_packed
 from .voxels import Voxels
 
 __all__ = [
+    "batch_indices",
+    "normalize_to_unit_sphere",
     "Meshes",
     "PointClouds",
     "Voxels",

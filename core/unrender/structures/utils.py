@@ -6,6 +6,8 @@ from typing import Sequence
 
 import torch
 
+__all__ = ["list_to_padded", "padded_to_list", "packed_to_padded", "padded_to_packed", "batch_indices", "normalize_to_unit_sphere"]
+
 
 def list_to_padded(
     xs: Sequence[torch.Tensor], pad_value: float = 0.0, max_len: int | None = None

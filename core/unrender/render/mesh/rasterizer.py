@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from ..._validate import check_positive_int, parse_real
+from ..._validate import check_meshes, check_positive_int, parse_real
 from ...screen import parse_image_size
 from ._raster_kernel import rasterize_faces
 
@@ -48,12 +48,6 @@ class Fragments:
             self.bary_coords.detach(),
             None if self.dists is None else self.dists.detach(),
         )
-
-
-def _check_meshes(meshes):
-    needed = ("verts_packed", "faces_packed", "num_faces_per_mesh")
-    if not all(callable(getattr(meshes, n, None)) for n in needed):
-        raise ValueError(f"meshes: expected a Meshes object, found {type(meshes).__name__}")
 
 
 
@@ -120,7 +114,7 @@ def rasterize_meshes(
       and never raise "too many faces per bin".
     * float64 vertices are rasterised in float64 (PyTorch3D: float32 only).
     """
-    _check_meshes(meshes)
+    check_meshes("meshes", meshes)
     H, W = parse_image_size(image_size)
     blur_radius = parse_real("blur_radius", blur_radius)
     if blur_radius < 0:
@@ -202,7 +196,7 @@ class MeshRasterizer(nn.Module):
         (unrender's cameras: one matrix product); otherwise PyTorch3D's own
         sequence of transforms, so PyTorch3D cameras give PyTorch3D's numbers.
         """
-        _check_meshes(meshes_world)
+        check_meshes("meshes_world", meshes_world)
         cameras = kwargs.get("cameras", self.cameras)
         if cameras is None:
             raise ValueError("cameras: expected a camera, at construction or as forward(..., cameras=), found None")

@@ -35,7 +35,7 @@ from ..blending import (
     silhouette_alpha,
     softmax_blend_packed,
 )
-from ..lighting import PointLights, take
+from ..lighting import PointLights, property_rows
 from ..materials import Materials
 from ..textures import TexturesVertex, as_textures, gather_interpolate
 
@@ -84,13 +84,13 @@ def lighting_packed(points, normals, batch, lights, cam, materials):
         cam: ``(1|N, 3)`` camera centres.
     """
     dt = points.dtype
-    ambient = take(materials.ambient_color, batch).to(dt) * take(lights.ambient_color, batch).to(dt)
+    ambient = property_rows(materials.ambient_color, batch).to(dt) * property_rows(lights.ambient_color, batch).to(dt)
     dif, spe = lights.shade_packed(
-        points, normals, batch, take(cam, batch), materials.take("shininess", batch).to(dt)
+        points, normals, batch, property_rows(cam, batch), materials.take("shininess", batch).to(dt)
     )
     if dif is not None:
-        dif = take(materials.diffuse_color, batch).to(dt) * dif
-        spe = take(materials.specular_color, batch).to(dt) * spe
+        dif = property_rows(materials.diffuse_color, batch).to(dt) * dif
+        spe = property_rows(materials.specular_color, batch).to(dt) * spe
     return ambient, dif, spe
 
 
