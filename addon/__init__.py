@@ -1,6 +1,6 @@
 """Unrender for Blender: run unrender's methods on the scene from the 3D Viewport sidebar.
 
-A thin adapter (see ``ARCHITECTURE.md``): :mod:`.convert` turns bpy data into
+A thin adapter (see ``docs/architecture.md`` in the unrender repository): :mod:`.convert` turns bpy data into
 unrender tensors and back, :mod:`.jobs` runs a registry method off the main
 thread, :mod:`.operators` builds one operator per registry method and
 :mod:`.panel` the sidebar from the same registry; :mod:`.registration`
