@@ -170,17 +170,23 @@ def _dense_texels(texels, slots: Slots) -> torch.Tensor:
     return texels
 
 
-def phong_shading(meshes, fragments, lights, cameras, materials, texels=None) -> torch.Tensor:
-    """Per-pixel Phong colours ``(N, H, W, K, C)`` (0 where no face).
-
-    ``texels``: ``(N, H, W, K, C)`` from ``textures.sample_textures`` or ``None`` (white).
-    """
+def _shade_texels(shade_packed, meshes, fragments, lights, cameras, materials, texels) -> torch.Tensor:
+    """``shade_packed`` (Phong or flat) of every covered slot, lit with per-pixel ``texels`` (white when None),
+    scattered to ``(N, H, W, K, C)``."""
     slots = select_slots(fragments)
     verts = meshes.verts_packed()
     tex = _dense_texels(texels, slots)
     tex = torch.ones(1, 3, dtype=verts.dtype, device=verts.device) if tex is None else tex
     cam = camera_centers(cameras, slots.shape[0], verts)
-    return _dense(phong_packed(meshes, slots, lights, cam, materials, tex), slots)
+    return _dense(shade_packed(meshes, slots, lights, cam, materials, tex), slots)
+
+
+def phong_shading(meshes, fragments, lights, cameras, materials, texels=None) -> torch.Tensor:
+    """Per-pixel Phong colours ``(N, H, W, K, C)`` (0 where no face).
+
+    ``texels``: ``(N, H, W, K, C)`` from ``textures.sample_textures`` or ``None`` (white).
+    """
+    return _shade_texels(phong_packed, meshes, fragments, lights, cameras, materials, texels)
 
 
 def gouraud_shading(meshes, fragments, lights, cameras, materials, textures=None) -> torch.Tensor:
@@ -192,12 +198,7 @@ def gouraud_shading(meshes, fragments, lights, cameras, materials, textures=None
 
 def flat_shading(meshes, fragments, lights, cameras, materials, texels=None) -> torch.Tensor:
     """Per-face lit colours ``(N, H, W, K, C)``."""
-    slots = select_slots(fragments)
-    verts = meshes.verts_packed()
-    tex = _dense_texels(texels, slots)
-    tex = torch.ones(1, 3, dtype=verts.dtype, device=verts.device) if tex is None else tex
-    cam = camera_centers(cameras, slots.shape[0], verts)
-    return _dense(flat_packed(meshes, slots, lights, cam, materials, tex), slots)
+    return _shade_texels(flat_packed, meshes, fragments, lights, cameras, materials, texels)
 
 
 # ------------------------------------------------------------------ shaders
