@@ -153,11 +153,7 @@ class UNRENDER_OT_install_dependencies(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        why = install_refusal()
-        if why:
-            cls.poll_message_set(why)
-            return False
-        return True
+        return registration.allowed(cls, install_refusal())
 
     def _start(self, context) -> InstallJob | None:
         global job, last_result
@@ -230,10 +226,7 @@ class UNRENDER_OT_cancel_install(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if install_job() is None:
-            cls.poll_message_set("No installation is running")
-            return False
-        return True
+        return registration.allowed(cls, "No installation is running" if install_job() is None else None)
 
     def execute(self, context):
         install_job().cancel(context)

@@ -62,16 +62,20 @@ def device(context=None) -> str:
 
 
 # ----------------------------------------------------------------------------- availability
+def allowed(cls, why: str | None) -> bool:
+    """A ``poll`` answer: True when there is no reason ``why`` not; else False, with ``why`` shown to the user."""
+    if why:
+        cls.poll_message_set(why)
+        return False
+    return True
+
+
 def ready(cls, context, action: str) -> bool:
     """An unrender operator's ``poll``: dependencies import and Blender is in Object Mode (else it says why)."""
     problem = deps.problem()
-    if problem:
-        cls.poll_message_set(problem)
-        return False
-    if context.mode != "OBJECT":
-        cls.poll_message_set(f"Switch to Object Mode to {action}")
-        return False
-    return True
+    if problem is None and context.mode != "OBJECT":
+        problem = f"Switch to Object Mode to {action}"
+    return allowed(cls, problem)
 
 
 # ----------------------------------------------------------------------------- method classes
