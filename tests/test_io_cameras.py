@@ -99,3 +99,66 @@ def test_missing_file_and_wrong_suffix(tmp_path):
         load_cameras(tmp_path / "nope.json")
     with pytest.raises(ValueError, match=r"expected a file ending in \.json"):
         save_cameras(tmp_path / "cam.txt", _cameras(1)["orthographic"])
+
+
+# ----------------------------------------------------------------------------- garbage values
+def _record(R, **extra):
+    return json.dumps({"R": R, "T": [0, 0, 4], "fov": 50, **extra})
+
+
+@pytest.mark.parametrize("R, found", [
+    ((2 * torch.eye(3)).tolist(), r"\|R\^T R - I\| up to 3 and determinant 8"),
+    (torch.diag(torch.tensor([1.0, 1.0, -1.0])).tolist(), r"\|R\^T R - I\| up to 0 and determinant -1"),
+    ([[1, 0, 0], [0, 1, 0], [0, 0, 0]], r"\|R\^T R - I\| up to 1 and determinant 0"),
+    ([[1, 0.01, 0], [0, 1, 0], [0, 0, 1]], r"\|R\^T R - I\| up to 0.01 and determinant 1"),
+], ids=["scaled", "reflection", "singular", "sheared"])
+def test_r_must_be_a_rotation(tmp_path, R, found):
+    (tmp_path / "c.json").write_text(_record(R))
+    with pytest.raises(ValueError, match=r"c\.json: expected 'R' to be a rotation \(orthonormal, determinant \+1, "
+                                         r"within 0.001\), found " + found):
+        load_cameras(tmp_path / "c.json")
+
+
+def test_r_of_every_camera_of_a_batch_is_checked(tmp_path):
+    R, T = _rt(3)
+    R[1] = R[1] * 1.01
+    (tmp_path / "c.json").write_text(json.dumps({"R": R.tolist(), "T": T.tolist()}))
+    with pytest.raises(ValueError, match=r"c\.json: expected 'R' to be a rotation .* \(camera 1\)"):
+        load_cameras(tmp_path / "c.json")
+
+
+def test_hand_written_rotations_within_the_tolerance_load(tmp_path):
+    s = 0.7071  # four decimals of 1/sqrt(2)
+    (tmp_path / "c.json").write_text(_record([[s, 0, s], [0, 1, 0], [-s, 0, s]]))
+    assert load_cameras(tmp_path / "c.json").R.shape == (1, 3, 3)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("R", [["1", "0", "0"], [0, 1, 0], [0, 0, 1]]), ("T", ["1_000", 0, 4]), ("T", ["\u0661", 0, 4]),
+    ("fov", "\uff15\uff10"), ("T", [True, 0, 4]), ("T", [10**400, 0, 4]),
+], ids=["string R", "underscore", "Arabic-Indic", "full-width", "boolean", "beyond float64"])
+def test_values_must_be_json_numbers(tmp_path, key, value):
+    rec = json.loads(_record(torch.eye(3).tolist()))
+    rec[key] = value
+    (tmp_path / "c.json").write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"c\.json: expected '{key}' to hold numbers"):
+        load_cameras(tmp_path / "c.json")
+
+
+def test_deeply_nested_json_is_a_value_error(tmp_path):
+    (tmp_path / "c.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match=r"c\.json is not JSON"):
+        load_cameras(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize("points", [[["1_0", 0], [0, 1]], [["\u0661", 0], [0, 1]], [[True, 0], [0, 1]]],
+                         ids=["underscore", "Arabic-Indic", "boolean"])
+def test_keypoints_values_must_be_json_numbers(tmp_path, points):
+    from unrender.io import load_keypoints
+
+    (tmp_path / "k.json").write_text(json.dumps({"points": points}, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"k\.json: expected 'points' as rows of 2 or 3 numbers"):
+        load_keypoints(tmp_path / "k.json")
+    (tmp_path / "k.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match=r"k\.json is not JSON"):
+        load_keypoints(tmp_path / "k.json")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +121,94 @@ def test_gif_errors(tmp_path):
         save_gif(tmp_path / "a.gif", [torch.zeros(4, 4, 4)])
     with pytest.raises(ValueError, match="frames: expected shape"):
         save_gif(tmp_path / "a.gif", torch.zeros(4, 4))
+
+
+# ----------------------------------------------------------------------------- hostile files
+def png_header_only(w: int, h: int) -> bytes:
+    """A PNG whose header declares ``w x h`` grey pixels, followed by one short (truncated) IDAT."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    idat = zlib.compress(b"\x00" * (w + 1) * 4)  # four rows of zeros
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IDAT", idat)
+
+
+def test_pixel_limit_is_checked_from_the_header_before_decoding(tmp_path, monkeypatch):
+    import unrender.io.images as images
+
+    assert images.MAX_IMAGE_PIXELS == 8192 * 8192
+    # Above our limit, below Pillow's own warning threshold: Pillow alone would decode it.
+    (tmp_path / "big.png").write_bytes(png_header_only(8300, 8300))
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"big\.png: expected at most 67108864 pixels \(MAX_IMAGE_PIXELS\), "
+                                         r"found a 8300 x 8300 image \(68890000 pixels\)"):
+        load_image(tmp_path / "big.png")
+    assert time.perf_counter() - t0 < 1.0
+    # Far above Pillow's bomb threshold: still our ValueError.
+    (tmp_path / "huge.png").write_bytes(png_header_only(40000, 40000))
+    with pytest.raises(ValueError, match=r"huge\.png: expected at most \d+ pixels"):
+        load_image(tmp_path / "huge.png")
+    # The limit is a setting (module-wide or per call), applied to real pictures too.
+    save_image(tmp_path / "a.png", ramp(40, 50))
+    with pytest.raises(ValueError, match=r"a\.png: expected at most 1999 pixels .*found a 50 x 40 image"):
+        load_image(tmp_path / "a.png", max_pixels=1999)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 1999)
+    with pytest.raises(ValueError, match=r"a\.png: expected at most 1999 pixels"):
+        load_image(tmp_path / "a.png")
+    assert load_image(tmp_path / "a.png", max_pixels=2000).shape == (40, 50, 3)
+
+
+def test_a_texture_is_streamed_not_read_whole(tmp_path):
+    save_image(tmp_path / "t.png", ramp(16, 16))
+    small = (tmp_path / "t.png").read_bytes()
+    with open(tmp_path / "t.png", "r+b") as f:  # 256 MB of trailing zeros (a sparse file)
+        f.truncate(len(small) + (256 << 20))
+    tracemalloc.start()
+    try:
+        img = load_image(tmp_path / "t.png")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert img.shape == (16, 16, 3) and peak < 8 << 20
+
+
+@pytest.mark.parametrize("fmt, suffix", [("PPM", ".png"), ("TGA", ".jpg"), ("ICO", ".png"), ("PCX", ".bmp")])
+def test_only_documented_formats_whatever_the_extension(tmp_path, fmt, suffix):
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / f"x{suffix}", format=fmt)
+    with pytest.raises(ValueError, match=r"x\.\w+: expected an image file in one of PNG, JPEG, BMP, TIFF, WEBP, GIF"):
+        load_image(tmp_path / f"x{suffix}")
+
+
+@pytest.mark.parametrize("fmt, ext", [("PNG", ".bin"), ("JPEG", ".png"), ("BMP", ".bmp"), ("TIFF", ".tif"),
+                                      ("WEBP", ".webp"), ("GIF", ".gif")])
+def test_documented_formats_load(tmp_path, fmt, ext):
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    Image.new("RGB", (8, 6), (255, 0, 0)).save(tmp_path / f"x{ext}", format=fmt, **options)
+    img = load_image(tmp_path / f"x{ext}")
+    assert img.shape == (6, 8, 3) and (img[..., 0] - 1).abs().max() < 0.02
+
+
+def test_float_tiff_nan_is_refused_and_range_clamped(tmp_path):
+    a = np.array([[0.25, 2.0], [-1.0, 0.5]], np.float32)
+    Image.fromarray(a, "F").save(tmp_path / "f.tif")
+    assert load_image(tmp_path / "f.tif")[..., 0].tolist() == [[0.25, 1.0], [0.0, 0.5]]
+    for bad in (np.nan, np.inf):
+        a[0, 1] = bad
+        Image.fromarray(a, "F").save(tmp_path / "f.tif")
+        with pytest.raises(ValueError, match=r"f\.tif: expected finite pixel values, found 1 NaN or infinite pixels"):
+            load_image(tmp_path / "f.tif")
+
+
+def test_texture_of_an_obj_is_bounded_too(tmp_path, monkeypatch):
+    import unrender.io.images as images
+    from unrender.io import load_obj
+
+    save_image(tmp_path / "t.png", ramp(40, 50))
+    (tmp_path / "m.mtl").write_text("newmtl a\nmap_Kd t.png\n")
+    (tmp_path / "m.obj").write_text("mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nusemtl a\nf 1 2 3\n")
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ValueError, match=r"t\.png: expected at most 1000 pixels"):
+        load_obj(tmp_path / "m.obj")

@@ -391,3 +391,148 @@ def test_icosphere_100k_faces_is_fast(tmp_path):
     dt = time.perf_counter() - t
     assert torch.equal(m.faces, f) and torch.equal(m.faces_normals, f) and torch.equal(m.verts, v)
     assert dt < 4.0, f"load_obj took {dt:.2f} s"
+
+
+# ----------------------------------------------------------------------------- paths leading out of the model's folder
+def model_in(tmp_path: Path, mtllib: str, map_kd: str = "t.png", mtl_at: str = "model/m.mtl") -> Path:
+    """``tmp_path/model/m.obj`` naming ``mtllib``; the MTL at ``mtl_at`` names ``map_Kd``; ``t.png`` everywhere."""
+    (tmp_path / "model" / "sub").mkdir(parents=True)
+    for d in ("", "model", "model/sub"):
+        save_image(tmp_path / d / "t.png", torch.full((2, 2, 3), 0.5))
+    (tmp_path / mtl_at).write_text(f"newmtl a\nKd 1 0 0\nmap_Kd {map_kd}\n")
+    return write(tmp_path / "model", f"mtllib {mtllib}\n" + TRI + "usemtl a\nf 1 2 3\n")
+
+
+@pytest.mark.parametrize("mtllib, mtl_at", [
+    ("../m.mtl", "m.mtl"), ("sub/../../m.mtl", "m.mtl"), ("{root}/m.mtl", "m.mtl"), ("..\\m.mtl", "m.mtl"),
+])
+def test_material_library_outside_the_model_folder_is_not_read(tmp_path, mtllib, mtl_at):
+    p = model_in(tmp_path, mtllib.format(root=tmp_path), mtl_at=mtl_at)
+    with pytest.warns(UserWarning, match=r"m\.obj: line 1: material library .* is outside the model's folder .*"
+                                         r"allow_outside_paths=True"):
+        m = load_obj(p)
+    assert m.materials["a"].diffuse.tolist() == [1, 1, 1] and m.materials["a"].texture_image is None  # defaults
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = load_obj(p, allow_outside_paths=True)
+    assert m.materials["a"].diffuse.tolist() == [1, 0, 0] and m.materials["a"].texture_image is not None
+
+
+@pytest.mark.parametrize("map_kd", ["../t.png", "{root}/t.png", "sub/../../t.png", "C:\\textures\\t.png",
+                                    "\\\\server\\share\\t.png"])
+def test_texture_outside_the_model_folder_is_not_read(tmp_path, map_kd):
+    p = model_in(tmp_path, "m.mtl", map_kd.format(root=tmp_path))
+    with pytest.warns(UserWarning, match=r"m\.mtl: line 3: texture .* is outside the model's folder"):
+        m = load_obj(p)
+    a = m.materials["a"]
+    assert a.diffuse.tolist() == [1, 0, 0] and a.texture_path is None and a.texture_image is None
+    with pytest.warns(UserWarning, match=r"outside the model's folder"):
+        load_mtl(tmp_path / "model" / "m.mtl")
+    if "\\" not in map_kd:
+        assert load_obj(p, allow_outside_paths=True).materials["a"].texture_image.shape == (2, 2, 3)
+
+
+def test_paths_inside_the_model_folder_are_read(tmp_path):
+    # An MTL in a subfolder may name a texture beside the OBJ: still inside the model's folder.
+    p = model_in(tmp_path, "sub/m.mtl", "../t.png", mtl_at="model/sub/m.mtl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = load_obj(p)
+    assert m.materials["a"].texture_path == tmp_path / "model" / "sub" / ".." / "t.png"
+    assert m.materials["a"].texture_image.shape == (2, 2, 3)
+    # Read alone, the same MTL's folder is its root: the texture is outside.
+    with pytest.warns(UserWarning, match="outside the model's folder"):
+        assert load_mtl(tmp_path / "model" / "sub" / "m.mtl")["a"].texture_image is None
+    assert load_mtl(tmp_path / "model" / "sub" / "m.mtl", root=tmp_path / "model")["a"].texture_image is not None
+
+
+def test_a_link_leading_out_of_the_model_folder_is_not_followed(tmp_path):
+    p = model_in(tmp_path, "m.mtl", "link.png")
+    (tmp_path / "model" / "link.png").symlink_to(tmp_path / "t.png")
+    with pytest.warns(UserWarning, match="outside the model's folder"):
+        assert load_obj(p).materials["a"].texture_image is None
+
+
+# ----------------------------------------------------------------------------- line continuations in linear time
+def continued_obj(n: int) -> str:
+    """A polygon of ``3 n`` corners written one corner triple per continued line."""
+    return TRI + "f 1 2 3" + " \\\n 1 2 3" * (n - 1) + "\n"
+
+
+def continued_mtl(n: int) -> str:
+    return "newmtl a\n# a comment \\\n" + "swallowed 0 0 0 \\\n" * n + "\nKd 1 0 0\n"
+
+
+def best_time(fn, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+@pytest.mark.parametrize("kind", ["obj", "mtl"])
+def test_line_continuations_parse_in_linear_time(tmp_path, kind):
+    make = continued_obj if kind == "obj" else continued_mtl
+    read = load_obj if kind == "obj" else load_mtl
+    n = 2_000_000 // (len(make(2)) - len(make(1)))  # a 2 MB file
+    big = write(tmp_path, make(n), f"big.{kind}")
+    assert 1.9e6 < big.stat().st_size < 2.3e6
+    t_big = best_time(lambda: read(big), 1)
+    assert t_big < 2.0, f"{kind}: {t_big:.2f} s for a 2 MB file"
+    small = write(tmp_path, make(n // 4), f"small.{kind}")
+    t_small = best_time(lambda: read(small))
+    t_big = best_time(lambda: read(big))
+    assert t_big < 8 * t_small + 0.05, f"{kind}: 4x the size took {t_big / t_small:.1f}x the time (quadratic: 16x)"
+    if kind == "obj":
+        assert read(big).faces.shape == (3 * n - 2, 3)
+    else:
+        assert read(big)["a"].diffuse.tolist() == [1, 0, 0]
+
+
+# ----------------------------------------------------------------------------- garbage values
+GARBAGE_MTL = {
+    "Kd 1e39 0 0": "expected non-negative numbers within float32 range after 'Kd'",
+    "Ka -0.1 0 0": "expected non-negative numbers within float32 range after 'Ka'",
+    "Ks 0 -1e-9 0": "expected non-negative numbers within float32 range after 'Ks'",
+    "Ns -5": "expected non-negative numbers within float32 range after 'Ns'",
+    "Ns 1e40": "expected non-negative numbers within float32 range after 'Ns'",
+    "d 1.5": r"expected 1 number in \[0, 1\] after 'd'",
+    "d -0.5": r"expected 1 number in \[0, 1\] after 'd'",
+    "Tr 2": r"expected 1 number in \[0, 1\] after 'Tr'",
+    "Kd 1_0 0 0": "expected numbers after 'Kd'",
+    "Kd \u0661 0 0": "expected numbers after 'Kd'",  # Arabic-Indic one
+    "Ns \uff11\uff10": "expected numbers after 'Ns'",  # full-width 10
+}
+
+
+@pytest.mark.parametrize("stmt", list(GARBAGE_MTL))
+def test_mtl_values_out_of_range_are_refused(tmp_path, stmt):
+    (tmp_path / "e.mtl").write_text(f"newmtl a\n{stmt}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"e\.mtl: line 2: " + GARBAGE_MTL[stmt]):
+        load_mtl(tmp_path / "e.mtl")
+
+
+def test_mtl_values_at_their_bounds_are_read(tmp_path):
+    (tmp_path / "e.mtl").write_text("newmtl a\nKd 0 0.5 3\nKs 3.4e38 0 0\nNs 0\nd 0\nnewmtl b\nTr 1\nd 1\n")
+    mats = load_mtl(tmp_path / "e.mtl")
+    assert mats["a"].diffuse.tolist() == [0, 0.5, 3] and mats["a"].opacity == 0 and mats["b"].opacity == 1
+
+
+@pytest.mark.parametrize("text, line, msg", [
+    ("v 0 0 0 1.5 0 0\n", 1, r"expected vertex colour components in \[0, 1\], found \[1.5, 0.0, 0.0\]"),
+    ("v 0 0 0\nv 0 0 0 0 -0.1 0\n", 2, r"expected vertex colour components in \[0, 1\]"),
+    ("v 0 0 0 0 0 255\nv 1 1 1\n", 1, r"expected vertex colour components in \[0, 1\]"),
+    ("v 1_000 0 0\n", 1, r"expected a number in 'v' statement, found '1_000'"),
+    ("v 0 0 0\nv 0 \u0661 0\n", 2, r"expected a number in 'v' statement, found '\u0661'"),
+    ("v 0 0 0\nvt \uff10.5 0\n", 2, r"expected a number in 'vt' statement, found '\uff10.5'"),
+    ("vn 0 0 1_0\n", 1, r"expected a number in 'vn' statement, found '1_0'"),
+    (TRI + "f 1 2 \u0663\n", 5, r"expected non-zero integer indices in face corner"),
+    (TRI + "f 1 2 1_0\n", 5, r"expected non-zero integer indices in face corner"),
+])
+def test_obj_garbage_values_are_refused(tmp_path, text, line, msg):
+    p = tmp_path / "g.obj"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"g\.obj: line {line}: " + msg):
+        load_obj(p)

@@ -399,3 +399,36 @@ def test_mixed_polygon_binary_walk_is_reasonable(tmp_path):
     assert d.faces.shape == (n // 2 * 2 + n // 2, 3)
     assert d.faces[:3].tolist() == [[0, 1, 2], [0, 2, 3], [1, 2, 3]]
     assert dt < 3.0, f"load_ply took {dt:.2f} s"
+
+
+# ----------------------------------------------------------------------------- garbage values
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("ctype, value, msg", [
+    ("float", 1.5, r"colours in \[0, 1\].*found \[0.25, 1.5, 0.0\]"),
+    ("float", -0.25, r"colours in \[0, 1\].*found \[0.25, -0.25, 0.0\]"),
+    ("char", -5, r"colours in \[0, 1\].*found \[0.24\d*, -0.039\d*, 0.0\]"),
+    ("short", -1, r"colours in \[0, 1\]"),
+    ("double", 1e300, r"finite colors"),
+])
+def test_colors_outside_their_range_are_refused(tmp_path, fmt, ctype, value, msg):
+    good, zero = (0.25, 0.0) if ctype in ("float", "double") else (31, 0)
+    p = make_ply(tmp_path / "c.ply", fmt, [
+        ("vertex", XYZ + [(ctype, "red"), (ctype, "green"), (ctype, "blue")],
+         [(0.0, 0.0, 0.0, good, good, good), (1.0, 0.0, 0.0, good, value, zero)]),
+    ])
+    with pytest.raises(ValueError, match=r"c\.ply: element 'vertex' \(#1\): expected " + msg):
+        load_ply(p)
+
+
+@pytest.mark.parametrize("token", ["1_000", "\u0661", "\uff11", "0x10"])
+def test_ascii_numbers_are_plain(tmp_path, token):
+    p = tmp_path / "n.ply"
+    p.write_bytes(header(body="element vertex 1\nproperty float x\nproperty float y\nproperty float z\n").encode()
+                  + f"0 {token} 0\n".encode("utf-8"))
+    with pytest.raises(ValueError, match=r"n\.ply: line 8: expected a number for property 'y'"):
+        load_ply(p)
+    p.write_bytes(header(body="element vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+                              "element face 1\nproperty list uchar int vertex_indices\n").encode()
+                  + f"0 0 0\n1 0 0\n0 1 0\n3 0 1 {token}\n".encode("utf-8"))
+    with pytest.raises(ValueError, match=r"n\.ply: line 13: expected integers in list 'vertex_indices'"):
+        load_ply(p)

@@ -249,8 +249,7 @@ def _check_points(name: str, value, accepts: tuple[str, ...]) -> PointClouds:
 
 
 def _load_points(path: Path, name: str) -> PointClouds:
-    from .io import load_mesh, load_ply
-    from .io.voxels import load_arrays
+    from .io import load_arrays, load_mesh, load_ply
 
     suffix = path.suffix.lower()
     if suffix == ".ply":
@@ -294,8 +293,7 @@ def _check_voxels(name: str, value: Voxels, accepts: tuple[str, ...]) -> Voxels:
 
 
 def _load_voxels(path: Path, name: str) -> Voxels:
-    from .io import load_voxels
-    from .io.voxels import load_arrays
+    from .io import load_arrays, load_voxels
 
     arrays = load_arrays(path)
     first = next(iter(arrays.values()), None)
@@ -369,7 +367,7 @@ def _load_cameras(path: Path, name: str):
 
     try:
         rec = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"{path} is not JSON: {exc}") from None
     if not (isinstance(rec, dict) and "R" in rec):
         raise NotThisKind(f"no camera record ('R', 'T') in {path.name}")

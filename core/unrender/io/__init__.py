@@ -1,9 +1,14 @@
 """File formats: OBJ (+MTL, UV textures), PLY (ascii + binary), images and GIFs, voxel grids
 (``.npz``/``.npy``), cameras (``.json``) and keypoints (``.json``/``.npy``); each a load/save pair.
+NumPy files (voxels, points, keypoints) are read by :func:`load_arrays` (``arrays.py``).
 
 Readers raise ``FileNotFoundError`` for a missing file and ``ValueError``
 naming the file and the line (text formats) or element (binary PLY) for
-anything malformed; they never return partial data.
+anything malformed; they never return partial data. Memory stays bounded
+whatever a file's header claims: arrays by :data:`MAX_ARRAY_BYTES`, decoded
+images by :data:`MAX_IMAGE_PIXELS` (both module settings one may raise).
+Texture and material-library paths that are absolute or lead out of the
+model's folder are not followed unless ``allow_outside_paths=True``.
 """
 
 from __future__ import annotations
@@ -11,17 +16,23 @@ from __future__ import annotations
 import torch
 
 from ._common import as_path
-from .cameras import CAMERA_FIELDS, CAMERAS_FORMAT, camera_fields, camera_record, load_cameras, save_cameras
-from .images import load_image, save_gif, save_image
+from .arrays import MAX_ARRAY_BYTES, load_arrays
+from .cameras import (CAMERA_FIELDS, CAMERAS_FORMAT, ROTATION_TOLERANCE, camera_fields, camera_record, load_cameras,
+                      save_cameras)
+from .images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, save_gif, save_image
 from .keypoints import KEYPOINTS_FORMAT, load_keypoints, save_keypoints
 from .obj import Material, ObjMesh, load_mtl, load_obj, save_obj
 from .ply import PlyData, load_ply, save_ply
-from .voxels import load_arrays, load_voxels, save_voxels
+from .voxels import load_voxels, save_voxels
 
 __all__ = [
     "CAMERA_FIELDS",
     "CAMERAS_FORMAT",
+    "IMAGE_FORMATS",
     "KEYPOINTS_FORMAT",
+    "MAX_ARRAY_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "ROTATION_TOLERANCE",
     "load_arrays",
     "Material",
     "ObjMesh",

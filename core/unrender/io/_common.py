@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["as_path", "read_bytes", "to_numpy", "check_array", "check_finite_array"]
+__all__ = ["as_path", "regular_file", "read_bytes", "is_plain_number_text", "plain_float", "json_numbers", "to_numpy", "check_array", "check_finite_array"]
 
 
 def as_path(path) -> Path:
@@ -18,14 +18,56 @@ def as_path(path) -> Path:
     raise ValueError(f"path: expected a str or os.PathLike, found {type(path).__name__}")
 
 
-def read_bytes(path) -> tuple[Path, bytes]:
-    """Read a whole file; a missing file raises ``FileNotFoundError`` naming it."""
+def regular_file(path) -> Path:
+    """``path`` as a ``Path`` to an existing regular file; ``FileNotFoundError`` / ``ValueError`` naming it."""
     p = as_path(path)
     if not p.is_file():
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file")
         raise ValueError(f"{p}: expected a regular file, found a directory or special file")
+    return p
+
+
+def read_bytes(path) -> tuple[Path, bytes]:
+    """Read a whole file; a missing file raises ``FileNotFoundError`` naming it."""
+    p = regular_file(path)
     return p, p.read_bytes()
+
+
+def is_plain_number_text(text: str) -> bool:
+    """Whether ``text`` can only hold numbers as files write them: ASCII, no ``_`` digit separators."""
+    return text.isascii() and "_" not in text
+
+
+def plain_float(tok: str) -> float:
+    """``float(tok)`` for numbers as files write them.
+
+    ``float()`` also takes ``1_000`` and non-ASCII digits (Arabic-Indic,
+    full-width, ...); those raise ``ValueError`` here.
+    """
+    if not is_plain_number_text(tok):
+        raise ValueError(f"not a plain ASCII number: {tok!r}")
+    return float(tok)
+
+
+def json_numbers(value) -> np.ndarray:
+    """A JSON value (a number or nested lists of numbers) as a float64 array.
+
+    Only JSON numbers count: strings (``"1_000"``, ``"١٢"``, which NumPy would
+    convert), booleans and null raise ``ValueError``, as do ragged lists and
+    integers beyond float64.
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"expected JSON numbers, found {v!r:.40}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"expected a rectangular array of numbers within float64 range ({exc})") from None
 
 
 def to_numpy(name: str, x, *, dtype=None) -> np.ndarray:

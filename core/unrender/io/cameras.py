@@ -23,6 +23,10 @@ it is written for the reader's information and ignored on loading, as are
 ``center`` and ``convention``. Files without ``class`` (written before the
 class was recorded) are ``FoVPerspectiveCameras``; fields a file leaves out
 take the class's defaults.
+
+Values must be JSON numbers (strings such as ``"1"`` are refused) and every
+``R`` a rotation: orthonormal with determinant +1 within
+:data:`ROTATION_TOLERANCE` (largest entry of ``|R^T R - I|`` and ``|det R - 1|``).
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._common import as_path, read_bytes
+from ._common import as_path, json_numbers, read_bytes
 
-__all__ = ["CAMERA_FIELDS", "CAMERAS_FORMAT", "camera_fields", "camera_record", "load_cameras", "save_cameras"]
+__all__ = ["CAMERA_FIELDS", "CAMERAS_FORMAT", "ROTATION_TOLERANCE", "camera_fields", "camera_record", "load_cameras", "save_cameras"]
 
 CAMERAS_FORMAT = "unrender cameras 1"
+#: How far a stored ``R`` may be from a rotation (float32 files are about 1e-7 away; hand-written
+#: four-decimal matrices about 1e-4).
+ROTATION_TOLERANCE = 1e-3
 _CONVENTION = "PyTorch3D world-to-view, row vectors: X_view = X_world @ R + T"
 
 # class name -> (per-camera tensor field, per-camera shape), in constructor keywords; plus plain settings
@@ -127,8 +134,8 @@ def save_cameras(path, cameras) -> None:
 
 def _tensor(p, rec: dict, key: str, tail: tuple, n: int | None, dtype=torch.float32) -> torch.Tensor:
     try:
-        t = torch.as_tensor(np.asarray(rec[key], dtype=np.float64), dtype=dtype)
-    except (ValueError, TypeError):
+        t = torch.as_tensor(json_numbers(rec[key]), dtype=dtype)
+    except ValueError:
         raise ValueError(f"{p}: expected '{key}' to hold numbers, found {str(rec[key])[:60]}") from None
     per_cam = tail if n is None else (n, *tail)
     if tuple(t.shape) != per_cam:
@@ -136,13 +143,29 @@ def _tensor(p, rec: dict, key: str, tail: tuple, n: int | None, dtype=torch.floa
     return t if n is not None else t[None]
 
 
+def _check_rotations(p, R: torch.Tensor) -> None:
+    """``R: (N, 3, 3)``: each orthonormal with det +1 within ``ROTATION_TOLERANCE``."""
+    R = R.double()
+    if not bool(torch.isfinite(R).all()):
+        raise ValueError(f"{p}: expected 'R' to hold finite numbers, found NaN or infinity")
+    err = (R.transpose(1, 2) @ R - torch.eye(3, dtype=R.dtype)).abs().amax(dim=(1, 2))
+    det = torch.linalg.det(R)
+    bad = (err > ROTATION_TOLERANCE) | ((det - 1).abs() > ROTATION_TOLERANCE)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        which = "" if len(R) == 1 else f" (camera {i})"
+        raise ValueError(f"{p}: expected 'R' to be a rotation (orthonormal, determinant +1, within "
+                         f"{ROTATION_TOLERANCE}){which}, found |R^T R - I| up to {float(err[i]):.3g} "
+                         f"and determinant {float(det[i]):.6g}")
+
+
 def load_cameras(path, *, device="cpu"):
     """Read a camera batch written by :func:`save_cameras` (or by older versions: ``R``, ``T``, ``fov``)."""
     p, data = read_bytes(path)
     try:
         rec = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p} is not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{p} is not JSON: {type(exc).__name__}: {exc}") from None
     if not isinstance(rec, dict) or "R" not in rec or "T" not in rec:
         found = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
         raise ValueError(f"{p}: expected a JSON object with 'R' (3x3) and 'T' (3), found {found}")
@@ -152,6 +175,7 @@ def load_cameras(path, *, device="cpu"):
     R_shape = np.shape(rec["R"])
     n = R_shape[0] if len(R_shape) == 3 else None
     kw: dict[str, Any] = {"R": _tensor(p, rec, "R", (3, 3), n), "T": _tensor(p, rec, "T", (3,), n)}
+    _check_rotations(p, kw["R"])
     fields, settings = CAMERA_FIELDS[name]
     for k, tail in fields:
         if rec.get(k) is not None:

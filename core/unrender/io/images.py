@@ -2,47 +2,81 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import torch
 
-from ._common import as_path, check_finite_array, read_bytes, to_numpy
+from ._common import as_path, check_finite_array, regular_file, to_numpy
 
-__all__ = ["load_image", "save_image", "save_gif"]
+__all__ = ["IMAGE_FORMATS", "MAX_IMAGE_PIXELS", "load_image", "save_image", "save_gif"]
+
+#: The formats :func:`load_image` decodes (Pillow format ids), whatever the file's extension.
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF")
+
+#: The most pixels (``W x H`` of the first frame) :func:`load_image` decodes: 8192 x 8192, about
+#: 1 GiB as float32 RGBA. Checked from the header before decoding; raise it for bigger pictures.
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
-def load_image(path) -> torch.Tensor:
-    """Read an image file.
+def load_image(path, *, max_pixels: int | None = None) -> torch.Tensor:
+    """Read an image file (PNG, JPEG, BMP, TIFF, WebP or GIF: :data:`IMAGE_FORMATS`).
 
+    The file is streamed (only what the decoder needs is read) and its size is
+    checked from the header before any pixel is decoded.
+
+    Args:
+        max_pixels: the most pixels to decode (default :data:`MAX_IMAGE_PIXELS`).
     Returns:
         ``(H, W, C)`` float32 in [0, 1]; ``C = 4`` when the file has alpha
         (or palette transparency), else ``C = 3`` (grey is repeated to RGB).
-        16-bit files keep their precision.
+        16-bit files keep their precision; float (``F`` mode TIFF) values are
+        clamped to [0, 1].
     Raises:
-        FileNotFoundError: missing file.  ValueError: not a readable image.
+        FileNotFoundError: missing file.
+        ValueError: naming the file: not an image in one of :data:`IMAGE_FORMATS`,
+            damaged, more than ``max_pixels`` pixels, or float values that are NaN / infinite.
     """
-    import io
-
     from PIL import Image, UnidentifiedImageError
 
-    p, data = read_bytes(path)
+    p = regular_file(path)
+    limit = MAX_IMAGE_PIXELS if max_pixels is None else int(max_pixels)
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(p, formats=IMAGE_FORMATS) as im:
+            w, h = im.size
+            if w * h > limit:
+                raise ValueError(f"{p}: expected at most {limit} pixels (MAX_IMAGE_PIXELS), "
+                                 f"found a {w} x {h} image ({w * h} pixels)")
             im.load()
             mode = im.mode
-            has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+            has_alpha = mode in _ALPHA_MODES or "transparency" in im.info
             if mode in ("I;16", "I;16B", "I;16L", "I"):
-                a = np.asarray(im, dtype=np.float64)
+                a = np.asarray(im).astype(np.float32)
                 scale = 65535.0 if mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
                 a = np.clip(a / scale, 0.0, 1.0)[..., None].repeat(3, 2)
             elif mode == "F":
-                a = np.asarray(im, dtype=np.float64)[..., None].repeat(3, 2)
+                a = np.asarray(im, dtype=np.float32)
+                if not np.isfinite(a).all():
+                    raise ValueError(f"{p}: expected finite pixel values, found {int((~np.isfinite(a)).sum())} "
+                                     "NaN or infinite pixels")
+                a = np.clip(a, 0.0, 1.0)[..., None].repeat(3, 2)
             else:
                 im = im.convert("RGBA" if has_alpha else "RGB")
-                a = np.asarray(im, dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+                a = np.asarray(im).astype(np.float32) / 255.0
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"{p}: expected at most {limit} pixels (MAX_IMAGE_PIXELS), found {e}") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{p}: expected an image file in one of {', '.join(IMAGE_FORMATS)}, "
+                         "found something else") from None
+    except ValueError as e:
+        if str(e).startswith(str(p)):
+            raise
         raise ValueError(f"{p}: expected a readable image file, found an error: {e}") from None
-    except Image.DecompressionBombError as e:  # pragma: no cover - huge files only
-        raise ValueError(f"{p}: image too large: {e}") from None
+    except (OSError, SyntaxError, EOFError, MemoryError, struct.error, zlib.error) as e:
+        raise ValueError(f"{p}: expected a readable image file, found an error: {e}") from None
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
 

@@ -6,7 +6,8 @@ JSON layout (what :func:`save_keypoints` writes)::
 
 ``points`` is the only required field (a list of ``J`` rows of 2 or 3
 numbers; a bare list of rows is read too); ``names``, when present, has one
-string per point. ``.npy`` holds the ``(J, 2|3)`` array alone.
+string per point. Values must be JSON numbers (strings such as ``"1"`` are
+refused) and finite. ``.npy`` files are read by :func:`~unrender.io.load_arrays`. ``.npy`` holds the ``(J, 2|3)`` array alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import json
 import numpy as np
 import torch
 
-from ._common import as_path, check_array, check_finite_array, read_bytes, to_numpy
+from ._common import as_path, check_array, check_finite_array, json_numbers, read_bytes, to_numpy
+from .arrays import load_arrays
 
 __all__ = ["load_keypoints", "save_keypoints", "KEYPOINTS_FORMAT"]
 
@@ -36,21 +38,19 @@ def load_keypoints(path, *, device="cpu") -> torch.Tensor:
     if suffix not in (".json", ".npy"):
         raise ValueError(f"{path}: expected a file ending in .json or .npy, found {suffix or 'no extension'!r}")
     if suffix == ".npy":
-        from .voxels import load_arrays
-
         a = load_arrays(p)["array"]
     else:
         _, data = read_bytes(p)
         try:
             d = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{p} is not JSON: {exc}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(f"{p} is not JSON: {type(exc).__name__}: {exc}") from None
         rows = d.get("points") if isinstance(d, dict) else d
         if rows is None:
             raise ValueError(f"{p}: expected a 'points' list of (J, 2|3) rows, found keys {sorted(d)}")
         try:
-            a = np.asarray(rows, dtype=np.float64)
-        except (ValueError, TypeError):
+            a = json_numbers(rows)
+        except ValueError:
             raise ValueError(f"{p}: expected 'points' as rows of 2 or 3 numbers, found {str(rows)[:60]}") from None
         names = d.get("names") if isinstance(d, dict) else None
         if names is not None and (not isinstance(names, list) or len(names) != len(a)):

@@ -4,7 +4,19 @@ Reads ``v`` (optionally ``v x y z r g b``), ``vt``, ``vn`` and ``f`` in every
 index form (``v``, ``v/vt``, ``v//vn``, ``v/vt/vn``, negative = relative),
 fan-triangulates polygons and loads ``mtllib`` materials with their ``map_Kd``
 texture. ``o``/``g``/``s``/``l``/``p``, comments, blank lines and ``\\`` line
-continuations are accepted; unknown statements are ignored, as the format asks.
+continuations are accepted (joined in linear time); unknown statements are
+ignored, as the format asks.
+
+Numbers are plain ASCII (``float()``'s ``1_000`` and non-ASCII digits are
+refused). Vertex colours must lie in [0, 1]; MTL colours (``Ka``, ``Kd``,
+``Ks``) and ``Ns`` must be non-negative and within float32, opacity (``d``,
+``Tr``) in [0, 1]: anything else is a ``ValueError`` naming the file and line.
+
+Paths: ``mtllib`` files and ``map_Kd`` textures must lie inside the model's
+folder (the OBJ's folder; for :func:`load_mtl` alone, the MTL's). Absolute
+paths and paths that climb out of it (``..``, or a link that leads out) are
+not followed: a warning, and no material file / no texture. Pass
+``allow_outside_paths=True`` to follow them.
 
 Differences from PyTorch3D's ``load_obj``: faces are always fan-triangulated
 (as PyTorch3D does) but missing per-corner UV / normal indices are ``-1`` only
@@ -19,12 +31,13 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from itertools import chain
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import torch
 
-from ._common import as_path, check_array, check_finite_array, fan_triangles, read_bytes, to_numpy
+from ._common import (as_path, check_array, check_finite_array, fan_triangles, is_plain_number_text, plain_float,
+                      read_bytes, to_numpy)
 
 __all__ = ["Material", "ObjMesh", "load_obj", "load_mtl", "save_obj"]
 
@@ -96,6 +109,34 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8-sig", errors="replace")
 
 
+def _continuation_runs(lines: list[str], starts_run=None) -> list[tuple[int, int]]:
+    """The ``(first, last)`` physical lines of every ``\\`` continuation, in one pass.
+
+    A run is a line ending in ``\\``, every following line that also does and
+    the line after them (none past the end: a final ``\\`` stays). ``starts_run(i)``
+    may refuse a line as the start of a run (OBJ comments).
+    """
+    n = len(lines)
+    runs = []
+    first = prev = -2
+    for i in [i for i, s in enumerate(lines) if s.endswith("\\") or s.endswith("\\\r")]:
+        if first >= 0 and i == prev + 1:
+            prev = i
+            continue
+        if first >= 0:
+            runs.append((first, min(prev + 1, n - 1)))
+        first = prev = i if starts_run is None or starts_run(i) else -2
+    if first >= 0:
+        runs.append((first, min(prev + 1, n - 1)))
+    return runs
+
+
+def _joined(lines: list[str], first: int, last: int) -> str:
+    """Lines ``first..last`` joined, each continuation ``\\`` replaced by a space (one join: linear time)."""
+    # Every line but the last ends in "\\" (or "\\\r"): the joins are the only newlines.
+    return "\n".join(lines[first: last + 1]).replace("\\\r\n", " ").replace("\\\n", " ").rstrip("\r")
+
+
 def _logical_lines(text: str) -> tuple[list[str], list[int] | range]:
     """Split into lines and join ``\\`` continuations.
 
@@ -106,16 +147,15 @@ def _logical_lines(text: str) -> tuple[list[str], list[int] | range]:
         return lines, range(1, len(lines) + 1)
     out: list[str] = []
     nums: list[int] = []
-    i = 0
-    while i < len(lines):
-        start = i
-        line = lines[i].rstrip("\r")
-        while line.endswith("\\") and i + 1 < len(lines):
-            i += 1
-            line = line[:-1] + " " + lines[i].rstrip("\r")
-        out.append(line)
-        nums.append(start + 1)
-        i += 1
+    pos = 0
+    for first, last in _continuation_runs(lines):
+        out += lines[pos:first]
+        nums += range(pos + 1, first + 1)
+        out.append(_joined(lines, first, last))
+        nums.append(first + 1)
+        pos = last + 1
+    out += lines[pos:]
+    nums += range(pos + 1, len(lines) + 1)
     return out, nums
 
 
@@ -134,12 +174,14 @@ def _err(path, line, msg: str) -> ValueError:
 def _parse_floats(path, key: str, toks: list[str], tok_lines) -> np.ndarray:
     """Strictly parse number tokens; on failure name the first bad token's line."""
     try:
+        if not is_plain_number_text("".join(toks)):
+            raise ValueError("not plain ASCII numbers")
         return np.array(list(map(float, toks)), dtype=np.float64)
     except ValueError:
         lines = tok_lines() if callable(tok_lines) else tok_lines
         for t, ln in zip(toks, lines):
             try:
-                float(t)
+                plain_float(t)
             except ValueError:
                 raise _err(path, ln, f"expected a number in '{key}' statement, found {t!r}") from None
         raise  # pragma: no cover
@@ -306,13 +348,57 @@ def _texture_filename(args: list[str]) -> str:
     return " ".join(args[i:])
 
 
-def load_mtl(path, *, load_textures: bool = True) -> dict[str, Material]:
+def _inside_folder(root: Path, name: str, *, base: Path | None = None) -> Path | None:
+    """``base / name`` when it stays inside the folder ``root``, else ``None``.
+
+    ``name`` (a path written in a model file, relative to ``base``, default
+    ``root``; ``\\`` read as ``/``) is outside when it is absolute (``/x``,
+    ``C:\\x``, ``\\\\server\\x``) or when it resolves, links followed, to a place
+    outside ``root``.
+    """
+    name = name.replace("\\", "/")
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive:
+        return None
+    target = (root if base is None else base) / name
+    try:
+        if not target.resolve().is_relative_to(root.resolve()):
+            return None
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return target
+
+
+def _followed(root: Path, base: Path, name: str, allow_outside: bool, where: str, what: str) -> Path | None:
+    """The path ``name`` names (relative to ``base``), or ``None`` with a warning when it leads out of ``root``."""
+    if allow_outside:
+        return base / name.replace("\\", "/")
+    target = _inside_folder(root, name, base=base)
+    if target is None:
+        warnings.warn(f"{where}: {what} {name!r} is outside the model's folder {root}; not read "
+                      "(pass allow_outside_paths=True to follow it)", stacklevel=3)
+    return target
+
+
+_COLOR_KEYS = {"Ka": "ambient", "Kd": "diffuse", "Ks": "specular"}
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def load_mtl(path, *, load_textures: bool = True, allow_outside_paths: bool = False, root=None) -> dict[str, Material]:
     """Read an MTL file into ``{name: Material}`` (texture paths resolved next to it).
 
-    A missing texture image only warns; a malformed statement raises ``ValueError``
-    naming the file and line.
+    Args:
+        load_textures: load ``map_Kd`` images (:func:`~unrender.io.load_image`, bounded by
+            ``MAX_IMAGE_PIXELS``) into ``Material.texture_image``.
+        allow_outside_paths: follow ``map_Kd`` paths that are absolute or lead out of ``root``.
+        root: the model's folder textures must stay in (default: the MTL file's folder).
+
+    A missing texture image or a refused path only warns (no texture); a
+    malformed statement or a value out of range (colours negative or beyond
+    float32, ``Ns`` negative, ``d`` / ``Tr`` outside [0, 1]) raises
+    ``ValueError`` naming the file and line.
     """
     p, data = read_bytes(path)
+    root = p.parent if root is None else as_path(root)
     lines, nums = _logical_lines(_decode(data))
     mats: dict[str, Material] = {}
     cur: Material | None = None
@@ -336,30 +422,32 @@ def load_mtl(path, *, load_textures: bool = True) -> dict[str, Material]:
             fname = _texture_filename(args)
             if not fname:
                 raise _err(p, ln, "expected a file name after 'map_Kd', found none")
-            cur.texture_path = p.parent / fname.replace("\\", "/")
+            cur.texture_path = _followed(root, p.parent, fname, allow_outside_paths, f"{p}: line {ln}", "texture")
             continue
         try:
-            vals = [float(a) for a in args]
+            vals = [plain_float(a) for a in args]
         except ValueError:
-            if key in ("Ka", "Kd", "Ks") and args and args[0] in ("spectral", "xyz"):
+            if key in _COLOR_KEYS and args and args[0] in ("spectral", "xyz"):
                 continue  # colour spaces we do not model
             raise _err(p, ln, f"expected numbers after '{key}', found {' '.join(args)!r}") from None
         if not all(np.isfinite(vals)):
             raise _err(p, ln, f"expected finite numbers after '{key}', found {' '.join(args)!r}")
-        if key in ("Ka", "Kd", "Ks"):
+        if key in ("d", "Tr"):
+            if len(vals) != 1 or not 0.0 <= vals[0] <= 1.0:
+                raise _err(p, ln, f"expected 1 number in [0, 1] after '{key}', found {' '.join(args)!r}")
+            cur.opacity = vals[0] if key == "d" else 1.0 - vals[0]
+            continue
+        if not all(0.0 <= v <= _F32_MAX for v in vals):
+            raise _err(p, ln, f"expected non-negative numbers within float32 range after '{key}', "
+                              f"found {' '.join(args)!r}")
+        if key in _COLOR_KEYS:
             if len(vals) not in (1, 3):
                 raise _err(p, ln, f"expected 1 or 3 numbers after '{key}', found {len(vals)}")
-            rgb = _rgb(vals * 3 if len(vals) == 1 else vals)
-            setattr(cur, {"Ka": "ambient", "Kd": "diffuse", "Ks": "specular"}[key], rgb)
+            setattr(cur, _COLOR_KEYS[key], _rgb(vals * 3 if len(vals) == 1 else vals))
         else:
             if len(vals) != 1:
                 raise _err(p, ln, f"expected 1 number after '{key}', found {len(vals)}")
-            if key == "Ns":
-                cur.shininess = vals[0]
-            elif key == "d":
-                cur.opacity = vals[0]
-            else:
-                cur.opacity = 1.0 - vals[0]
+            cur.shininess = vals[0]
     if load_textures:
         from .images import load_image
 
@@ -400,27 +488,27 @@ def _classify(data: bytes) -> np.ndarray:
 
 
 def _join_continuations(lines: list[str], kind: np.ndarray) -> None:
-    """Join lines ending in ``\\`` with the next one, in place; the joined line keeps its number."""
-    for i in [i for i, s in enumerate(lines) if s.rstrip("\r").endswith("\\")]:
-        if kind[i] == _SKIP:
-            continue  # a comment, or already consumed by the line above
-        line = lines[i].rstrip("\r")
-        j = i
-        while line.endswith("\\") and j + 1 < len(lines):
-            j += 1
-            line = line[:-1] + " " + lines[j].rstrip("\r")
-            lines[j] = ""
-            kind[j] = _SKIP
-        lines[i] = line
-        kind[i] = _SKIP if line.lstrip().startswith("#") else _OTHER
+    """Join lines ending in ``\\`` with the next one, in place; the joined line keeps its number.
+
+    A comment line does not continue onto the next; continued lines become blank.
+    """
+    skip = (kind == _SKIP).tolist()
+    for first, last in _continuation_runs(lines, lambda i: not skip[i]):
+        line = _joined(lines, first, last)
+        lines[first + 1: last + 1] = [""] * (last - first)
+        kind[first + 1: last + 1] = _SKIP
+        lines[first] = line
+        kind[first] = _SKIP if line.lstrip().startswith("#") else _OTHER
 
 
-def load_obj(path, *, load_textures: bool = True) -> ObjMesh:
+def load_obj(path, *, load_textures: bool = True, allow_outside_paths: bool = False) -> ObjMesh:
     """Read a Wavefront OBJ file (and the MTL files it names).
 
     Args:
         path: the ``.obj`` file.
         load_textures: load ``map_Kd`` images (Pillow) into ``Material.texture_image``.
+        allow_outside_paths: follow ``mtllib`` and ``map_Kd`` paths that are
+            absolute or lead out of the OBJ's folder (by default: a warning, not read).
     Returns:
         ``ObjMesh`` with ``verts (V, 3)``, ``faces (F, 3)`` and the optional fields.
     Raises:
@@ -479,6 +567,10 @@ def load_obj(path, *, load_textures: bool = True) -> ObjMesh:
     vv, vlens = _parse_block(p, "v", v_strs, v_ln, (3, 4, 6), 6)
     _check_finite_rows(p, "v", vv, v_ln)
     verts = vv[:, :3]
+    bad = (vlens == 6) & ((vv[:, 3:6] < 0) | (vv[:, 3:6] > 1)).any(1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _err(p, int(v_ln[i]), f"expected vertex colour components in [0, 1], found {vv[i, 3:6].tolist()}")
     colors = vv[:, 3:6] if len(vlens) and (vlens == 6).all() else None
     vt, _ = _parse_block(p, "vt", vt_strs, vt_ln, (1, 2, 3), 2)
     _check_finite_rows(p, "vt", vt, vt_ln)
@@ -518,14 +610,19 @@ def load_obj(path, *, load_textures: bool = True) -> ObjMesh:
 
     # materials
     materials: dict[str, Material] = {}
+    root = p.parent
     for ln, spec in mtllibs:
-        candidates = [spec] if _is_file(p.parent / spec) else spec.split()
+        whole = root / spec.replace("\\", "/") if allow_outside_paths else _inside_folder(root, spec)
+        candidates = [spec] if whole is not None and _is_file(whole) else spec.split()
         for name in candidates:
-            mp = p.parent / name.replace("\\", "/")
+            mp = _followed(root, root, name, allow_outside_paths, f"{p}: line {ln}", "material library")
+            if mp is None:
+                continue
             if not _is_file(mp):
                 warnings.warn(f"{p}: line {ln}: material library {mp} not found; materials skipped", stacklevel=2)
                 continue
-            materials.update(load_mtl(mp, load_textures=load_textures))
+            materials.update(load_mtl(mp, load_textures=load_textures, allow_outside_paths=allow_outside_paths,
+                                      root=root))
     names = list(mat_index)
     for name in names:
         materials.setdefault(name, Material(name=name))

@@ -9,6 +9,11 @@ elements take the same route when every list has the same length (e.g. all
 triangles) and otherwise a careful sequential walk. Every declared count is
 checked against the bytes (or lines) left in the file before anything is
 allocated, so a lying header fails fast with a ``ValueError``.
+
+Ascii numbers are plain ASCII (``float()``'s ``1_000`` and non-ASCII digits
+are refused). Colours must lie in [0, 1] after scaling integer types by their
+maximum (``uchar`` / 255, ...): negative values of signed types and float
+colours outside [0, 1] are a ``ValueError`` naming the element.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._common import as_path, check_array, check_finite_array, fan_triangles, read_bytes, to_numpy
+from ._common import (as_path, check_array, check_finite_array, fan_triangles, is_plain_number_text, plain_float,
+                      read_bytes, to_numpy)
 
 __all__ = ["PlyData", "load_ply", "save_ply"]
 
@@ -292,7 +298,7 @@ def _read_ascii(p, data: bytes, body: int, elements: list[_Element], header_line
 
 
 def _ascii_number(tok: str, code: str) -> float:
-    v = float(tok)
+    v = plain_float(tok)
     if code[0] in "iu" and not v.is_integer():
         raise ValueError(tok)
     return v
@@ -305,7 +311,8 @@ def _parse_ascii_rows(p, el: _Element, rows: list[str], line_nums: list[int]) ->
     if n == 0:
         return {q.name: (np.zeros(0, np.int64), np.zeros(0)) if q.count_dtype else np.zeros(0) for q in el.props}
     toks = [r.split() for r in rows]
-    if not has_list:
+    plain = is_plain_number_text("".join(rows))  # else the careful parse names the bad token
+    if plain and not has_list:
         lens = np.fromiter(map(len, toks), np.int64, count=n)
         if (lens == nprops).all():
             try:
@@ -313,7 +320,7 @@ def _parse_ascii_rows(p, el: _Element, rows: list[str], line_nums: list[int]) ->
                 return {q.name: vals[:, i] for i, q in enumerate(el.props)}
             except ValueError:
                 pass  # fall through to the line-by-line parse for the message
-    elif nprops == 1:
+    elif plain and nprops == 1:
         # A single list per line (the usual face element): uniform lengths parse at once.
         lens = np.fromiter(map(len, toks), np.int64, count=n)
         if (lens == lens[0]).all() and lens[0] >= 1:
@@ -408,8 +415,12 @@ def load_ply(path) -> PlyData:
 
     def finite(what: str, a):
         # float32 is what we return: values beyond its range count as infinite.
-        if a is not None and not np.isfinite(a.astype(np.float32)).all():
-            i = int(np.argmin(np.isfinite(a.astype(np.float32)).all(1)))
+        if a is None:
+            return a
+        with np.errstate(over="ignore"):
+            ok = np.isfinite(a.astype(np.float32)).all(1)
+        if not ok.all():
+            i = int(np.argmin(ok))
             raise ValueError(f"{p}: element 'vertex' (#{i}): expected finite {what}, found {a[i].tolist()}")
         return a
 
@@ -423,6 +434,11 @@ def load_ply(path) -> PlyData:
             colors = rgb if alpha is None else np.concatenate([rgb, alpha], 1)
             scales = [_color_scale(types[n].dtype) for n in names[: colors.shape[1]]]
             colors = finite("colors", colors / np.asarray(scales))
+            bad = ((colors < 0) | (colors > 1)).any(1)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"{p}: element 'vertex' (#{i}): expected colours in [0, 1] "
+                                 f"(integers in [0, type maximum]), found {colors[i].tolist()}")
             break
     uvs = None
     for names in _UV_NAMES:

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from ._common import as_path
+from .arrays import load_arrays
 
-__all__ = ["load_voxels", "save_voxels", "load_arrays"]
+__all__ = ["load_voxels", "save_voxels"]
 
 _SUFFIXES = (".npz", ".npy")
 
@@ -25,30 +26,11 @@ def _suffix(path) -> str:
     return s
 
 
-def load_arrays(path) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` file by name, or ``{"array": a}`` for an ``.npy`` file.
-
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming
-    the file when it is not a readable NumPy file (pickles are refused).
-    """
-    p = as_path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
-    try:
-        if _suffix(p) == ".npy":
-            return {"array": np.load(p, allow_pickle=False)}
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{p} is not a readable NumPy file: {exc}") from None
-    except ValueError as exc:
-        if str(exc).startswith(str(path)):
-            raise
-        raise ValueError(f"{p} is not a readable NumPy file: {exc}") from None
-
-
 def load_voxels(path, *, device="cpu"):
-    """Read a one-grid :class:`~unrender.structures.Voxels` from ``.npz`` or ``.npy`` (float32)."""
+    """Read a one-grid :class:`~unrender.structures.Voxels` from ``.npz`` or ``.npy`` (float32).
+
+    The file is read by :func:`~unrender.io.arrays.load_arrays` (bounded memory, real dtypes only).
+    """
     from ..structures import Voxels
 
     p = as_path(path)
