@@ -277,3 +277,78 @@ def test_lying_obj_is_fast(tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(p)) + ": line 4"):
         load_obj(p)
     assert time.perf_counter() - t < 1.0
+
+
+# ----------------------------------------------------------------------------- NumPy files and images
+ARRAY_CASES = 600
+IMAGE_CASES = 250
+
+
+def seed_arrays(tmp: Path) -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    out = {}
+    np.save(tmp / "a.npy", rng.random((6, 3)).astype(np.float32))
+    out["npy"] = (tmp / "a.npy").read_bytes()
+    np.savez(tmp / "s.npz", grid=rng.random((3, 4, 5)) > 0.5, bounds=np.array([[-1.0] * 3, [1.0] * 3]))
+    out["npz stored"] = (tmp / "s.npz").read_bytes()
+    np.savez_compressed(tmp / "c.npz", points=rng.integers(0, 9, (8, 3), dtype=np.int16))
+    out["npz deflated"] = (tmp / "c.npz").read_bytes()
+    return out
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz stored", "npz deflated"])
+def test_seeded_mutations_of_numpy_files(tmp_path, kind):
+    from unrender.io import load_arrays
+
+    seed = seed_arrays(tmp_path)[kind]
+    path = tmp_path / ("f.npy" if kind == "npy" else "f.npz")
+    rng = random.Random(f"unrender-fuzz-{kind}")
+    outcomes = {"ok": 0, "error": 0}
+    tracemalloc.start()
+    try:
+        for _ in range(ARRAY_CASES):
+            path.write_bytes(mutate(seed, rng))
+            with time_limit(CASE_TIME_LIMIT_S):
+                try:
+                    arrays = load_arrays(path)
+                except ValueError as e:
+                    assert str(path) in str(e), f"error does not name the file: {e}"
+                    outcomes["error"] += 1
+                    continue
+            assert all(a.dtype.kind in "biuf" for a in arrays.values())
+            assert sum(a.nbytes for a in arrays.values()) <= len(seed)
+            outcomes["ok"] += 1
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert outcomes["ok"] > 0 and outcomes["error"] > 0, outcomes
+    assert peak < 4 << 20, f"peak allocation {peak} bytes"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP"])
+def test_seeded_mutations_of_images(tmp_path, fmt):
+    from PIL import Image
+
+    from unrender.io import load_image
+
+    g = np.random.default_rng(0)
+    im = Image.fromarray((g.random((12, 16, 3)) * 255).astype(np.uint8))
+    im.save(tmp_path / "seed", format=fmt)
+    seed = (tmp_path / "seed").read_bytes()
+    path = tmp_path / "f.png"  # the extension does not pick the decoder
+    rng = random.Random(f"unrender-fuzz-{fmt}")
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(IMAGE_CASES):
+        path.write_bytes(mutate(seed, rng))
+        with time_limit(CASE_TIME_LIMIT_S), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about some damaged metadata
+            try:
+                img = load_image(path)
+            except ValueError as e:
+                assert str(path) in str(e), f"error does not name the file: {e}"
+                outcomes["error"] += 1
+                continue
+        assert img.dtype == torch.float32 and img.shape[2] in (3, 4)
+        assert torch.isfinite(img).all() and img.min() >= 0 and img.max() <= 1
+        outcomes["ok"] += 1
+    assert outcomes["error"] > 0, outcomes
