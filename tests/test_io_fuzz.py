@@ -284,6 +284,19 @@ ARRAY_CASES = 600
 IMAGE_CASES = 250
 
 
+def read_or_named_error(read, path: Path, data: bytes):
+    """Write ``data`` to ``path`` and ``read`` it within the time limit: the result, or ``None`` for a
+    ``ValueError`` naming the file (warnings, e.g. Pillow's about damaged metadata, ignored)."""
+    path.write_bytes(data)
+    with time_limit(CASE_TIME_LIMIT_S), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return read(path)
+        except ValueError as e:
+            assert str(path) in str(e), f"error does not name the file: {e}"
+            return None
+
+
 def seed_arrays(tmp: Path) -> dict[str, bytes]:
     rng = np.random.default_rng(0)
     out = {}
@@ -307,14 +320,10 @@ def test_seeded_mutations_of_numpy_files(tmp_path, kind):
     tracemalloc.start()
     try:
         for _ in range(ARRAY_CASES):
-            path.write_bytes(mutate(seed, rng))
-            with time_limit(CASE_TIME_LIMIT_S):
-                try:
-                    arrays = load_arrays(path)
-                except ValueError as e:
-                    assert str(path) in str(e), f"error does not name the file: {e}"
-                    outcomes["error"] += 1
-                    continue
+            arrays = read_or_named_error(load_arrays, path, mutate(seed, rng))
+            if arrays is None:
+                outcomes["error"] += 1
+                continue
             assert all(a.dtype.kind in "biuf" for a in arrays.values())
             assert sum(a.nbytes for a in arrays.values()) <= len(seed)
             outcomes["ok"] += 1
@@ -339,15 +348,10 @@ def test_seeded_mutations_of_images(tmp_path, fmt):
     rng = random.Random(f"unrender-fuzz-{fmt}")
     outcomes = {"ok": 0, "error": 0}
     for _ in range(IMAGE_CASES):
-        path.write_bytes(mutate(seed, rng))
-        with time_limit(CASE_TIME_LIMIT_S), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns about some damaged metadata
-            try:
-                img = load_image(path)
-            except ValueError as e:
-                assert str(path) in str(e), f"error does not name the file: {e}"
-                outcomes["error"] += 1
-                continue
+        img = read_or_named_error(load_image, path, mutate(seed, rng))
+        if img is None:
+            outcomes["error"] += 1
+            continue
         assert img.dtype == torch.float32 and img.shape[2] in (3, 4)
         assert torch.isfinite(img).all() and img.min() >= 0 and img.max() <= 1
         outcomes["ok"] += 1
