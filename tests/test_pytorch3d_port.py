@@ -140,6 +140,8 @@ def test_transform3d_chains_match_pytorch3d():
     for a, b in zip(_chain(U, R, pts), _chain(P, R, pts)):
         _close(a, b, 1e-5)
     assert ucam.Transform is ucam.Transform3d and isinstance(U.Translate(1.0, 2.0, 3.0), ucam.Transform)
+    m = U.Translate(1.0, 2.0, 3.0).get_matrix()
+    assert torch.equal(ucam.Transform(m).get_matrix(), m) and torch.equal(U.Transform3d(matrix=m[0]).get_matrix(), m)
     with pytest.raises(ValueError, match="Transform3d"):
         U.Transform3d().compose(torch.eye(4))
     with pytest.raises(ValueError, match="Translate"):

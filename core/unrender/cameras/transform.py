@@ -67,13 +67,16 @@ class Transform3d:
     Args:
         dtype, device: of the identity made when ``matrix`` is None.
         matrix: ``(N, 4, 4)`` or ``(4, 4)`` float tensor (kept as given, so
-            gradients flow through it); its dtype and device win.
+            gradients flow through it); its dtype and device win. It may also
+            come first (``Transform(matrix)``, unrender's earlier form).
 
     ``a.compose(b, c)`` keeps the parts and multiplies them on
     :meth:`get_matrix` (``M_a @ M_b @ M_c``); batches of 1 broadcast against N.
     """
 
     def __init__(self, dtype: torch.dtype = torch.float32, device="cpu", matrix: torch.Tensor | None = None) -> None:
+        if isinstance(dtype, torch.Tensor) and matrix is None:  # ``Transform(matrix)``, the earlier call form
+            dtype, matrix = torch.float32, dtype
         if matrix is None:
             matrix = torch.eye(4, dtype=dtype, device=device)
         if not isinstance(matrix, torch.Tensor) or matrix.shape[-2:] != (4, 4) or matrix.dim() not in (2, 3):
