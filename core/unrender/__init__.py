@@ -3,7 +3,7 @@
 The core package depends on torch, numpy and pymcubes only; it never imports
 Blender. Sub-packages:
 
-* ``unrender.structures``: ``Meshes``, ``PointClouds``, ``Voxels``
+* ``unrender.structures``: ``Meshes``, ``PointClouds`` (also ``Pointclouds``, PyTorch3D's spelling), ``Voxels``
 * ``unrender.io``: OBJ (+MTL, textures), PLY, images and GIFs
 * ``unrender.geometry``: primitives, surface sampling, conversions, rotations
 * ``unrender.ops``: nearest neighbours, laplacians
@@ -14,8 +14,8 @@ Blender. Sub-packages:
 * ``unrender.losses`` and ``unrender.metrics``
 """
 
-from .structures import Meshes, PointClouds, Voxels
+from .structures import Meshes, PointClouds, Pointclouds, Voxels
 
 __version__ = "0.1.0"
 
-__all__ = ["Meshes", "PointClouds", "Voxels", "__version__"]
+__all__ = ["Meshes", "PointClouds", "Pointclouds", "Voxels", "__version__"]

@@ -7,6 +7,8 @@
 * :mod:`.blender`: ``BlenderCamera`` and ``cameras_from_blender`` /
   ``blender_from_cameras`` (Blender's own view-plane rules, no bpy import).
 * :mod:`.opencv`: ``cameras_from_opencv`` / ``opencv_from_cameras``.
+* :mod:`.transform`: ``Transform3d`` (alias ``Transform``), ``Translate``, ``Rotate``,
+  ``RotateAxisAngle``, ``Scale`` (PyTorch3D's ``pytorch3d.transforms`` classes).
 * :mod:`.pytorch3d_convert`: ``to_pytorch3d`` / ``from_pytorch3d`` (lazy import).
 """
 
@@ -24,7 +26,7 @@ from .cameras import (
 )
 from .opencv import cameras_from_opencv, opencv_from_cameras
 from .pytorch3d_convert import from_pytorch3d, to_pytorch3d
-from .transform import Transform, apply_homogeneous
+from .transform import RotateAxisAngle, Rotate, Scale, Transform, Transform3d, Translate, apply_homogeneous
 
 __all__ = [
     "apply_homogeneous",
@@ -34,6 +36,11 @@ __all__ = [
     "FoVOrthographicCameras",
     "OrthographicCameras",
     "Transform",
+    "Transform3d",
+    "Translate",
+    "Rotate",
+    "RotateAxisAngle",
+    "Scale",
     "get_world_to_view_transform",
     "camera_position_from_spherical_angles",
     "look_at_rotation",

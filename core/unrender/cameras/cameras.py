@@ -28,7 +28,7 @@ The classes match PyTorch3D's methods (``get_world_to_view_transform``,
 ``get_full_projection_transform``, ``transform_points``,
 ``transform_points_ndc``, ``transform_points_screen``, ``unproject_points``,
 ``get_camera_center``, ...) and their ``get_matrix()`` numbers; transforms are
-:class:`~unrender.cameras.transform.Transform` objects. Differences from
+:class:`~unrender.cameras.transform.Transform3d` objects. Differences from
 PyTorch3D, all deliberate:
 
 * A camera keeps the floating dtype of its tensor inputs (float64 stays
@@ -57,7 +57,7 @@ import torch
 
 from ..tensor_properties import TensorProperties, broadcast_batch
 from ..screen import parse_image_sizes
-from .transform import Transform, apply_homogeneous
+from .transform import Transform3d, apply_homogeneous
 
 __all__ = [
     "CamerasBase",
@@ -271,22 +271,22 @@ class CamerasBase(TensorProperties):
         s = self._ndc_matrix(image_size)
         return p if s is None else p @ s
 
-    def get_world_to_view_transform(self, R=None, T=None, **kwargs) -> Transform:
+    def get_world_to_view_transform(self, R=None, T=None, **kwargs) -> Transform3d:
         """World -> view: matrix ``[[R, 0], [T, 1]]`` ``(N, 4, 4)``. ``R``/``T`` override the stored ones."""
-        return Transform(self._w2v_matrix(R, T))
+        return Transform3d(matrix=self._w2v_matrix(R, T))
 
-    def get_projection_transform(self, **kwargs) -> Transform:
+    def get_projection_transform(self, **kwargs) -> Transform3d:
         """View -> camera projection space (NDC, or screen for ``in_ndc=False``)."""
-        return Transform(self._projection_matrix())
+        return Transform3d(matrix=self._projection_matrix())
 
-    def get_ndc_camera_transform(self, image_size=None, **kwargs) -> Transform:
+    def get_ndc_camera_transform(self, image_size=None, **kwargs) -> Transform3d:
         """Camera projection space -> NDC (identity for NDC cameras)."""
         s = self._ndc_matrix(image_size)
-        return Transform(_eye4(self._N, self.R) if s is None else s)
+        return Transform3d(matrix=_eye4(self._N, self.R) if s is None else s)
 
-    def get_full_projection_transform(self, R=None, T=None, **kwargs) -> Transform:
+    def get_full_projection_transform(self, R=None, T=None, **kwargs) -> Transform3d:
         """World -> camera projection space."""
-        return Transform(self._w2v_matrix(R, T) @ self._projection_matrix())
+        return Transform3d(matrix=self._w2v_matrix(R, T) @ self._projection_matrix())
 
     # ----------------------------------------------------------------- projecting
     def transform_points(self, points: torch.Tensor, eps: float | None = None, R=None, T=None,
@@ -652,8 +652,8 @@ class OrthographicCameras(_IntrinsicsCameras):
 # --------------------------------------------------------------------------- world-to-view helpers
 
 
-def get_world_to_view_transform(R: torch.Tensor, T: torch.Tensor) -> Transform:
-    """``R (N, 3, 3)``, ``T (N, 3)`` -> the world -> view :class:`Transform` (``X @ R + T``)."""
+def get_world_to_view_transform(R: torch.Tensor, T: torch.Tensor) -> Transform3d:
+    """``R (N, 3, 3)``, ``T (N, 3)`` -> the world -> view :class:`Transform3d` (``X @ R + T``)."""
     R = _batched("R", R, (3, 3))
     T = _batched("T", T, (3,))
     if R.shape[0] != T.shape[0]:
@@ -661,7 +661,7 @@ def get_world_to_view_transform(R: torch.Tensor, T: torch.Tensor) -> Transform:
     m = _eye4(R.shape[0], R)
     m[:, :3, :3] = R
     m[:, 3, :3] = T.to(R.dtype)
-    return Transform(m)
+    return Transform3d(matrix=m)
 
 
 def _vec3_args(names: Sequence[str], values: Sequence, device) -> list[torch.Tensor]:

@@ -5,6 +5,7 @@ from .depth import depth_to_points, project_points, unproject_depth
 from .marching_cubes import marching_cubes, marching_cubes_implicit
 from .primitives import (
     cube,
+    ico_sphere,
     icosphere,
     icosphere_verts_faces,
     parametric_surface,
@@ -24,6 +25,7 @@ from .voxelize import mesh_to_voxels, points_inside_mesh, winding_number
 __all__ = [
     "cube",
     "icosphere",
+    "ico_sphere",
     "icosphere_verts_faces",
     "parametric_surface",
     "sample_sphere",

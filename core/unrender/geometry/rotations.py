@@ -65,6 +65,8 @@ __all__ = [
     "matrix_to_rotation_6d",
     "so3_exp_map",
     "so3_log_map",
+    "se3_exp_map",
+    "se3_log_map",
     "rotation_error_deg",
     "hat",
     "hat_inv",
@@ -412,6 +414,40 @@ def so3_log_map(R: torch.Tensor, eps: float = 1e-4, cos_bound: float = 1e-4) -> 
         ``(..., 3)``; gradients are finite at the identity.
     """
     return matrix_to_axis_angle(_mat("R", R))
+
+
+def _se3_v_matrix(log_rotation: torch.Tensor, eps: float) -> torch.Tensor:
+    """``(N, 3)`` -> the ``(N, 3, 3)`` V matrix of the SE(3) exponential (PyTorch3D's clamped angle)."""
+    theta = torch.clamp(torch.square(log_rotation).sum(-1), eps).sqrt()[:, None, None]
+    h = hat(log_rotation)
+    eye = torch.eye(3, dtype=log_rotation.dtype, device=log_rotation.device)
+    return eye + h * ((1 - torch.cos(theta)) / torch.square(theta)) + (h @ h) * ((theta - torch.sin(theta)) / theta**3)
+
+
+def se3_exp_map(log_transform: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """SE(3) exponential map, as PyTorch3D's: ``(N, 6)`` ``[log_translation | log_rotation]`` ->
+    ``(N, 4, 4)`` in row-vector convention (``R^T`` in the top-left block, the translation
+    ``V @ log_translation`` in the last row). ``eps`` clamps the squared rotation angle in V."""
+    check_tensor("log_transform", log_transform, [None, 6], floating=True)
+    log_translation, log_rotation = log_transform[:, :3], log_transform[:, 3:]
+    R = so3_exp_map(log_rotation, eps=eps)
+    T = (_se3_v_matrix(log_rotation, eps) @ log_translation[:, :, None])[:, :, 0]
+    top = F.pad(R.transpose(1, 2), (0, 1))  # (N, 3, 4), last column 0
+    bottom = F.pad(T, (0, 1), value=1.0)[:, None]  # (N, 1, 4)
+    return torch.cat([top, bottom], 1)
+
+
+def se3_log_map(transform: torch.Tensor, eps: float = 1e-4, cos_bound: float = 1e-4) -> torch.Tensor:
+    """SE(3) logarithm, as PyTorch3D's: ``(N, 4, 4)`` row-vector rigid transforms -> ``(N, 6)``
+    ``[log_translation | log_rotation]``; the inverse of :func:`se3_exp_map` for angles below pi."""
+    check_tensor("transform", transform, [None, 4, 4], floating=True)
+    if not torch.allclose(transform[:, :3, 3], torch.zeros_like(transform[:, :3, 3])):
+        found = float(transform[:, :3, 3].abs().max())
+        raise ValueError(f"transform: expected a rigid transform with transform[:, :3, 3] = 0 (row-vector convention), found max |value| {found:.3g}")
+    log_rotation = so3_log_map(transform[:, :3, :3].transpose(1, 2), eps=eps, cos_bound=cos_bound)
+    V = _se3_v_matrix(log_rotation, eps)
+    log_translation = torch.linalg.solve(V, transform[:, 3, :3, None])[:, :, 0]
+    return torch.cat([log_translation, log_rotation], 1)
 
 
 def rotation_error_deg(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:

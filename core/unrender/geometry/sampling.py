@@ -96,9 +96,21 @@ def sample_points_from_meshes(
     meshes: Meshes,
     num_samples: int = 10000,
     return_normals: bool = False,
+    return_textures: bool = False,
     *,
     generator: torch.Generator | None = None,
 ):
-    """PyTorch3D-compatible wrapper: ``(B, N, 3)`` points, plus ``(B, N, 3)`` normals if asked."""
+    """PyTorch3D's call form: ``(B, N, 3)`` points, then ``(B, N, 3)`` normals and ``(B, N, C)``
+    texels of ``meshes.textures`` at the points, each when asked for (in that order)."""
+    if return_textures and getattr(meshes, "textures", None) is None:
+        raise ValueError("meshes: return_textures=True needs meshes with textures, found meshes.textures None")
     s = sample_surface(meshes, num_samples, return_normals=return_normals, generator=generator)
-    return (s.points, s.normals) if return_normals else s.points
+    out = [s.points]
+    if return_normals:
+        out.append(s.normals)
+    if return_textures:
+        B, N = s.face_index.shape
+        batch = torch.arange(B, device=s.points.device).repeat_interleave(N)
+        texels = meshes.textures.sample_faces(meshes, s.face_index.reshape(-1), s.barycentric.reshape(-1, 3), batch)
+        out.append(texels.reshape(B, N, -1))
+    return tuple(out) if len(out) > 1 else out[0]

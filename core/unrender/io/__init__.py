@@ -1,4 +1,5 @@
-"""File formats: OBJ (+MTL, UV textures), PLY (ascii + binary), images and GIFs, voxel grids
+"""File formats: OBJ (+MTL, UV textures; PyTorch3D's ``verts, faces, aux = load_obj(f)`` and
+``load_objs_as_meshes``), PLY (ascii + binary), images and GIFs, voxel grids
 (``.npz``/``.npy``), cameras (``.json``) and keypoints (``.json``/``.npy``); each a load/save pair.
 NumPy files (voxels, points, keypoints) are read by :func:`load_arrays` (``arrays.py``).
 
@@ -22,6 +23,7 @@ from .cameras import (CAMERA_FIELDS, CAMERAS_FORMAT, ROTATION_TOLERANCE, camera_
 from .images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, save_gif, save_image
 from .keypoints import KEYPOINTS_FORMAT, load_keypoints, save_keypoints
 from .obj import Material, ObjMesh, load_mtl, load_obj, save_obj
+from .obj_views import ObjFaces, ObjProperties, load_objs_as_meshes, make_texture_atlas, obj_as_tuple
 from .ply import PlyData, load_ply, save_ply
 from .voxels import load_voxels, save_voxels
 
@@ -36,6 +38,11 @@ __all__ = [
     "load_arrays",
     "Material",
     "ObjMesh",
+    "ObjFaces",
+    "ObjProperties",
+    "obj_as_tuple",
+    "make_texture_atlas",
+    "load_objs_as_meshes",
     "PlyData",
     "camera_fields",
     "camera_record",

@@ -83,6 +83,10 @@ class ObjMesh:
         face_materials: ``(F,)`` int64 into ``material_names``, ``-1`` before any ``usemtl``.
         materials: name -> ``Material`` (every name defined in the MTL files or used by ``usemtl``).
         material_names: names in index order: first as used by ``usemtl``, then unused MTL entries.
+        texture_atlas: ``(F, R, R, 3)`` per-face texels (``load_obj(..., create_texture_atlas=True)``) or ``None``.
+
+    ``verts, faces, aux = load_obj(path)`` unpacks it as PyTorch3D's triple (see
+    :mod:`unrender.io.obj_views`).
     """
 
     verts: torch.Tensor
@@ -95,6 +99,12 @@ class ObjMesh:
     face_materials: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     materials: dict[str, Material] = field(default_factory=dict)
     material_names: list[str] = field(default_factory=list)
+    texture_atlas: torch.Tensor | None = None
+
+    def __iter__(self):
+        from .obj_views import obj_as_tuple
+
+        return iter(obj_as_tuple(self))
 
     def to_meshes(self):
         """A one-mesh ``unrender.Meshes``."""
@@ -501,12 +511,15 @@ def _join_continuations(lines: list[str], kind: np.ndarray) -> None:
         kind[first] = _SKIP if line.lstrip().startswith("#") else _OTHER
 
 
-def load_obj(path, *, load_textures: bool = True, allow_outside_paths: bool = False) -> ObjMesh:
+def load_obj(path, load_textures: bool = True, create_texture_atlas: bool = False, texture_atlas_size: int = 4,
+             texture_wrap: str | None = "repeat", *, allow_outside_paths: bool = False) -> ObjMesh:
     """Read a Wavefront OBJ file (and the MTL files it names).
 
     Args:
         path: the ``.obj`` file.
         load_textures: load ``map_Kd`` images (Pillow) into ``Material.texture_image``.
+        create_texture_atlas, texture_atlas_size, texture_wrap: fill ``texture_atlas``
+            (PyTorch3D's options, see :func:`unrender.io.obj_views.make_texture_atlas`).
         allow_outside_paths: follow ``mtllib`` and ``map_Kd`` paths that are
             absolute or lead out of the OBJ's folder (by default: a warning, not read).
     Returns:
@@ -630,7 +643,7 @@ def load_obj(path, *, load_textures: bool = True, allow_outside_paths: bool = Fa
 
     f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     i64 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
-    return ObjMesh(
+    obj = ObjMesh(
         verts=f32(verts),
         faces=i64(faces.reshape(-1, 3)),
         verts_uvs=f32(vt) if len(vt_strs) else None,
@@ -642,6 +655,11 @@ def load_obj(path, *, load_textures: bool = True, allow_outside_paths: bool = Fa
         materials=materials,
         material_names=names,
     )
+    if create_texture_atlas:
+        from .obj_views import make_texture_atlas
+
+        obj.texture_atlas = make_texture_atlas(obj, texture_atlas_size, texture_wrap)
+    return obj
 
 
 # ----------------------------------------------------------------------------- OBJ writer

@@ -53,6 +53,9 @@ class PlyData:
         normals: ``(V, 3)`` float32 or ``None``.
         colors: ``(V, 3)`` or ``(V, 4)`` (with alpha) float32 in [0, 1] or ``None``.
         verts_uvs: ``(V, 2)`` float32 (``s t`` / ``u v`` properties) or ``None``.
+
+    ``verts, faces = load_ply(path)`` unpacks it as PyTorch3D's pair (faces ``(0, 3)``
+    when the file has none).
     """
 
     verts: torch.Tensor
@@ -60,6 +63,10 @@ class PlyData:
     normals: torch.Tensor | None = None
     colors: torch.Tensor | None = None
     verts_uvs: torch.Tensor | None = None
+
+    def __iter__(self):
+        faces = self.faces if self.faces is not None else torch.zeros((0, 3), dtype=torch.int64)
+        return iter((self.verts, faces))
 
 
 @dataclass

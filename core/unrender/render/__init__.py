@@ -1,7 +1,8 @@
 """Rendering: rasterisers, shaders, lights, materials, textures, point splatting, turntables.
 
 PyTorch3D-compatible names and numerics (``pytorch3d.renderer``). Textures
-travel beside the meshes, which carry none::
+ride on the meshes (``Meshes(verts, faces, textures=TexturesVertex(colors))``)
+or are passed to the renderer, which then wins::
 
     renderer = MeshRenderer(MeshRasterizer(cameras, RasterizationSettings(512)), HardPhongShader(cameras=cameras))
     images = renderer(meshes, textures=TexturesVertex(colors), lights=PointLights(location=[[0, 2, 2]]))
@@ -19,7 +20,7 @@ live below, in :mod:`unrender.screen`.
   ``NormWeightedCompositor``, ``WeightedSumCompositor``, ``PointsRenderer``.
 * shared: lights and materials (``AmbientLights``, ``DirectionalLights``,
   ``PointLights``, ``Materials``), blending (``BlendParams``), textures
-  (``TexturesVertex``, ``TexturesUV``, ``interpolate_face_attributes``).
+  (``TexturesVertex``, ``TexturesUV``, ``TexturesAtlas``, ``interpolate_face_attributes``).
 * ``turntable`` / ``save_turntable``: orbit renders as frames, GIF and PNGs.
 * scenes as Blender lights them: ``Scene``, ``SceneMesh``, ``SceneSunLight``,
   ``ScenePointLight``, ``render_scene`` (Lambertian, Blender's light units) and
@@ -55,7 +56,7 @@ from .scene import (
     srgb_to_linear,
 )
 from .still import frame_of, render_still, still_renderable
-from .textures import TexturesUV, TexturesVertex, as_textures, gather_interpolate, interpolate_face_attributes, interpolate_packed
+from .textures import TexturesAtlas, TexturesBase, TexturesUV, TexturesVertex, as_textures, gather_interpolate, interpolate_face_attributes, interpolate_packed
 from .turntable import save_turntable, turntable, turntable_cameras
 
 __all__ = [
@@ -75,6 +76,8 @@ __all__ = [
     "SceneSunLight",
     "Slots",
     "TexturesUV",
+    "TexturesAtlas",
+    "TexturesBase",
     "TexturesVertex",
     "as_batch_property",
     "as_textures",

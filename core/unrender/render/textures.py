@@ -1,8 +1,9 @@
-"""Surface colours for rendering: per-vertex colours and UV-mapped images.
+"""Surface colours for rendering: per-vertex colours, UV-mapped images and per-face atlases.
 
-Textures are kept apart from ``Meshes``: pass them to the renderer or the
-shader (``renderer(meshes, textures=TexturesVertex(colors))``). Both classes
-follow PyTorch3D's sampling numerics:
+Textures ride on the mesh (``Meshes(verts, faces, textures=...)``, as in
+PyTorch3D) or are passed to the renderer or the shader
+(``renderer(meshes, textures=TexturesVertex(colors))``), which then wins. The
+classes follow PyTorch3D's sampling numerics:
 
 * ``TexturesVertex``: vertex features interpolated with the barycentric
   coordinates of each pixel;
@@ -10,7 +11,15 @@ follow PyTorch3D's sampling numerics:
   ``torch.nn.functional.grid_sample`` would with the grid
   ``(2u - 1, 1 - 2v)`` (``v = 0`` is the bottom row of the image), honouring
   ``align_corners``, ``padding_mode`` (border / zeros / reflection) and
-  ``sampling_mode`` (bilinear / nearest).
+  ``sampling_mode`` (bilinear / nearest);
+* ``TexturesAtlas``: an ``R x R`` texel grid per face, the texel picked from
+  the barycentric coordinates (nearest, as SoftRas and PyTorch3D).
+
+All share :class:`TexturesBase`: ``sample_faces`` (texels at points given by
+face and barycentric coordinates, what the shaders and
+``sample_points_from_meshes`` use), ``sample_textures`` (dense, per fragment
+slot), ``join_batch`` and ``join_scene`` (what ``join_meshes_as_batch`` /
+``join_meshes_as_scene`` call), and the ``TensorProperties`` batch methods.
 
 Only covered pixels are sampled. Where no face covers a slot the dense
 ``sample_textures`` output is 0 (PyTorch3D's UV textures return the colour at
@@ -19,13 +28,15 @@ uv ``(0, 0)`` there; no blend ever uses those slots).
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from .._validate import check_finite, check_tensor
 from ..tensor_properties import TensorProperties
 from .blending import Slots, select_slots
 
-__all__ = ["TexturesVertex", "TexturesUV", "interpolate_face_attributes", "interpolate_packed", "gather_interpolate", "as_textures"]
+__all__ = ["TexturesBase", "TexturesVertex", "TexturesUV", "TexturesAtlas", "interpolate_face_attributes", "interpolate_packed", "gather_interpolate", "as_textures"]
 
 
 def interpolate_face_attributes(pix_to_face: torch.Tensor, bary_coords: torch.Tensor, face_attributes: torch.Tensor) -> torch.Tensor:
@@ -79,7 +90,37 @@ def _as_list(name: str, x, inner_dims: int) -> list[torch.Tensor]:
     raise ValueError(f"{name}: expected a tensor or a non-empty list of tensors, found {type(x).__name__}")
 
 
-class TexturesVertex(TensorProperties):
+class TexturesBase(TensorProperties):
+    """What every texture class shares. A subclass defines ``sample_faces(meshes, face (P,), bary (P, 3),
+    batch (P,)) -> (P, C)``, the texels at points given by packed face, barycentric coordinates and
+    mesh (or image), and ``join_scene()``, the batch as the texture of one mesh."""
+
+    _NAME = "textures"
+    channels: int
+
+    def sample_packed(self, meshes, slots: Slots) -> torch.Tensor:
+        """``(P, C)`` texels at the covered ``slots``."""
+        return self.sample_faces(meshes, slots.face, slots.bary, slots.batch)
+
+    def sample_textures(self, fragments, meshes) -> torch.Tensor:
+        """``(N, H, W, K, C)`` texels per slot, 0 where no face."""
+        return _dense(self.sample_packed(meshes, select_slots(fragments)), fragments, self.channels)
+
+    def join_batch(self, textures: list) -> "TexturesBase":
+        """This batch followed by each of ``textures`` (same class) as one batch, as PyTorch3D's."""
+        for i, t in enumerate(textures):
+            if type(t) is not type(self):
+                raise ValueError(f"textures[{i}]: expected {type(self).__name__} to join with, found {type(t).__name__}")
+        out = copy.copy(self)
+        for k in self._FIELDS:
+            v = getattr(self, k)
+            setattr(out, k, list(v) + [x for t in textures for x in getattr(t, k)] if isinstance(v, list)
+                    else torch.cat([v, *(getattr(t, k).to(v) for t in textures)], 0))
+        out._N = len(self) + sum(len(t) for t in textures)
+        return out
+
+
+class TexturesVertex(TexturesBase):
     """Per-vertex features (e.g. RGB colours).
 
     Args:
@@ -89,7 +130,6 @@ class TexturesVertex(TensorProperties):
     """
 
     _FIELDS = ("_feats",)
-    _NAME = "textures"
 
     def __init__(self, verts_features) -> None:
         feats = _as_list("verts_features", verts_features, 2)
@@ -121,14 +161,14 @@ class TexturesVertex(TensorProperties):
         """``(F, 3, C)`` features of every packed face corner."""
         return self.verts_features_packed(meshes)[meshes.faces_packed()]
 
-    def sample_packed(self, meshes, slots: Slots) -> torch.Tensor:
-        """``(P, C)`` interpolated features at the covered ``slots``."""
+    def sample_faces(self, meshes, face: torch.Tensor, bary: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """``(P, C)`` features interpolated at ``bary`` in the packed faces ``face``."""
         feats = self.verts_features_packed(meshes)
-        return gather_interpolate(feats, meshes.faces_packed()[slots.face], slots.bary.to(feats.dtype))
+        return gather_interpolate(feats, meshes.faces_packed()[face], bary.to(feats.dtype))
 
-    def sample_textures(self, fragments, meshes) -> torch.Tensor:
-        """``(N, H, W, K, C)`` features per slot, 0 where no face."""
-        return _dense(self.sample_packed(meshes, select_slots(fragments)), fragments, self.channels)
+    def join_scene(self) -> "TexturesVertex":
+        """One item: the features of every mesh, in order."""
+        return TexturesVertex([torch.cat(self._feats, 0)])
 
 
 def _dense(vals: torch.Tensor, fragments, C: int) -> torch.Tensor:
@@ -154,7 +194,7 @@ def _reflect(x: torch.Tensor, twice_low: float, twice_high: float) -> torch.Tens
     return torch.where(flips % 2 == 0, extra + lo, span - extra + lo)
 
 
-class TexturesUV(TensorProperties):
+class TexturesUV(TexturesBase):
     """Image textures addressed by per-corner UV coordinates.
 
     Args:
@@ -171,7 +211,6 @@ class TexturesUV(TensorProperties):
     """
 
     _FIELDS = ("_maps", "_faces_uvs", "_verts_uvs")
-    _NAME = "textures"
 
     def __init__(
         self,
@@ -323,24 +362,116 @@ class TexturesUV(TensorProperties):
             out[sel] = r.clamp(0, s - 1)
         return out
 
-    def sample_packed(self, meshes, slots: Slots) -> torch.Tensor:
-        """``(P, C)`` texels at the covered ``slots``."""
+    def sample_faces(self, meshes, face: torch.Tensor, bary: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """``(P, C)`` texels at ``bary`` in the packed faces ``face`` (map of mesh ``batch``)."""
         fvu = self.faces_verts_uvs(meshes)
-        uv = interpolate_packed(fvu[slots.face], slots.bary.to(fvu.dtype))
-        return self.sample_uv(uv, slots.batch if len(self) > 1 else None)
+        uv = interpolate_packed(fvu[face], bary.to(fvu.dtype))
+        return self.sample_uv(uv, batch if len(self) > 1 else None)
 
-    def sample_textures(self, fragments, meshes) -> torch.Tensor:
-        """``(N, H, W, K, C)`` texels per slot, 0 where no face."""
-        return _dense(self.sample_packed(meshes, select_slots(fragments)), fragments, self.channels)
+    def join_scene(self) -> "TexturesUV":
+        """One item: the maps side by side in one image (top-aligned, zero filled below the
+        shorter ones) and the UVs moved to address the same texels. Sampling inside each
+        map is unchanged; at a map's edge bilinear sampling reaches into its neighbour,
+        as with PyTorch3D's packed maps."""
+        if len(self) == 1:
+            return copy.copy(self)
+        H = max(int(m.shape[0]) for m in self._maps)
+        W = sum(int(m.shape[1]) for m in self._maps)
+        ref = self._maps[0]
+        image = ref.new_zeros(H, W, self.channels)
+        uvs, faces, x0, t0 = [], [], 0, 0
+        for m, fu, vu in zip(self._maps, self._faces_uvs, self._verts_uvs):
+            h, w = int(m.shape[0]), int(m.shape[1])
+            image = torch.cat([image[:, :x0], torch.cat([m.to(image), image[h:, x0:x0 + w]], 0), image[:, x0 + w:]], 1)
+            u, v = vu[:, 0], vu[:, 1]
+            if self.align_corners:  # texel x = u (w - 1), row = (1 - v)(h - 1)
+                u2 = (x0 + u * (w - 1)) / max(W - 1, 1)
+                v2 = 1 - (1 - v) * (h - 1) / max(H - 1, 1)
+            else:  # texel x = u w - 1/2, row = (1 - v) h - 1/2
+                u2 = (x0 + u * w) / W
+                v2 = 1 - (1 - v) * h / H
+            uvs.append(torch.stack([u2, v2], 1))
+            faces.append(fu + t0)
+            x0 += w
+            t0 += int(vu.shape[0])
+        return TexturesUV(image, torch.cat(faces, 0), torch.cat(uvs, 0), padding_mode=self.padding_mode,
+                          align_corners=self.align_corners, sampling_mode=self.sampling_mode)
+
+
+class TexturesAtlas(TexturesBase):
+    """An ``R x R`` grid of texels per face (SoftRas's and PyTorch3D's ``TexturesAtlas``).
+
+    Args:
+        atlas: ``(N, F, R, R, C)``, one ``(F, R, R, C)`` or a list of ``(F_i, R, R, C)``
+            (the same ``R`` for all). Texel ``[w_y, w_x]`` of a face covers the
+            barycentric cell ``w_x <= R b0 < w_x + 1``, ``w_y <= R b1 < w_y + 1``
+            (below the cell's diagonal; above it, the cell mirrored through the
+            face's centre), as in PyTorch3D: nearest sampling, differentiable in
+            the atlas only.
+    """
+
+    _FIELDS = ("_atlas",)
+
+    def __init__(self, atlas) -> None:
+        lst = _as_list("atlas", atlas, 4)
+        R = int(lst[0].shape[1])
+        C = int(lst[0].shape[-1])
+        for i, a in enumerate(lst):
+            check_tensor(f"atlas[{i}]", a, [None, R, R, C], floating=True)
+            check_finite(f"atlas[{i}]", a)
+        if R < 1:
+            raise ValueError(f"atlas: expected a grid of at least 1 x 1 texels per face, found {R} x {R}")
+        super().__init__(_atlas=lst)
+        self.channels = C
+        self.resolution = R
+
+    def __repr__(self) -> str:
+        return f"TexturesAtlas(N={len(self)}, R={self.resolution}, C={self.channels})"
+
+    def atlas_list(self) -> list[torch.Tensor]:
+        return list(self._atlas)
+
+    def atlas_packed(self, meshes=None) -> torch.Tensor:
+        """``(sum F_i, R, R, C)``; with ``meshes``, checked against their face counts."""
+        if meshes is not None:
+            self.check_batch(len(meshes), "atlas", per="mesh")
+            nf = meshes.num_faces_per_mesh().tolist()
+            out = []
+            for i, n in enumerate(nf):
+                a = self._atlas[i if len(self) > 1 else 0]
+                if a.shape[0] != n:
+                    raise ValueError(f"atlas: expected {n} faces for mesh {i} (its face count), found {a.shape[0]}")
+                out.append(a)
+            return out[0] if len(out) == 1 else torch.cat(out, 0)
+        return self._atlas[0] if len(self) == 1 else torch.cat(self._atlas, 0)
+
+    def atlas_padded(self) -> torch.Tensor:
+        """``(N, max F_i, R, R, C)``, zero padded."""
+        F = max(int(a.shape[0]) for a in self._atlas)
+        return torch.stack([torch.cat([a, a.new_zeros(F - a.shape[0], *a.shape[1:])], 0) for a in self._atlas], 0)
+
+    def sample_faces(self, meshes, face: torch.Tensor, bary: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """``(P, C)`` texel of the atlas cell holding ``bary`` in each packed ``face``."""
+        atlas = self.atlas_packed(meshes)
+        R = self.resolution
+        b01 = bary[:, :2].to(atlas.dtype)
+        w = (b01 * R).to(torch.int64).clamp(max=R - 1)
+        below = (b01.sum(-1) * R - w.to(atlas.dtype).sum(-1)) <= 1.0
+        w = torch.where(below[:, None], w, R - 1 - w)
+        return atlas[face, w[:, 1], w[:, 0]]
+
+    def join_scene(self) -> "TexturesAtlas":
+        """One item: the faces' atlases of every mesh, in order."""
+        return TexturesAtlas([torch.cat(self._atlas, 0)])
 
 
 def as_textures(textures, name: str = "textures"):
-    """``None``, a ``TexturesVertex``/``TexturesUV`` or a colour tensor -> textures.
+    """``None``, a ``TexturesVertex``/``TexturesUV``/``TexturesAtlas`` or a colour tensor -> textures.
 
     A ``(V, C)`` / ``(N, V, C)`` tensor or list of ``(V_i, C)`` tensors means
     per-vertex colours.
     """
-    if textures is None or isinstance(textures, (TexturesVertex, TexturesUV)):
+    if textures is None or isinstance(textures, TexturesBase):
         return textures
     if isinstance(textures, torch.Tensor) or isinstance(textures, (list, tuple)):
         try:
@@ -349,4 +480,4 @@ def as_textures(textures, name: str = "textures"):
             raise ValueError(f"{name}: {exc}") from None
     if hasattr(textures, "sample_packed"):
         return textures  # a user-defined texture with the same protocol
-    raise ValueError(f"{name}: expected TexturesVertex, TexturesUV or a (V, C) colour tensor, found {type(textures).__name__}")
+    raise ValueError(f"{name}: expected TexturesVertex, TexturesUV, TexturesAtlas or a (V, C) colour tensor, found {type(textures).__name__}")

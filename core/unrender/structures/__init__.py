@@ -1,7 +1,7 @@
 """Batched geometry containers: meshes, point clouds and voxel grids."""
 
-from .meshes import Meshes, join_meshes_as_batch
-from .pointclouds import PointClouds
+from .meshes import Meshes, join_meshes_as_batch, join_meshes_as_scene
+from .pointclouds import PointClouds, Pointclouds
 from .utils import batch_indices, list_to_padded, normalize_to_unit_sphere, packed_to_padded, padded_to_list, padded_to_packed
 from .voxels import Voxels
 
@@ -10,8 +10,10 @@ __all__ = [
     "normalize_to_unit_sphere",
     "Meshes",
     "PointClouds",
+    "Pointclouds",
     "Voxels",
     "join_meshes_as_batch",
+    "join_meshes_as_scene",
     "list_to_padded",
     "padded_to_list",
     "packed_to_padded",

@@ -12,6 +12,11 @@ three views of the same data,
 
 Geometry (face areas and normals, vertex normals, edges) is computed with the
 same formulas as PyTorch3D, so results agree to float precision.
+
+``textures`` (``TexturesVertex``, ``TexturesUV``, ``TexturesAtlas`` from
+``unrender.render``, or any object with their batch methods) ride along: the
+shaders use them when none are passed, and indexing, ``extend``, ``to``,
+``clone``, ``detach``, the vertex updates and the joins carry them.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from typing import Sequence
 
 import torch
 
-from .._validate import check_faces, check_finite, check_tensor
+from .._validate import check_faces, check_finite, check_positive_int, check_tensor
 from .utils import batch_indices, list_to_padded, normalize_to_unit_sphere
 
-__all__ = ["Meshes", "join_meshes_as_batch"]
+__all__ = ["Meshes", "join_meshes_as_batch", "join_meshes_as_scene"]
 
 
 class Meshes:
@@ -35,9 +40,10 @@ class Meshes:
             (every mesh then has ``V`` vertices, as in PyTorch3D).
         faces: list of ``(F_i, 3)`` integer tensors, or a ``(B, F, 3)`` tensor
             where rows of ``-1`` are padding.
+        textures: optional textures of 1 or ``B`` meshes (``mesh.textures``).
     """
 
-    def __init__(self, verts, faces) -> None:
+    def __init__(self, verts, faces, textures=None) -> None:
         if isinstance(verts, torch.Tensor):
             check_tensor("verts", verts, [None, None, 3], floating=True)
             verts_list = list(verts.unbind(0))
@@ -67,6 +73,24 @@ class Meshes:
         self._verts_list = verts_list
         self._faces_list = [f.to(torch.int64) for f in faces_list]
         self.device = device
+        if textures is not None:
+            if not (hasattr(textures, "sample_faces") or hasattr(textures, "sample_packed")) or not hasattr(textures, "__len__"):
+                raise ValueError(f"textures: expected TexturesVertex, TexturesUV or TexturesAtlas, found {type(textures).__name__}")
+            if len(textures) not in (1, len(verts_list)):
+                raise ValueError(f"textures: expected a batch of 1 or {len(verts_list)} (one per mesh), found {len(textures)}")
+        self.textures = textures
+
+    def _with(self, verts_list) -> "Meshes":
+        """New meshes with these vertices, the same faces and textures."""
+        return Meshes(verts_list, self._faces_list, self.textures)
+
+    def _textures_at(self, index: list[int]):
+        """The textures of the meshes at ``index`` (textures shared by the batch stay shared)."""
+        if self.textures is None:
+            return None
+        if len(self.textures) == 1 and len(self) != 1:
+            return self.textures
+        return self.textures[index]
 
     # ------------------------------------------------------------------ sizes
     def __len__(self) -> int:
@@ -74,7 +98,24 @@ class Meshes:
 
     def __getitem__(self, index) -> "Meshes":
         index = batch_indices(index, len(self))
-        return Meshes([self._verts_list[i] for i in index], [self._faces_list[i] for i in index])
+        return Meshes([self._verts_list[i] for i in index], [self._faces_list[i] for i in index], self._textures_at(index))
+
+    def extend(self, N: int) -> "Meshes":
+        """A batch holding each mesh ``N`` times in a row (``len(self) * N`` meshes), textures too,
+        as PyTorch3D's ``extend``; the vertices are cloned, so gradients flow to these."""
+        check_positive_int("N", N)
+        index = [i for i in range(len(self)) for _ in range(N)]
+        verts = [self._verts_list[i].clone() for i in index]
+        tex = self.textures
+        if tex is not None and not (len(tex) == 1 and len(self) != 1):  # shared textures stay shared
+            tex = tex.extend(N)
+        return Meshes(verts, [self._faces_list[i] for i in index], tex)
+
+    def sample_textures(self, fragments) -> torch.Tensor:
+        """``(N, H, W, K, C)`` texels of this mesh's textures at the rasterised ``fragments``."""
+        if self.textures is None:
+            raise ValueError("meshes.textures: expected textures to sample, found None")
+        return self.textures.sample_textures(fragments, self)
 
     def isempty(self) -> bool:
         """True when the batch holds no mesh or no vertex at all."""
@@ -226,19 +267,19 @@ class Meshes:
         if off.shape != (total, 3):
             raise ValueError(f"vert_offsets_packed: expected shape ({total}, 3) or (3,), found {tuple(off.shape)}")
         new = self.verts_packed() + off
-        return Meshes(list(new.split(self._nv.tolist(), 0)), self._faces_list)
+        return self._with(list(new.split(self._nv.tolist(), 0)))
 
     def update_padded(self, new_verts_padded: torch.Tensor) -> "Meshes":
         """New meshes with the same faces and vertices taken from ``(B, max V_i, 3)``."""
         check_tensor("new_verts_padded", new_verts_padded, [len(self), int(self._nv.max()) if len(self) else 0, 3], floating=True)
-        return Meshes([new_verts_padded[i, :n] for i, n in enumerate(self._nv.tolist())], self._faces_list)
+        return self._with([new_verts_padded[i, :n] for i, n in enumerate(self._nv.tolist())])
 
     def scale_verts(self, scale: float | torch.Tensor) -> "Meshes":
         """New meshes with vertices multiplied by a scalar or a ``(B,)`` tensor."""
         s = torch.as_tensor(scale, dtype=self._verts_list[0].dtype, device=self.device).reshape(-1)
         if s.numel() == 1:
             s = s.expand(len(self))
-        return Meshes([v * s[i] for i, v in enumerate(self._verts_list)], self._faces_list)
+        return self._with([v * s[i] for i, v in enumerate(self._verts_list)])
 
     def normalize(self, center: str = "bbox") -> tuple["Meshes", torch.Tensor, torch.Tensor]:
         """Fit each mesh into the unit sphere.
@@ -252,21 +293,26 @@ class Meshes:
             ``normalized = (verts - center) / scale``.
         """
         verts, centers, scales = normalize_to_unit_sphere(self._verts_list, center, "meshes")
-        return Meshes(verts, self._faces_list), centers, scales
+        return self._with(verts), centers, scales
 
     # ---------------------------------------------------------------- devices
     def to(self, device) -> "Meshes":
         device = torch.device(device)
-        return Meshes([v.to(device) for v in self._verts_list], [f.to(device) for f in self._faces_list])
+        tex = self.textures
+        if tex is not None and tex.device != device:
+            tex = tex.clone().to(device)  # texture .to moves in place (PyTorch3D's rule): move a copy
+        return Meshes([v.to(device) for v in self._verts_list], [f.to(device) for f in self._faces_list], tex)
 
     def cpu(self) -> "Meshes":
         return self.to("cpu")
 
     def clone(self) -> "Meshes":
-        return Meshes([v.clone() for v in self._verts_list], [f.clone() for f in self._faces_list])
+        tex = None if self.textures is None else self.textures.clone()
+        return Meshes([v.clone() for v in self._verts_list], [f.clone() for f in self._faces_list], tex)
 
     def detach(self) -> "Meshes":
-        return Meshes([v.detach() for v in self._verts_list], self._faces_list)
+        tex = None if self.textures is None else self.textures.detach()
+        return Meshes([v.detach() for v in self._verts_list], self._faces_list, tex)
 
     # ---------------------------------------------------------- PyTorch3D I/O
     def to_pytorch3d(self):
@@ -281,10 +327,32 @@ class Meshes:
         return cls(meshes.verts_list(), meshes.faces_list())
 
 
-def join_meshes_as_batch(meshes: Sequence[Meshes]) -> Meshes:
-    """Concatenate several batches into one."""
+def _batch_textures(meshes: Sequence[Meshes]):
+    """Each batch's textures, one item per mesh (shared textures repeated), or None unless all have some."""
+    if not meshes or any(m.textures is None for m in meshes):
+        return None
+    tex = [m.textures if len(m.textures) == len(m) else m.textures.extend(len(m)) for m in meshes]
+    return tex[0].join_batch(tex[1:]) if len(tex) > 1 else tex[0]
+
+
+def join_meshes_as_batch(meshes: Sequence[Meshes], include_textures: bool = True) -> Meshes:
+    """Concatenate several batches into one (textures too when every batch has them and
+    ``include_textures``)."""
     verts, faces = [], []
     for m in meshes:
         verts += m.verts_list()
         faces += m.faces_list()
-    return Meshes(verts, faces)
+    return Meshes(verts, faces, _batch_textures(meshes) if include_textures else None)
+
+
+def join_meshes_as_scene(meshes: Meshes | Sequence[Meshes], include_textures: bool = True) -> Meshes:
+    """All meshes of ``meshes`` (a ``Meshes`` or a list of them) as ONE mesh: vertices and faces
+    packed, textures joined with ``join_scene`` when every mesh has them, as PyTorch3D's."""
+    if not isinstance(meshes, Meshes):
+        meshes = join_meshes_as_batch(meshes, include_textures)
+    if len(meshes) == 0:
+        raise ValueError("meshes: expected at least one mesh to join, found none")
+    tex = None
+    if include_textures and meshes.textures is not None:
+        tex = _batch_textures([meshes]).join_scene()
+    return Meshes([meshes.verts_packed()], [meshes.faces_packed()], tex)

@@ -7,10 +7,10 @@ from typing import Sequence
 
 import torch
 
-from .._validate import check_finite, check_tensor
+from .._validate import check_finite, check_positive_int, check_tensor
 from .utils import batch_indices, list_to_padded, normalize_to_unit_sphere
 
-__all__ = ["PointClouds"]
+__all__ = ["PointClouds", "Pointclouds"]
 
 
 def _as_list(name: str, x, width: int | None) -> list[torch.Tensor] | None:
@@ -159,3 +159,11 @@ class PointClouds:
         nrm = None if any(c._normals is None for c in clouds) else [n for c in clouds for n in c._normals]
         feat = None if any(c._features is None for c in clouds) else [f for c in clouds for f in c._features]
         return cls(pts, nrm, feat)
+
+    def extend(self, N: int) -> "PointClouds":
+        """A batch holding each cloud ``N`` times in a row (``len(self) * N`` clouds), as PyTorch3D's."""
+        check_positive_int("N", N)
+        return self[[i for i in range(len(self)) for _ in range(N)]]
+
+
+Pointclouds = PointClouds  # PyTorch3D's spelling: the same class

@@ -19,7 +19,8 @@ background with alpha 0.
 Shaders are called as ``shader(fragments, meshes, textures=..., lights=...,
 cameras=..., materials=..., blend_params=...)``; keyword arguments override
 what was given at construction. ``textures`` is a ``TexturesVertex``, a
-``TexturesUV``, a ``(V, 3)`` colour tensor, or ``None`` (white).
+``TexturesUV``, a ``TexturesAtlas``, a ``(V, 3)`` colour tensor, or ``None``:
+then the mesh's own ``meshes.textures`` (as PyTorch3D), or white without.
 """
 
 from __future__ import annotations
@@ -233,6 +234,8 @@ class ShaderBase(nn.Module):
         _check_batch(meshes, n, lights, materials)
         cameras = kwargs.get("cameras", self.cameras)
         textures = as_textures(kwargs["textures"]) if kwargs.get("textures") is not None else self.textures
+        if textures is None:
+            textures = getattr(meshes, "textures", None)  # the mesh's own, as PyTorch3D's shaders use
         bp = kwargs.get("blend_params", self.blend_params)
         return cameras, lights, materials, textures, bp
 
