@@ -167,17 +167,17 @@ def _closed_meshes():
     # self-intersecting but closed: two overlapping spheres in one mesh (winding number 2 where they overlap)
     s = icosphere(2)
     pair = Meshes([torch.cat([s.verts_packed() - 0.4, s.verts_packed() + 0.4])], [torch.cat([s.faces_packed(), s.faces_packed() + 162])])
-    return [icosphere(3), cube(1.0), ring, rotated, pair] + [target_shape(name, 3) for name in sorted(TARGET_SHAPES)]
+    return [icosphere(3), cube(1.0), ring, rotated, pair] + [target_shape(name, 2) for name in sorted(TARGET_SHAPES)]
 
 
 @pytest.mark.parametrize("index", range(8))
 def test_points_inside_closed_mesh_match_the_winding_number(index):
     mesh = _closed_meshes()[index]
-    pts = _near_and_far_points(mesh, 1500, torch.Generator().manual_seed(index))
+    pts = _near_and_far_points(mesh, 800, torch.Generator().manual_seed(index))
     inside = points_inside_mesh(mesh, pts)
-    assert inside.dtype == torch.bool and inside.shape == (3000,)
+    assert inside.dtype == torch.bool and inside.shape == (1600,)
     assert torch.equal(inside, winding_number(mesh, pts) > 0.5)
-    assert 0 < int(inside.sum()) < 3000
+    assert 0 < int(inside.sum()) < 1600
     # float32 points and the chunking do not change the answer
     assert torch.equal(points_inside_mesh(mesh, pts[:300], chunk=7), inside[:300])
     assert torch.equal(points_inside_mesh(mesh, pts[:300].float()), winding_number(mesh, pts[:300].float()) > 0.5)
@@ -221,7 +221,7 @@ def test_open_and_inconsistent_meshes_keep_the_winding_number():
     v, f = s.verts_packed(), s.faces_packed()
     bowl = Meshes([v], [f[v[f].mean(1)[:, 2] < 0.3]])  # a hole at the top
     swapped = Meshes([v], [torch.cat([f[:1].flip(1), f[1:]])])  # one face inward
-    pts = torch.rand(2000, 3, generator=g) * 2.4 - 1.2
+    pts = torch.rand(1000, 3, generator=g) * 2.4 - 1.2
     for mesh in (bowl, swapped):
         w = winding_number(mesh, pts)
         assert bool(((w > 0.05) & (w < 0.95)).any())  # fractional winding numbers
