@@ -313,15 +313,23 @@ def _winding_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor,
     return torch.cat(out) if out else points.new_zeros(0)
 
 
-def _points_per_mesh(meshes: Meshes, points) -> tuple[list[torch.Tensor], bool]:
+def _each_mesh(one, meshes: Meshes, points, chunk: int) -> torch.Tensor:
+    """``one(verts, faces, points, chunk)`` (float64) for each mesh and its points -> ``(N,)`` or ``(B, N)``."""
+    check_positive_int("chunk", chunk)
     check_meshes("meshes", meshes, non_empty=True, with_faces=True)
     check_points("points", points)
     B = len(meshes)
     if points.dim() == 2:
-        return [points] * B, B == 1
-    if points.dim() == 3 and points.shape[0] == B:
-        return list(points.unbind(0)), False
-    raise ValueError(f"points: expected shape (N, 3) or ({B}, N, 3), found {tuple(points.shape)}")
+        pts, single = [points] * B, B == 1
+    elif points.dim() == 3 and points.shape[0] == B:
+        pts, single = list(points.unbind(0)), False
+    else:
+        raise ValueError(f"points: expected shape (N, 3) or ({B}, N, 3), found {tuple(points.shape)}")
+    out = [
+        one(v.double(), f, p.to(v.device, torch.float64), chunk)
+        for v, f, p in zip(meshes.verts_list(), meshes.faces_list(), pts)
+    ]
+    return out[0] if single else torch.stack(out)
 
 
 @torch.no_grad()
@@ -339,13 +347,7 @@ def winding_number(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 << 18
     Returns:
         ``(N,)`` for one mesh and ``(N, 3)`` points, else ``(B, N)``; float64.
     """
-    check_positive_int("chunk", chunk)
-    pts, single = _points_per_mesh(meshes, points)
-    out = [
-        _winding_one(v.double(), f, p.to(v.device, torch.float64), chunk)
-        for v, f, p in zip(meshes.verts_list(), meshes.faces_list(), pts)
-    ]
-    return out[0] if single else torch.stack(out)
+    return _each_mesh(_winding_one, meshes, points, chunk)
 
 
 def _inside_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -359,9 +361,10 @@ def points_inside_mesh(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 <
     """Inside test for arbitrary points: generalized winding number ``> 0.5``.
 
     Needs outward-facing faces (inward-facing meshes read as all outside).
-    Closed meshes (every edge used as often in each direction, vertices welded by position) take the signed rays of the
-    module docstring: exact, and about ``F`` times cheaper than summing
-    every face; other meshes sum the solid angles (:func:`winding_number`).
+    Closed meshes (every edge used as often in each direction, vertices
+    welded by position) take the signed rays of the module docstring: exact,
+    and about ``F`` times cheaper than summing every face; other meshes sum
+    the solid angles (:func:`winding_number`).
 
     Args:
         meshes: ``B`` meshes.
@@ -370,13 +373,7 @@ def points_inside_mesh(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 <
     Returns:
         ``(N,)`` bool for one mesh and ``(N, 3)`` points, else ``(B, N)``.
     """
-    check_positive_int("chunk", chunk)
-    pts, single = _points_per_mesh(meshes, points)
-    out = [
-        _inside_one(v.double(), f, p.to(v.device, torch.float64), chunk)
-        for v, f, p in zip(meshes.verts_list(), meshes.faces_list(), pts)
-    ]
-    return out[0] if single else torch.stack(out)
+    return _each_mesh(_inside_one, meshes, points, chunk)
 
 
 # ---------------------------------------------------------------- public
