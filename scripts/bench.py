@@ -55,6 +55,7 @@ class Case:
     make: Callable[[str, bool, torch.device], object]
     repeats: int = 5
     ref_repeats: int | None = None  # PyTorch3D repeats when it is very slow
+    ref_scale: float = 1.0  # the reference column's time is multiplied by this (a reference run on fewer points)
 
 
 def _gen(seed: int, device) -> torch.Generator:
@@ -391,6 +392,29 @@ def _make_estimate_pose(impl, quick, device):
     return run
 
 
+_INSIDE_REF_POINTS = 2000
+
+
+def _make_points_inside(n):
+    # A 20,480-face closed mesh (a level-5 bumpy ellipsoid, non-convex) and
+    # uniform points in its bounding box. PyTorch3D has no inside test: the
+    # reference column is the exact solid-angle sum (winding_number > 0.5,
+    # unrender's previous algorithm) on _INSIDE_REF_POINTS points, scaled
+    # to n by Case.ref_scale (its cost is linear in the points).
+    def make(impl, quick, device):
+        from unrender.geometry.shapes import bumpy_ellipsoid
+        from unrender.geometry.voxelize import points_inside_mesh, winding_number
+
+        mesh = bumpy_ellipsoid(level=3 if quick else 5, device=device)
+        pts = (torch.rand(n // 10 if quick else n, 3, generator=_gen(0, device), device=device) * 2.2 - 1.1)
+        if impl == "unrender":
+            return lambda: points_inside_mesh(mesh, pts), lambda: points_inside_mesh(mesh, pts[:1000])
+        few = pts[: _INSIDE_REF_POINTS // (10 if quick else 1)]
+        return lambda: winding_number(mesh, few) > 0.5, lambda: winding_number(mesh, few[:10]) > 0.5
+
+    return make
+
+
 CASES: list[Case] = [
     Case("chamfer", "chamfer fwd+bwd", "10k x 10k", "1k x 1k", _make_chamfer),
     Case("sampling", "sample points on icosphere", "10k, level 5", "1k, level 3", _make_sampling),
@@ -418,6 +442,12 @@ CASES: list[Case] = [
          repeats=1, ref_repeats=1),
     Case("estimate_pose", "estimate-pose step: silhouettes fwd+bwd + Adam, batch of restarts (p3d: soft silhouette)",
          "4 restarts, 1280 faces 128x128", "2 restarts, 64x64", _make_estimate_pose, ref_repeats=1),
+    Case("points_inside", "points_inside_mesh (ref: exact winding number on 1/50 of the points, time x50)",
+         "100k points, 20480 faces", "10k points, 1280 faces", _make_points_inside(100_000), repeats=5,
+         ref_repeats=1, ref_scale=100_000 / _INSIDE_REF_POINTS),
+    Case("points_inside_1m", "points_inside_mesh (ref: exact winding number on 1/500 of the points, time x500)",
+         "1M points, 20480 faces", "100k points, 1280 faces", _make_points_inside(1_000_000), repeats=3,
+         ref_repeats=1, ref_scale=1_000_000 / _INSIDE_REF_POINTS),
 ]
 
 
@@ -529,6 +559,8 @@ def main(argv=None) -> int:
     for case in cases:
         ours = _run_isolated(case, "unrender", args)
         ref = _run_isolated(case, "pytorch3d", args)
+        if "time" in ref:
+            ref["time"] *= case.ref_scale
         if "time" in ours and "time" in ref:
             ratio = f"{ref['time'] / ours['time']:.1f}"
         elif "time" in ours and ref.get("timeout"):

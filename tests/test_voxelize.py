@@ -9,6 +9,7 @@ from unrender import Meshes
 from unrender.geometry.cubify import cubify
 from unrender.geometry.marching_cubes import marching_cubes
 from unrender.geometry.primitives import cube, icosphere, torus, torus_sdf
+from unrender.geometry.shapes import TARGET_SHAPES, target_shape
 from unrender.geometry.voxelize import mesh_to_voxels, points_inside_mesh, winding_number
 
 CUBE = [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]
@@ -85,6 +86,8 @@ def test_parity_with_snapped_vertices_matches_shifted_winding(seed):
     centres = vox.voxel_centers(0).double().reshape(-1, 3)
     w = winding_number(mesh, centres + torch.tensor([-1e-11, 1e-8, 1e-5], dtype=torch.float64))
     assert torch.equal(vox.grids_list()[0].reshape(-1) > 0.5, w > 0.5)
+    # points_inside_mesh answers points on vertices, edges and faces by the same rule
+    assert torch.equal(points_inside_mesh(mesh, centres), w > 0.5)
 
 
 def test_torus_genus_one():
@@ -144,6 +147,97 @@ def test_points_inside_mesh_and_winding_number():
     # inward-facing faces flip the winding number
     flipped = Meshes([m.verts_packed()], [m.faces_packed().flip(1)])
     assert float(winding_number(flipped, torch.zeros(1, 3))) == pytest.approx(-1.0)
+
+
+def _near_and_far_points(mesh, n, generator):
+    """Uniform points in a box around the mesh, and points 1e-3 .. 1e-9 off its surface."""
+    v = mesh.verts_packed().double()
+    lo, hi = v.min(0).values, v.max(0).values
+    far = lo - 0.2 + (hi - lo + 0.4) * torch.rand(n, 3, generator=generator, dtype=torch.float64)
+    a, b, c = v[mesh.faces_packed()[torch.randint(mesh.faces_packed().shape[0], (n,), generator=generator)]].unbind(1)
+    u = torch.rand(n, 2, generator=generator, dtype=torch.float64)
+    u = torch.where(u.sum(1, keepdim=True) > 1, 1 - u, u)
+    on = a + u[:, :1] * (b - a) + u[:, 1:] * (c - a)
+    off = 10.0 ** -torch.randint(3, 10, (n, 1), generator=generator) * torch.randn(n, 3, generator=generator, dtype=torch.float64)
+    return torch.cat([far, on + off])
+
+
+def _closed_meshes():
+    ring = torus(1.0, 0.4, 24, 12)
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(5)))
+    rotated = Meshes([ring.verts_packed() @ q.T], [ring.faces_packed()])
+    # self-intersecting but closed: two overlapping spheres in one mesh (winding number 2 where they overlap)
+    s = icosphere(2)
+    pair = Meshes([torch.cat([s.verts_packed() - 0.4, s.verts_packed() + 0.4])], [torch.cat([s.faces_packed(), s.faces_packed() + 162])])
+    return [icosphere(3), cube(1.0), ring, rotated, pair] + [target_shape(name, 2) for name in sorted(TARGET_SHAPES)]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_points_inside_closed_mesh_match_the_winding_number(index):
+    mesh = _closed_meshes()[index]
+    pts = _near_and_far_points(mesh, 800, torch.Generator().manual_seed(index))
+    inside = points_inside_mesh(mesh, pts)
+    assert inside.dtype == torch.bool and inside.shape == (1600,)
+    assert torch.equal(inside, winding_number(mesh, pts) > 0.5)
+    assert 0 < int(inside.sum()) < 1600
+    # float32 points and the chunking do not change the answer
+    assert torch.equal(points_inside_mesh(mesh, pts[:300], chunk=7), inside[:300])
+    assert torch.equal(points_inside_mesh(mesh, pts[:300].float()), winding_number(mesh, pts[:300].float()) > 0.5)
+
+
+def test_points_on_cube_faces_fill_half_open_box():
+    # Points on a lattice through the faces, edges and corners of [-0.5, 0.5]^3:
+    # inside exactly when -0.5 < x <= 0.5, -0.5 <= y < 0.5, -0.5 <= z < 0.5.
+    axis = torch.linspace(-1, 1, 9)
+    pts = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+    x, y, z = pts.unbind(1)
+    expected = (x > -0.5) & (x <= 0.5) & (y >= -0.5) & (y < 0.5) & (z >= -0.5) & (z < 0.5)
+    c = cube(1.0)
+    unwelded = Meshes([c.verts_packed()[c.faces_packed()].reshape(-1, 3)], [torch.arange(36).reshape(12, 3)])
+    for mesh in (c, unwelded):
+        assert torch.equal(points_inside_mesh(mesh, pts), expected)
+    flipped = Meshes([c.verts_packed()], [c.faces_packed().flip(1)])  # inward faces: all outside
+    assert not points_inside_mesh(flipped, pts).any()
+
+
+def test_open_and_inconsistent_meshes_keep_the_winding_number():
+    g = torch.Generator().manual_seed(0)
+    s = icosphere(2)
+    v, f = s.verts_packed(), s.faces_packed()
+    bowl = Meshes([v], [f[v[f].mean(1)[:, 2] < 0.3]])  # a hole at the top
+    swapped = Meshes([v], [torch.cat([f[:1].flip(1), f[1:]])])  # one face inward
+    pts = torch.rand(1000, 3, generator=g) * 2.4 - 1.2
+    for mesh in (bowl, swapped):
+        w = winding_number(mesh, pts)
+        assert bool(((w > 0.05) & (w < 0.95)).any())  # fractional winding numbers
+        assert torch.equal(points_inside_mesh(mesh, pts), w > 0.5)
+
+
+def test_points_inside_batches_empty_inputs_and_far_points():
+    s, c = icosphere(2), cube(1.0)
+    s_open = Meshes([s.verts_packed()], [s.faces_packed()[1:]])
+    meshes = Meshes([s.verts_packed(), c.verts_packed(), s_open.verts_packed()],
+                    [s.faces_packed(), c.faces_packed(), s_open.faces_packed()])
+    pts = torch.rand(3, 400, 3, generator=torch.Generator().manual_seed(1)) * 2.4 - 1.2
+    each = [points_inside_mesh(meshes[b], pts[b]) for b in range(3)]
+    assert torch.equal(points_inside_mesh(meshes, pts), torch.stack(each))
+    shared = points_inside_mesh(meshes, pts[0])
+    assert shared.shape == (3, 400) and torch.equal(shared[0], each[0])
+    assert points_inside_mesh(s, torch.zeros(0, 3)).shape == (0,)
+    assert points_inside_mesh(meshes, torch.zeros(0, 3)).shape == (3, 0)
+    far = torch.tensor([[1e30, 0.0, 0.0], [0.0, -1e30, 0.0], [0.0, 0.0, -1e30], [0.0, 0.0, 1e30]])
+    assert not points_inside_mesh(s, far).any()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_points_inside_mesh_on_cuda():
+    mesh = target_shape("bumpy-ellipsoid", 3)
+    pts = _near_and_far_points(mesh, 2000, torch.Generator().manual_seed(0))
+    expected = points_inside_mesh(mesh, pts)
+    got = points_inside_mesh(mesh.to("cuda"), pts.cuda())
+    assert got.is_cuda and torch.equal(got.cpu(), expected)
+    vox = mesh_to_voxels(mesh.to("cuda"), 24, method="winding")
+    assert torch.equal(vox.grids_list()[0].cpu(), mesh_to_voxels(mesh, 24, method="winding").grids_list()[0])
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,10 @@
 * :func:`mesh_to_voxels` fills a :class:`~unrender.structures.Voxels` grid
   (``grid[z, y, x]``, voxel centres at ``min + (i + 0.5) * size``) with 1 for
   voxel centres inside the mesh and 0 outside.
-* :func:`winding_number` / :func:`points_inside_mesh` answer the same question
-  for arbitrary points with the generalized winding number.
+* :func:`points_inside_mesh` answers the same question for arbitrary points:
+  generalized winding number ``> 0.5``.
+* :func:`winding_number` is the generalized winding number itself, the exact
+  sum of solid angles over every face (``O(N F)``: the reference).
 
 The default ``method="parity"`` casts one ray per voxel column along +z from
 below the grid and counts crossings above each voxel centre: a centre is inside
@@ -19,9 +21,25 @@ edge goes to the side a fixed infinitesimal shift ``(-e^2, e)`` would put it
 skipped; their neighbours cover the ray. A crossing exactly at a voxel centre
 counts as below it, so a solid occupies ``[bottom, top)`` along z.
 
-``method="winding"`` uses :func:`points_inside_mesh` at every voxel centre:
-slower (every centre against every face), but it degrades gracefully for
-meshes with small holes or self-intersections.
+Inside tests for arbitrary points use the same rays, signed. For a closed
+oriented surface (every edge, with vertices welded by position, used as often
+in one direction as in the other) the winding number of a point is an integer,
+and it equals the signed count of the surface crossings of any ray from the
+point: +1 where the ray leaves through a face whose normal points along it, -1
+where it enters. :func:`points_inside_mesh` casts each point's ray along +z,
+with the tie rules above (the point counts as shifted by ``(-e^2, e)`` in x, y
+and then upwards), so the answer is exact, also for points on edges and
+vertices. To find the faces a ray can cross, the faces' projections on the
+xy-plane are binned into a 2-D grid of about two cells per face; each point
+tests only the faces of its cell, a few dozen instead of all ``F``, in chunks
+of (point, face) pairs. Meshes that are not closed (holes, inconsistent
+orientation) have fractional winding numbers, and for them
+:func:`points_inside_mesh` sums the solid angles of every face as before.
+
+``method="winding"`` uses :func:`points_inside_mesh` at every voxel centre; it
+agrees with parity for closed, consistently oriented meshes and degrades
+gracefully for meshes with small holes (slowly: every centre against every
+face).
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ from ..structures import Meshes, Voxels
 __all__ = ["mesh_to_voxels", "points_inside_mesh", "winding_number"]
 
 _METHODS = ("parity", "winding")
+_CELLS_PER_FACE = 2.0  # of the inside test's face grid
 
 
 # ---------------------------------------------------------------- bounds
@@ -57,24 +76,64 @@ def _default_bounds(verts: torch.Tensor, res: tuple[int, int, int]) -> torch.Ten
 
 
 # ---------------------------------------------------------------- parity
-def _edge_inside(pa: torch.Tensor, pb: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which points lie left of the directed 2D edge ``pa -> pb`` (ties broken consistently).
+def _ccw_projection(tri: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The triangles with a non-zero projection on the xy-plane, reordered counter-clockwise there.
 
     Args:
-        pa, pb: ``(P, 2)`` edge endpoints in the triangle's (counter-clockwise) order.
+        tri: ``(F, 3, 3)`` float64 triangles.
+    Returns:
+        ``(T, 3, 3)`` triangles and ``(T,)`` bool: whether the input order was
+        already counter-clockwise (the face's normal points to +z).
+    """
+    uv = tri[..., :2]
+    area = (uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1]) - (uv[:, 1, 1] - uv[:, 0, 1]) * (
+        uv[:, 2, 0] - uv[:, 0, 0]
+    )
+    tri, area = tri[area != 0], area[area != 0]
+    flip = (area < 0)[:, None]
+    tri = torch.stack([tri[:, 0], torch.where(flip, tri[:, 2], tri[:, 1]), torch.where(flip, tri[:, 1], tri[:, 2])], 1)
+    return tri, area > 0
+
+
+def _canonical_edges(tri: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each projected edge from its canonical (lexicographically smaller) endpoint.
+
+    Args:
+        tri: ``(T, 3, 3)`` triangles, counter-clockwise in xy.
+    Returns:
+        For edge ``k``, the edge opposite vertex ``k``: ``(T, 3, 2)`` start
+        ``c0``, ``(T, 3, 2)`` direction ``c1 - c0`` negated where the
+        canonical order is clockwise, and ``(T, 3)`` bool ``forward``
+        (canonical order = counter-clockwise order).
+    """
+    pa = tri[:, [1, 2, 0], :2]
+    pb = tri[:, [2, 0, 1], :2]
+    forward = (pa[..., 0] < pb[..., 0]) | ((pa[..., 0] == pb[..., 0]) & (pa[..., 1] < pb[..., 1]))
+    c0 = torch.where(forward[..., None], pa, pb)
+    c1 = torch.where(forward[..., None], pb, pa)
+    return c0, torch.where(forward[..., None], c1 - c0, c0 - c1), forward
+
+
+def _edge_tests(
+    c0: torch.Tensor, d: torch.Tensor, forward: torch.Tensor, q: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which points lie inside their projected triangle (ties broken consistently).
+
+    Args:
+        c0, d, forward: ``(P, 3, 2)``, ``(P, 3, 2)``, ``(P, 3)`` canonical
+            edges (:func:`_canonical_edges`) of each pair's triangle.
         q: ``(P, 2)`` query points.
     Returns:
-        ``(P,)`` bool inside test and ``(P,)`` signed edge function
-        ``cross(pb - pa, q - pa)`` (computed in canonical endpoint order).
+        ``(P,)`` bool inside test and ``(P, 3)`` signed edge functions
+        ``cross(pb - pa, q - pa)`` (proportional to the barycentric
+        coordinates; computed from the canonical endpoint, so the two
+        triangles sharing an edge see the same number up to its exact sign).
     """
-    forward = (pa[:, 0] < pb[:, 0]) | ((pa[:, 0] == pb[:, 0]) & (pa[:, 1] < pb[:, 1]))
-    c0 = torch.where(forward[:, None], pa, pb)
-    c1 = torch.where(forward[:, None], pb, pa)
-    d, r = c1 - c0, q - c0
-    e = d[:, 0] * r[:, 1] - d[:, 1] * r[:, 0]
-    signed = torch.where(forward, e, -e)
+    r = q[:, None, :] - c0
+    signed = d[..., 0] * r[..., 1] - d[..., 1] * r[..., 0]
     # On the line: the canonical direction has the shifted point on its left.
-    return (signed > 0) | ((e == 0) & forward), signed
+    inside = (signed > 0) | ((signed == 0) & forward)
+    return inside.all(1), signed
 
 
 def _parity_grid(tri: torch.Tensor, res: tuple[int, int, int], budget: int) -> torch.Tensor:
@@ -90,19 +149,15 @@ def _parity_grid(tri: torch.Tensor, res: tuple[int, int, int], budget: int) -> t
     """
     D, H, W = res
     dev = tri.device
-    uv = tri[..., :2]
-    area = (uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1]) - (uv[:, 1, 1] - uv[:, 0, 1]) * (
-        uv[:, 2, 0] - uv[:, 0, 0]
-    )
-    tri = tri[area != 0]
-    flip = (area[area != 0] < 0)[:, None]  # make every projection counter-clockwise
-    tri = torch.stack([tri[:, 0], torch.where(flip, tri[:, 2], tri[:, 1]), torch.where(flip, tri[:, 1], tri[:, 2])], 1)
+    tri, _ = _ccw_projection(tri)
+    edges = _canonical_edges(tri)
     lo = tri[..., :2].amin(1).ceil().clamp(min=0).long()
     hi = torch.minimum(tri[..., :2].amax(1).floor().long(), torch.tensor([W - 1, H - 1], device=dev))
     span = (hi - lo + 1).clamp(min=0)  # (T, 2) columns along u and v
     count = span[:, 0] * span[:, 1]
     keep = count > 0
     tri, lo, span, count = tri[keep], lo[keep], span[keep], count[keep]
+    edges = tuple(x[keep] for x in edges)
 
     hist = torch.zeros(H * W * (D + 1), dtype=torch.int32, device=dev)
     ends = torch.cumsum(count, 0)
@@ -120,13 +175,10 @@ def _parity_grid(tri: torch.Tensor, res: tuple[int, int, int], budget: int) -> t
         col_i = lo[sel, 0][t] + local % su
         col_j = lo[sel, 1][t] + local // su
         q = torch.stack([col_i, col_j], 1).to(tri.dtype)
-        p = tri[sel][t]  # (P, 3, 3)
-        in0, e0 = _edge_inside(p[:, 1, :2], p[:, 2, :2], q)  # opposite vertex 0
-        in1, e1 = _edge_inside(p[:, 2, :2], p[:, 0, :2], q)
-        in2, e2 = _edge_inside(p[:, 0, :2], p[:, 1, :2], q)
-        hit = in0 & in1 & in2
-        e = torch.stack([e0, e1, e2], 1)[hit]
-        w = (e * p[hit][:, :, 2]).sum(1) / e.sum(1)
+        tsel = t + start_t
+        hit, e = _edge_tests(*(x[tsel] for x in edges), q)
+        e = e[hit]
+        w = (e * tri[tsel[hit], :, 2]).sum(1) / e.sum(1)
         pos = w.ceil().clamp(0, D).long()  # the hit lies above voxels k < pos
         cell = (col_j[hit] * W + col_i[hit]) * (D + 1) + pos
         hist.index_add_(0, cell, torch.ones_like(cell, dtype=torch.int32))
@@ -134,6 +186,108 @@ def _parity_grid(tri: torch.Tensor, res: tuple[int, int, int], budget: int) -> t
     hist = hist.view(H, W, D + 1)
     above = hist.sum(-1, keepdim=True) - torch.cumsum(hist, -1)[..., :D]
     return (above % 2 == 1).permute(2, 0, 1)
+
+
+# ---------------------------------------------------------------- inside tests by signed rays
+def _closed_surface(verts: torch.Tensor, faces: torch.Tensor) -> bool:
+    """Whether a triangle soup is a closed, consistently oriented surface.
+
+    True when, with vertices welded by exact position, every edge is used as
+    often in one direction as in the other: then the generalized winding
+    number is an integer away from the surface.
+
+    Args:
+        verts: ``(V, 3)`` float; faces: ``(F, 3)`` int64.
+    """
+    if faces.shape[0] == 0:
+        return True
+    _, ids = torch.unique(verts, dim=0, return_inverse=True)
+    f = ids[faces]
+    a, b = f.reshape(-1), f.roll(-1, 1).reshape(-1)
+    key = torch.minimum(a, b) * verts.shape[0] + torch.maximum(a, b)
+    direction = (a < b).long() - (a > b).long()  # 0 for the edges of collapsed faces
+    keys, inverse = torch.unique(key, return_inverse=True)
+    net = torch.zeros_like(keys).index_add_(0, inverse, direction)
+    return not bool(net.any())
+
+
+def _face_grid(tri: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bin projected triangles into a 2-D grid of about ``_CELLS_PER_FACE * T`` cells over their xy box.
+
+    Args:
+        tri: ``(T, 3, 3)`` triangles with a non-zero projected area.
+    Returns:
+        ``origin (2,)``, ``cell (2,)`` size, ``shape (2,)`` long cells along
+        x and y, ``start (C + 1,)`` long and ``faces (E,)`` long: the faces whose
+        projected bounding box meets cell ``c = j * shape[0] + i`` are
+        ``faces[start[c]:start[c + 1]]``.
+    """
+    lo, hi = tri[..., :2].amin(1), tri[..., :2].amax(1)
+    origin, extent = lo.amin(0), hi.amax(0) - lo.amin(0)  # extent > 0: some face has area
+    cells = _CELLS_PER_FACE * tri.shape[0]
+    while True:
+        side = (extent.prod() / cells).sqrt()
+        shape = (extent / side).ceil().clamp(1, 4096).long()
+        size = extent / shape
+        first = ((lo - origin) / size).floor().long().minimum(shape - 1)
+        last = ((hi - origin) / size).floor().long().minimum(shape - 1)
+        span = last - first + 1
+        count = span[:, 0] * span[:, 1]
+        # Few huge faces among small ones: coarser cells bound the bins' memory.
+        if cells <= 16 or int(count.sum()) <= 64 * tri.shape[0]:
+            break
+        cells /= 4
+    face = torch.repeat_interleave(torch.arange(tri.shape[0], device=tri.device), count)
+    local = torch.arange(face.shape[0], device=tri.device) - (torch.cumsum(count, 0) - count)[face]
+    su = span[face, 0]
+    cell = (first[face, 1] + local // su) * shape[0] + first[face, 0] + local % su
+    cell, order = cell.sort(stable=True)
+    start = torch.zeros(int(shape.prod()) + 1, dtype=torch.long, device=tri.device)
+    start[1:] = torch.cumsum(torch.bincount(cell, minlength=int(shape.prod())), 0)
+    return origin, size, shape, start, face[order]
+
+
+def _ray_winding(tri: torch.Tensor, points: torch.Tensor, budget: int) -> torch.Tensor:
+    """Signed count of the crossings of each point's +z ray with a closed surface.
+
+    Args:
+        tri: ``(F, 3, 3)`` float64 triangles (corners in the faces' order).
+        points: ``(N, 3)`` float64.
+        budget: most (point, face) pairs tested at once.
+    Returns:
+        ``(N,)`` long: the winding number of each point (shifted as the module
+        docstring says).
+    """
+    out = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+    tri, up = _ccw_projection(tri)
+    if tri.shape[0] == 0 or points.shape[0] == 0:
+        return out
+    sign = up.long() * 2 - 1  # +1: the ray leaves through the face
+    edges = _canonical_edges(tri)
+    origin, size, shape, start, faces = _face_grid(tri)
+    xy = points[:, :2]
+    inside = ((xy >= origin) & (xy <= tri[..., :2].amax(1).amax(0))).all(1)  # closed box: ties on its edge count
+    # (clamped before the cast: far points would overflow int64)
+    ij = ((xy - origin) / size).floor().clamp(torch.zeros_like(size), (shape - 1).to(size)).long()
+    cell = ij[:, 1] * shape[0] + ij[:, 0]
+    count = torch.where(inside, start[cell + 1] - start[cell], 0)
+    ends = torch.cumsum(count, 0)
+    first = 0
+    while first < points.shape[0]:
+        # largest run of points whose pairs fit the budget (at least one)
+        base = int(ends[first - 1]) if first else 0
+        stop = max(int(torch.searchsorted(ends, base + budget, right=True)), first + 1)
+        n = count[first:stop]
+        pt = torch.repeat_interleave(torch.arange(first, stop, device=points.device), n)
+        local = torch.arange(pt.shape[0], device=points.device) - (torch.cumsum(n, 0) - n)[pt - first]
+        f = faces[start[cell[pt]] + local]
+        hit, e = _edge_tests(*(x[f] for x in edges), points[pt, :2])
+        pt, f, e = pt[hit], f[hit], e[hit]
+        z = (e * tri[f, :, 2]).sum(1) / e.sum(1)
+        above = z > points[pt, 2]  # a crossing at the point counts as below it
+        out.index_add_(0, pt[above], sign[f[above]])
+        first = stop
+    return out
 
 
 # ---------------------------------------------------------------- winding number
@@ -159,15 +313,23 @@ def _winding_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor,
     return torch.cat(out) if out else points.new_zeros(0)
 
 
-def _points_per_mesh(meshes: Meshes, points) -> tuple[list[torch.Tensor], bool]:
+def _each_mesh(one, meshes: Meshes, points, chunk: int) -> torch.Tensor:
+    """``one(verts, faces, points, chunk)`` (float64) for each mesh and its points -> ``(N,)`` or ``(B, N)``."""
+    check_positive_int("chunk", chunk)
     check_meshes("meshes", meshes, non_empty=True, with_faces=True)
     check_points("points", points)
     B = len(meshes)
     if points.dim() == 2:
-        return [points] * B, B == 1
-    if points.dim() == 3 and points.shape[0] == B:
-        return list(points.unbind(0)), False
-    raise ValueError(f"points: expected shape (N, 3) or ({B}, N, 3), found {tuple(points.shape)}")
+        pts, single = [points] * B, B == 1
+    elif points.dim() == 3 and points.shape[0] == B:
+        pts, single = list(points.unbind(0)), False
+    else:
+        raise ValueError(f"points: expected shape (N, 3) or ({B}, N, 3), found {tuple(points.shape)}")
+    out = [
+        one(v.double(), f, p.to(v.device, torch.float64), chunk)
+        for v, f, p in zip(meshes.verts_list(), meshes.faces_list(), pts)
+    ]
+    return out[0] if single else torch.stack(out)
 
 
 @torch.no_grad()
@@ -185,22 +347,33 @@ def winding_number(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 << 18
     Returns:
         ``(N,)`` for one mesh and ``(N, 3)`` points, else ``(B, N)``; float64.
     """
-    check_positive_int("chunk", chunk)
-    pts, single = _points_per_mesh(meshes, points)
-    out = [
-        _winding_one(v.double(), f, p.to(v.device, torch.float64), chunk)
-        for v, f, p in zip(meshes.verts_list(), meshes.faces_list(), pts)
-    ]
-    return out[0] if single else torch.stack(out)
+    return _each_mesh(_winding_one, meshes, points, chunk)
+
+
+def _inside_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Inside test of ``(N, 3)`` float64 points against one mesh -> ``(N,)`` bool."""
+    if _closed_surface(verts, faces):
+        return _ray_winding(verts[faces], points, chunk) > 0
+    return _winding_one(verts, faces, points, chunk) > 0.5
 
 
 def points_inside_mesh(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 << 18) -> torch.Tensor:
     """Inside test for arbitrary points: generalized winding number ``> 0.5``.
 
     Needs outward-facing faces (inward-facing meshes read as all outside).
-    Shapes as :func:`winding_number`; returns bool.
+    Closed meshes (every edge used as often in each direction, vertices
+    welded by position) take the signed rays of the module docstring: exact,
+    and about ``F`` times cheaper than summing every face; other meshes sum
+    the solid angles (:func:`winding_number`).
+
+    Args:
+        meshes: ``B`` meshes.
+        points: ``(N, 3)`` (shared by all meshes) or ``(B, N, 3)`` float.
+        chunk: most (point, face) pairs tested at once; bounds peak memory.
+    Returns:
+        ``(N,)`` bool for one mesh and ``(N, 3)`` points, else ``(B, N)``.
     """
-    return winding_number(meshes, points, chunk=chunk) > 0.5
+    return _each_mesh(_inside_one, meshes, points, chunk)
 
 
 # ---------------------------------------------------------------- public
@@ -249,6 +422,6 @@ def mesh_to_voxels(
             occ = _parity_grid((v[f] - bb[0]) / size - 0.5, res, chunk)
         else:
             centres = Voxels([v.new_zeros(res)], bb).voxel_centers(0).reshape(-1, 3)
-            occ = (_winding_one(v, f, centres, chunk) > 0.5).reshape(res)
+            occ = _inside_one(v, f, centres, chunk).reshape(res)
         grids.append(occ.to(meshes.verts_list()[0].dtype))  # 0/1 in the mesh's float dtype
     return Voxels(grids, box.to(grids[0].dtype))
