@@ -98,6 +98,26 @@ def _uses_nodes(idblock) -> bool:
     return bpy.app.version >= (5, 0, 0) or bool(idblock.use_nodes)
 
 
+def _light_uses_nodes(light) -> bool:
+    """Whether a light's node tree changes its light.
+
+    Blender 5.2 gives every new light a tree of one white Emission of
+    strength 1 into the Light Output: the light as if it had no tree.
+    """
+    if not _uses_nodes(light):
+        return False
+    nodes = {n.bl_idname: n for n in light.node_tree.nodes}
+    emission, out = nodes.get("ShaderNodeEmission"), nodes.get("ShaderNodeOutputLight")
+    if len(nodes) != len(light.node_tree.nodes) or set(nodes) != {"ShaderNodeEmission", "ShaderNodeOutputLight"}:
+        return True
+    surface = out.inputs["Surface"]
+    plain = (surface.is_linked and surface.links[0].from_node == emission
+             and not any(i.is_linked for i in emission.inputs)
+             and tuple(emission.inputs["Color"].default_value) == (1.0, 1.0, 1.0, 1.0)
+             and emission.inputs["Strength"].default_value == 1.0)
+    return not plain
+
+
 def _target(engine: str) -> str:
     """The node-tree output target an engine renders (Workbench reads no node tree)."""
     return "CYCLES" if engine == "CYCLES" else "EEVEE"
@@ -205,7 +225,7 @@ def convert_light(obj, warn):
     light = obj.data
     gain = 2.0 ** float(getattr(light, "exposure", 0.0))
     m = np.array(obj.matrix_world, dtype=np.float64)
-    if _uses_nodes(light):
+    if _light_uses_nodes(light):
         warn(f"light {obj.name!r}: its node tree is ignored")
     if light.type == "SUN":
         return SceneSunLight(direction=-m[:3, 2], color=_light_color(light), strength=float(light.energy) * gain)

@@ -226,8 +226,21 @@ def show_as_points(obj, radius: float) -> None:
     """Draw a vertex-only mesh object as points of ``radius`` (viewport and renders) with a geometry-nodes modifier."""
     mod = obj.modifiers.get("Unrender points") or obj.modifiers.new("Unrender points", "NODES")
     mod.node_group = _points_node_group()
-    key = mod.node_group.interface.items_tree["Radius"].identifier
-    mod[key] = float(radius)
+    set_modifier_input(mod, mod.node_group.interface.items_tree["Radius"].identifier, float(radius))
+
+
+def set_modifier_input(mod, identifier: str, value) -> None:
+    """Set the input ``identifier`` (``"Socket_1"``) of a geometry-nodes modifier.
+
+    Blender 5.2 keeps the inputs in ``mod.properties.inputs`` (each a struct
+    with a ``value``); before, they were ID properties of the modifier.
+    """
+    inputs = getattr(getattr(mod, "properties", None), "inputs", None)
+    socket = getattr(inputs, identifier, None) if inputs is not None else None
+    if socket is not None:
+        socket.value = value
+    else:
+        mod[identifier] = value
 
 
 def point_radius(points: np.ndarray) -> float:

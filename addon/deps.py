@@ -44,7 +44,6 @@ class Dependency:
 DEPENDENCIES = (
     Dependency("torch", "torch"),
     Dependency("numpy", "numpy"),
-    Dependency("mcubes", "pymcubes"),
     Dependency("PIL", "pillow"),
     Dependency("imageio", "imageio"),
     Dependency("tqdm", "tqdm"),
@@ -615,21 +614,86 @@ def _install_plan(plan, target: Path, progress, cancel) -> None:
         progress(f"Installed {', '.join(everything)} into {target}", 1.0)
 
 
-def install_plan(packages: list[str], index_url: str = "") -> list[tuple[list[str], tuple[str, ...]]]:
-    """The pip runs installing ``packages``: ``[(packages, extra pip arguments)]``.
+# ----------------------------------------------------------------------------- which torch
+TORCH_MIN = (2, 4)  # unrender's own floor: pyproject.toml's "torch>=2.4"
 
-    A custom ``index_url`` (e.g. PyTorch's CPU-only index) is used for torch
-    alone: such indexes carry torch and its dependencies, not pymcubes or
-    imageio, which come from PyPI in a second run.
+# The first torch release with wheels on PyPI for each Python version (of Blender: 3.11 in Blender
+# 4.2-5.0, 3.13 in Blender 5.1+) and Blender platform. Missing platforms have none that unrender can
+# use: PyPI's torch for Intel Macs stopped at 2.2.2 (Python 3.12 at most), and PyPI has no torch
+# for Windows on ARM.
+TORCH_FIRST_WHEELS = {
+    (3, 11): {"linux-x64": (2, 0), "linux-arm64": (2, 0), "macos-arm64": (2, 0), "windows-x64": (2, 0)},
+    (3, 12): {"linux-x64": (2, 2), "linux-arm64": (2, 2), "macos-arm64": (2, 2), "windows-x64": (2, 2)},
+    (3, 13): {"linux-x64": (2, 5), "linux-arm64": (2, 6), "macos-arm64": (2, 6), "windows-x64": (2, 6)},
+    (3, 14): {"linux-x64": (2, 9), "linux-arm64": (2, 9), "macos-arm64": (2, 9), "windows-x64": (2, 9)},
+}
+BLENDER_PLATFORMS = ("linux-x64", "linux-arm64", "macos-arm64", "macos-x64", "windows-x64", "windows-arm64")
+
+
+def blender_platform(sysconfig_platform: str | None = None, machine: str | None = None) -> str | None:
+    """Blender's name for a platform (``"linux-x64"``, ``"macos-arm64"``, ...) or ``None`` where Blender has none.
+
+    ``sysconfig_platform`` is ``sysconfig.get_platform()`` (``linux-x86_64``,
+    ``win-amd64``, ``macosx-11.0-arm64``); ``machine`` (``platform.machine()``)
+    settles ``universal2`` builds. Both default to this Python's.
     """
+    import platform
+    import sysconfig
+
+    plat = (sysconfig_platform or sysconfig.get_platform()).lower()
+    arch = plat.rsplit("-", 1)[-1]
+    if arch == "universal2":
+        arch = (machine or platform.machine()).lower()
+    system = {"linux": "linux", "win": "windows", "macosx": "macos"}.get(plat.split("-", 1)[0])
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(arch)
+    return f"{system}-{arch}" if system and arch else None
+
+
+def torch_requirement(python: tuple[int, int] | None = None, platform: str | None = None,
+                      index_url: str = "") -> str:
+    """The pip requirement for torch in a Blender whose Python is ``python`` on ``platform``, e.g. ``"torch>=2.6"``.
+
+    The floor is the first release with wheels for that Python and platform
+    (and at least unrender's :data:`TORCH_MIN`), so pip never falls back to
+    an older release without them; pip then takes the newest release whose
+    wheels fit (the macOS version included). ``ValueError`` saying what to do
+    instead where PyPI has no such torch, unless a custom ``index_url`` may
+    have one. ``python`` and ``platform`` default to this Python's.
+    """
+    python = tuple(python or sys.version_info[:2])
+    platform = platform or blender_platform()
+    known = TORCH_FIRST_WHEELS.get(python)
+    first = known.get(platform) if known is not None else None
+    if known is not None and first is None and not (index_url or "").strip():
+        where = {"macos-x64": "Intel Macs", "windows-arm64": "Windows on ARM"}.get(platform, platform or "this system")
+        # Short: a poll message reaches scripts cut at 200 characters (bpy.ops' RuntimeError).
+        raise ValueError(f"No torch {TORCH_MIN[0]}.{TORCH_MIN[1]}+ on PyPI for Python {python[0]}.{python[1]} on "
+                         f"{where}: set 'Torch index URL' or 'Python site-packages' (an environment with torch)")
+    floor = max(TORCH_MIN, first or TORCH_MIN)
+    return f"torch>={floor[0]}.{floor[1]}"
+
+
+def install_plan(packages: list[str], index_url: str = "", python: tuple[int, int] | None = None,
+                 platform: str | None = None) -> list[tuple[list[str], tuple[str, ...]]]:
+    """The pip runs installing ``packages``: ``[(requirements, extra pip arguments)]``.
+
+    torch becomes :func:`torch_requirement` for ``python`` on ``platform``
+    (default: this Python's; ``ValueError`` where there is none), installed
+    from wheels only (building torch from source takes hours). A custom
+    ``index_url`` (e.g. PyTorch's CPU-only index) is used for torch alone:
+    such indexes carry torch and its dependencies, not imageio or tqdm, which
+    come from PyPI in a second run.
+    """
+    packages = list(packages)
+    if "torch" not in packages:
+        return [(packages, ())] if packages else []
     index_url = (index_url or "").strip()
-    if not index_url or "torch" not in packages:
-        return [(list(packages), ())] if packages else []
+    torch = torch_requirement(python, platform, index_url)
+    binary = ("--only-binary", "torch")
+    if not index_url:
+        return [([torch if p == "torch" else p for p in packages], binary)]
     rest = [p for p in packages if p != "torch"]
-    plan = [(["torch"], ("--index-url", index_url))]
-    if rest:
-        plan.append((rest, ()))
-    return plan
+    return [([torch], ("--index-url", index_url, *binary))] + ([(rest, ())] if rest else [])
 
 
 def install_missing(target: Path | None = None, index_url: str = "",

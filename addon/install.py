@@ -133,6 +133,11 @@ def install_refusal() -> str | None:
         return deps.bundled_problem() or "Nothing to install: every dependency imports"
     if not deps.online_access():
         return deps.ONLINE_ACCESS_MESSAGE
+    prefs = registration.addon_preferences()
+    try:  # no torch for this Python and platform (an Intel Mac): say so before downloading anything
+        deps.install_plan(deps.packages_to_install(), prefs.index_url if prefs is not None else "")
+    except ValueError as exc:
+        return str(exc)
     return None
 
 

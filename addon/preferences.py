@@ -96,8 +96,9 @@ def draw_install(layout, prefs, width: int) -> None:
     row.operator(install.UNRENDER_OT_install_dependencies.bl_idname,
                  text=f"Install {', '.join(names)}" if names else "Install dependencies", icon="IMPORT")
     if names:
-        if not deps.online_access():
-            wrapped(layout, deps.ONLINE_ACCESS_MESSAGE, width, icon="ERROR")
+        why = install.install_refusal()  # online access off, or no torch for this Python and platform
+        if why:
+            wrapped(layout, why, width, icon="ERROR")
         layout.prop(prefs, "index_url")
         layout.label(text=f"Installs into {deps.user_site_packages()}")
     bundled = deps.bundled_problem()

@@ -1,17 +1,26 @@
-"""Build the Unrender add-on as installable Blender extension zips (one per platform).
+"""Build the Unrender add-on as installable Blender extension zips, one per Blender Python and platform.
 
-    python scripts/build_extension.py --output dist
-    python scripts/build_extension.py --output dist --platform linux-x64 --platform windows-x64
+    python scripts/build_extension.py --output dist                  # this machine's platform, both Pythons
+    python scripts/build_extension.py --output dist --all            # every platform that has the wheels
+    python scripts/build_extension.py --output dist --python-version 3.13 --platform linux-x64 --platform windows-x64
     python scripts/build_extension.py --output dist --wheel-dir wheels/   # dependency wheels from a folder
 
-Each zip, ``unrender-<version>-<platform>.zip`` (Blender's ``--split-platforms``
-naming, e.g. ``unrender-0.1.0-linux_x64.zip``), holds the repository's
-``blender_manifest.toml`` (with ``wheels`` and ``platforms`` written in), the
-add-on's files from ``addon/`` at its root and ``wheels/``: a wheel of
-``unrender`` built from this repository plus the wheels it needs that Blender
-does not bundle (the closure of its requirements for that platform). numpy
-comes with Blender and torch is installed from the add-on's preferences, so
-neither is bundled.
+Each zip, ``unrender-<version>-python<X.Y>-<platform>.zip`` (Blender's
+``--split-platforms`` naming with the Python added, e.g.
+``unrender-0.1.0-python3.13-linux_x64.zip``), holds the repository's
+``blender_manifest.toml`` (with ``wheels``, ``platforms`` and
+``blender_version_min`` written in), the add-on's files from ``addon/`` at its
+root and ``wheels/``: a wheel of ``unrender`` built from this repository plus
+the wheels it needs that Blender does not bundle (the closure of its
+requirements for that Python and platform). numpy comes with Blender and torch
+is installed from the add-on's preferences, so neither is bundled.
+
+Why one zip per Python rather than cp311 and cp313 wheels in one zip: Blender
+4.2 installs every wheel of the platform whatever its Python tag, one per
+distribution (of two Pillow wheels of one version it keeps the cp313 one), so
+Pillow would not load in Blender 4.2-5.0. From Blender 4.3 on, Blender reads
+the Python versions from the wheels' tags and refuses an extension whose
+wheels are for another Python, with a message naming both versions.
 """
 
 from __future__ import annotations
@@ -35,14 +44,19 @@ MANIFEST = "blender_manifest.toml"
 ADDON_DIR = "addon"
 WHEELS_DIR = "wheels"
 
-# Distributions Blender's own Python ships (Blender 4.2-5.0; bpy 5.0.1 declares
-# the same ones as its requirements): bundling a second copy would clash.
+# Distributions Blender's own Python ships (the bpy module declares the same ones as its
+# requirements; cattrs, with attrs, since Blender 5.2): bundling a second copy would clash.
 BLENDER_BUNDLED = frozenset({"numpy", "requests", "certifi", "charset-normalizer", "idna", "urllib3",
-                             "zstandard", "cython"})
+                             "zstandard", "cython", "cattrs", "attrs"})
 # Too large for an extension: installed from the add-on's preferences instead.
 INSTALLED_SEPARATELY = frozenset({"torch"})
 
-DEFAULT_PYTHON_VERSIONS = ("3.11",)  # Blender 4.2 - 5.0
+# Blender's Python versions -> the oldest Blender a zip for it may install in (its blender_version_min).
+# Official builds: Python 3.11 in Blender 4.2-5.0, 3.13 from 5.1. A 3.13 zip must not reach Blender 4.2,
+# which would install its wheels regardless of their Python tag; from 4.3 on Blender refuses a zip whose
+# wheels are for another Python, so 4.3+ builds made with Python 3.13 (Linux distributions) may use it.
+BLENDER_PYTHONS = {"3.11": "4.2.0", "3.13": "4.3.0"}
+DEFAULT_PYTHON_VERSIONS = tuple(BLENDER_PYTHONS)
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,7 @@ class Platform:
     name: str  # Blender's name, e.g. "linux-x64"
     pip_tags: tuple[str, ...]
     wheel_os: str  # platform-tag prefix Blender accepts: "manylinux", "win", "macosx"
-    wheel_arch: tuple[str, ...]  # platform-tag suffixes Blender accepts for this machine
+    wheel_arch: tuple[str, ...]  # platform-tag suffixes Blender accepts for this machine (4.2 takes no universal2)
     sys_platform: str
     platform_system: str
     os_name: str
@@ -69,29 +83,32 @@ PLATFORMS = {p.name: p for p in (
     Platform("linux-arm64", _manylinux("aarch64"), "manylinux", ("aarch64",), "linux", "Linux", "posix", "aarch64"),
     Platform("windows-x64", ("win_amd64",), "win", ("amd64",), "win32", "Windows", "nt", "AMD64"),
     Platform("windows-arm64", ("win_arm64",), "win", ("arm64",), "win32", "Windows", "nt", "ARM64"),
-    # pip also takes wheels for older macOS. Blender 4.2+ runs on macOS 11, but scipy (which PyMCubes imports)
-    # has no arm64 wheel for macOS older than 12: the arm64 build needs macOS 12.
-    Platform("macos-x64", ("macosx_11_0_x86_64",), "macosx", ("x86_64", "universal2"), "darwin", "Darwin", "posix",
-             "x86_64"),
-    Platform("macos-arm64", ("macosx_12_0_arm64",), "macosx", ("arm64", "universal2"), "darwin", "Darwin", "posix",
-             "arm64"),
+    # pip also takes wheels for older macOS; Blender 4.2+ runs on macOS 11.2 and later.
+    Platform("macos-x64", ("macosx_11_0_x86_64",), "macosx", ("x86_64",), "darwin", "Darwin", "posix", "x86_64"),
+    Platform("macos-arm64", ("macosx_11_0_arm64",), "macosx", ("arm64",), "darwin", "Darwin", "posix", "arm64"),
 )}
+
+
+def _addon_deps():
+    """The add-on's ``deps`` module (standard library only at import), loaded from its file."""
+    import importlib.util
+
+    name = "unrender_addon_deps"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / ADDON_DIR / "deps.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod  # before running it: its dataclasses look their module up
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
 
 
 def current_platform() -> str:
     """Blender's name for the platform this Python runs on (``ValueError`` where Blender has none)."""
-    plat = sysconfig.get_platform().lower()  # linux-x86_64, win-amd64, macosx-11.0-arm64
-    machine = plat.rsplit("-", 1)[-1]
-    if machine == "universal2":
-        import platform
-
-        machine = platform.machine().lower()
-    system = {"linux": "linux", "win": "windows", "macosx": "macos"}.get(plat.split("-", 1)[0])
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
-    if system is None or arch is None:
-        raise ValueError(f"this machine's platform {plat!r} is not one Blender supports: "
+    name = _addon_deps().blender_platform()
+    if name is None:
+        raise ValueError(f"this machine's platform {sysconfig.get_platform()!r} is not one Blender supports: "
                          f"pass --platform with one of {', '.join(PLATFORMS)}")
-    return f"{system}-{arch}"
+    return name
 
 
 def normalize(name: str) -> str:
@@ -138,6 +155,7 @@ def project_version(pyproject: Path) -> str:
 
 _TABLE = re.compile(r"^\s*\[")
 _GENERATED_KEY = re.compile(r"^\s*(wheels|platforms)\s*=")
+_VERSION_MIN_KEY = re.compile(r"^\s*blender_version_min\s*=")
 
 
 def _toml_list(key: str, values: list[str]) -> str:
@@ -146,13 +164,15 @@ def _toml_list(key: str, values: list[str]) -> str:
     return f"{key} = [\n" + "".join(f'    "{v}",\n' for v in values) + "]\n"
 
 
-def manifest_with(text: str, wheels: list[str], platforms: list[str]) -> str:
+def manifest_with(text: str, wheels: list[str], platforms: list[str], blender_version_min: str | None = None) -> str:
     """The manifest ``text`` with its top-level ``wheels`` / ``platforms`` replaced by these.
 
     The rest of the text (comments included) is kept. The keys go at the end of
     the top-level table, before the first ``[table]`` header: keys written after
-    a header would belong to that table.
+    a header would belong to that table. A ``blender_version_min`` given is
+    written in place of the manifest's.
     """
+    blender_version_min = blender_version_min or tomllib.loads(text).get("blender_version_min")
     lines = text.splitlines(keepends=True)
     head_end = next((i for i, line in enumerate(lines) if _TABLE.match(line)), len(lines))
     head, rest = [], lines[head_end:]
@@ -161,6 +181,8 @@ def manifest_with(text: str, wheels: list[str], platforms: list[str]) -> str:
         if depth > 0 or _GENERATED_KEY.match(line):
             depth += line.count("[") - line.count("]")
             continue
+        if _VERSION_MIN_KEY.match(line):
+            line = f'blender_version_min = "{blender_version_min}"\n'
         head.append(line)
     while head and not head[-1].strip():
         head.pop()
@@ -172,8 +194,9 @@ def manifest_with(text: str, wheels: list[str], platforms: list[str]) -> str:
     block.append(_toml_list("wheels", wheels))
     out = "".join(head + block + (["\n"] + rest if rest else []))
     parsed = tomllib.loads(out)  # a bug here must not produce a zip Blender rejects
-    if parsed.get("wheels") != wheels or parsed.get("platforms", []) != platforms:
-        raise AssertionError("writing wheels/platforms into the manifest did not round-trip")
+    if (parsed.get("wheels") != wheels or parsed.get("platforms", []) != platforms
+            or parsed.get("blender_version_min") != blender_version_min):
+        raise AssertionError("writing wheels/platforms/blender_version_min into the manifest did not round-trip")
     return out
 
 
@@ -225,7 +248,14 @@ def _pip(args: list[str], what: str) -> None:
     if out.returncode != 0:
         lines = [line.strip() for line in out.stdout.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("ERROR")] or lines[-1:]
-        raise SystemExit(f"error: {what} failed (pip exit code {out.returncode}): {' '.join(errors)}")
+        message = f"error: {what} failed (pip exit code {out.returncode}): {' '.join(errors)}"
+        if any("No matching distribution found" in line for line in errors):
+            raise NoWheels(message)
+        raise SystemExit(message)
+
+
+class NoWheels(SystemExit):
+    """pip found no wheel of a bundled package for a Python and platform (the index answered)."""
 
 
 def _stage_project(root: Path, dest: Path) -> Path:
@@ -280,11 +310,27 @@ def wheel_metadata(wheel: Path) -> tuple[str, str, list[str]]:
     return normalize(meta["Name"]), str(meta["Version"]), meta.get_all("Requires-Dist") or []
 
 
-def wheel_fits(platform: Platform, filename: str) -> bool:
-    """Whether Blender would install this wheel on ``platform`` (its platform tag, as Blender reads it)."""
-    tags = filename[:-len(".whl")].split("-")[-1].lower()
-    return any(tag == "any" or (tag.startswith(platform.wheel_os) and tag.endswith(tuple("_" + a for a in
+def wheel_fits(platform: Platform, filename: str, python_version: str | None = None) -> bool:
+    """Whether Blender would install this wheel on ``platform`` (its platform tag, as Blender reads it).
+
+    With ``python_version`` (``"3.13"``), also whether its Python tag is for
+    that Python (``cp313``, ``py3``, or a stable-ABI ``abi3`` wheel of an
+    older one), as Blender 4.3+ checks.
+    """
+    python_tags, abi, tags = (t.lower() for t in filename[:-len(".whl")].split("-")[-3:])
+    fits = any(tag == "any" or (tag.startswith(platform.wheel_os) and tag.endswith(tuple("_" + a for a in
                platform.wheel_arch))) for tag in tags.split("."))
+    if python_version is None or not fits:
+        return fits
+    want = tuple(int(n) for n in python_version.split("."))
+    for tag in python_tags.split("."):
+        m = re.fullmatch(r"(?:cp|py)(\d)(\d*)", tag)
+        if m is None:
+            continue
+        major, minor = int(m[1]), int(m[2]) if m[2] else None
+        if major == want[0] and (minor is None or minor == want[1] or ("abi3" in abi and minor <= want[1])):
+            return True
+    return False
 
 
 def _marker_environment(platform: Platform, python_version: str) -> dict[str, str]:
@@ -310,6 +356,7 @@ def dependency_wheels(requires: list[str], platform: Platform, python_version: s
     env = _marker_environment(platform, python_version)
     skip = BLENDER_BUNDLED | INSTALLED_SEPARATELY
     seen: dict[str, Path] = {}
+    what = f"{platform.name} / Python {python_version}"
     pending = list(requires)
     while pending:
         wanted: dict[str, str] = {}
@@ -330,25 +377,24 @@ def dependency_wheels(requires: list[str], platform: Platform, python_version: s
         if wheel_dir is not None:
             args += ["--no-index", "--find-links", str(wheel_dir)]
         source = f"the folder {wheel_dir}" if wheel_dir is not None else "the package index (needs network access)"
-        _pip(args + sorted(wanted.values()),
-             f"downloading {', '.join(sorted(wanted.values()))} for {platform.name} / Python {python_version} "
-             f"from {source}")
+        _pip(args + sorted(wanted.values()), f"downloading {', '.join(sorted(wanted.values()))} for {what} "
+                                             f"from {source}")
         for wheel in sorted(folder.glob("*.whl")):
-            if not wheel_fits(platform, wheel.name):
-                raise SystemExit(f"error: pip picked {wheel.name} for {platform.name}, but Blender would not "
-                                 f"install a wheel with that platform tag there")
+            if not wheel_fits(platform, wheel.name, python_version):
+                raise SystemExit(f"error: pip picked {wheel.name} for {what}, but Blender would not "
+                                 f"install a wheel with those tags there")
             name, _, deps = wheel_metadata(wheel)
             seen[name] = wheel
             pending += deps
         for name in wanted:
             if name not in seen:
-                raise SystemExit(f"error: pip did not download a wheel of {name} for {platform.name}")
+                raise SystemExit(f"error: pip did not download a wheel of {name} for {what}")
     return list(seen.values())
 
 
 # ----------------------------------------------------------------------------- the zip
-def zip_name(ext_id: str, version: str, platform: str) -> str:
-    return f"{ext_id}-{version}-{platform.replace('-', '_')}.zip"
+def zip_name(ext_id: str, version: str, python_version: str, platform: str) -> str:
+    return f"{ext_id}-{version}-python{python_version}-{platform.replace('-', '_')}.zip"
 
 
 def write_zip(out: Path, manifest_text: str, files: list[tuple[Path, str]], wheels: list[Path]) -> None:
@@ -367,16 +413,20 @@ def write_zip(out: Path, manifest_text: str, files: list[tuple[Path, str]], whee
 
 
 def build(output: Path, platforms: list[str] | None = None, wheel_dir: Path | None = None,
-          python_versions: list[str] | None = None, root: Path = ROOT) -> list[Path]:
-    """Build one extension zip per platform into ``output`` -> the zips."""
+          python_versions: list[str] | None = None, root: Path = ROOT, skip_unavailable: bool = False) -> list[Path]:
+    """Build one extension zip per Python version and platform into ``output`` -> the zips.
+
+    ``skip_unavailable``: a Python and platform for which a bundled package
+    has no wheel is left out with a line on stderr (else it fails the build).
+    """
     platforms = list(dict.fromkeys(platforms or [current_platform()]))
     for name in platforms:
         if name not in PLATFORMS:
             raise ValueError(f"unknown platform {name!r}: expected one of {', '.join(PLATFORMS)}")
     python_versions = list(dict.fromkeys(python_versions or DEFAULT_PYTHON_VERSIONS))
     for v in python_versions:
-        if not re.fullmatch(r"3\.\d+", v):
-            raise ValueError(f"python version {v!r}: expected MAJOR.MINOR, e.g. 3.11")
+        if v not in BLENDER_PYTHONS:
+            raise ValueError(f"python version {v!r}: expected one of Blender's, {', '.join(BLENDER_PYTHONS)}")
     if wheel_dir is not None:
         wheel_dir = Path(wheel_dir).resolve()
         if not wheel_dir.is_dir():
@@ -390,6 +440,7 @@ def build(output: Path, platforms: list[str] | None = None, wheel_dir: Path | No
                          f"make them equal")
     exclude = list(manifest.get("build", {}).get("paths_exclude_pattern", []))
     files = addon_files(root / ADDON_DIR, exclude)
+    oldest = str(manifest["blender_version_min"])
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -399,25 +450,21 @@ def build(output: Path, platforms: list[str] | None = None, wheel_dir: Path | No
         (tmp / "unrender").mkdir()
         own = build_unrender_wheel(tmp / "unrender", version, wheel_dir, root)
         _, _, requires = wheel_metadata(own)
-        for name in platforms:
-            platform = PLATFORMS[name]
-            wheels: dict[str, Path] = {}
-            for pv in python_versions:
-                for wheel in dependency_wheels(requires, platform, pv, tmp, wheel_dir):
-                    wheels.setdefault(wheel.name, wheel)
-            versions: dict[str, set[str]] = {}
-            for wheel in wheels.values():
-                dist, ver, _ = wheel_metadata(wheel)
-                versions.setdefault(dist, set()).add(ver)
-            for dist, found in versions.items():
-                if len(found) > 1:  # Blender would install both into one site-packages
-                    raise SystemExit(f"error: {dist} resolved to different versions {sorted(found)} for Python "
-                                     f"{', '.join(python_versions)}: build those Python versions separately")
-            ordered = [own, *sorted(wheels.values(), key=lambda p: p.name.lower())]
-            listed = [f"./{WHEELS_DIR}/{w.name}" for w in ordered]
-            out = output / zip_name(str(manifest["id"]), version, name)
-            write_zip(out, manifest_with(text, listed, [name]), files, ordered)
-            built.append(out)
+        for pv in python_versions:
+            blender_min = max(oldest, BLENDER_PYTHONS[pv], key=lambda v: tuple(int(n) for n in v.split(".")))
+            for name in platforms:
+                try:
+                    wheels = dependency_wheels(requires, PLATFORMS[name], pv, tmp, wheel_dir)
+                except NoWheels as exc:
+                    if not skip_unavailable:
+                        raise
+                    print(f"skipped Python {pv} / {name}: {str(exc).removeprefix('error: ')}", file=sys.stderr)
+                    continue
+                ordered = [own, *sorted(wheels, key=lambda p: p.name.lower())]
+                listed = [f"./{WHEELS_DIR}/{w.name}" for w in ordered]
+                out = output / zip_name(str(manifest["id"]), version, pv, name)
+                write_zip(out, manifest_with(text, listed, [name], blender_min), files, ordered)
+                built.append(out)
     return built
 
 
@@ -440,14 +487,17 @@ def main(argv=None) -> int:
     parser.add_argument("--platform", action="append", dest="platforms", metavar="PLATFORM",
                         help=f"Blender platform to build for, repeatable: {', '.join(PLATFORMS)} "
                              "(default: this machine's)")
+    parser.add_argument("--all", action="store_true",
+                        help="build for every platform, leaving out those where a bundled package has no wheel")
     parser.add_argument("--wheel-dir", type=Path, help="take dependency wheels from this folder instead of the "
                                                         "package index (offline builds)")
     parser.add_argument("--python-version", action="append", dest="python_versions", metavar="X.Y",
-                        help="Blender's Python version, repeatable: 3.11 for Blender 4.2-5.0 (default), "
-                             "3.13 for Blender 5.1")
+                        help="Blender's Python version, repeatable: 3.11 for Blender 4.2-5.0, 3.13 for Blender "
+                             "5.1 and later (default: both)")
     args = parser.parse_args(argv)
     try:
-        zips = build(args.output, args.platforms, args.wheel_dir, args.python_versions)
+        platforms = list(PLATFORMS) if args.all else args.platforms
+        zips = build(args.output, platforms, args.wheel_dir, args.python_versions, skip_unavailable=args.all)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     for path in zips:

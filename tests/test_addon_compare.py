@@ -233,6 +233,19 @@ def test_what_cannot_be_converted_is_a_warning(scene, compare):
     assert any("'Blue': its base colour comes from Noise Texture" in w for w in warnings), warnings
 
 
+def test_a_light_node_tree_is_a_warning_only_when_it_changes_the_light(scene, compare):
+    """Blender 5.2 gives new lights a plain tree (white Emission, strength 1): that is the light without a tree."""
+    light = _light(scene, "Sun", "SUN", 2.0)
+    if light.data.node_tree is None:  # Blender 5.0: the same default tree, on asking for one
+        light.data.use_nodes = True
+    warnings = []
+    assert compare.convert_light(light, warnings.append) is not None and warnings == []
+    emission = next(n for n in light.data.node_tree.nodes if n.bl_idname == "ShaderNodeEmission")
+    emission.inputs["Strength"].default_value = 3.0
+    assert compare.convert_light(light, warnings.append) is not None
+    assert warnings == ["light 'Sun': its node tree is ignored"]
+
+
 class _Layout:
     """Records what a panel draws (enough of ``UILayout`` for the compare panel)."""
 

@@ -133,7 +133,7 @@ def test_preferences_show_the_device_and_every_dependency_with_its_version(deps,
     assert _mod("registration").device() == "cpu"
     statuses = deps.check()
     assert [s.dependency.distribution for s in statuses] == [
-        "torch", "numpy", "pymcubes", "pillow", "imageio", "tqdm", "unrender"]
+        "torch", "numpy", "pillow", "imageio", "tqdm", "unrender"]
     for s in statuses:
         assert s.ok and s.version and s.version != "unknown", s
     import torch
@@ -220,14 +220,6 @@ def test_an_older_pip_without_raw_progress_is_run_again_without_it(deps, wheels,
     target = tmp_path / "site-packages"
     deps.install([WHEEL], target, extra_args=_offline(wheels))
     assert (target / f"{WHEEL_MODULE}.py").is_file()
-
-
-def test_install_plan_takes_torch_alone_from_a_custom_index(deps):
-    assert deps.install_plan(["torch", "pymcubes"], "https://download.pytorch.org/whl/cpu") == [
-        (["torch"], ("--index-url", "https://download.pytorch.org/whl/cpu")), (["pymcubes"], ())]
-    assert deps.install_plan(["pymcubes"], "https://download.pytorch.org/whl/cpu") == [(["pymcubes"], ())]
-    assert deps.install_plan(["torch", "tqdm"]) == [(["torch", "tqdm"], ())]
-    assert deps.install_plan([]) == []
 
 
 def test_a_failing_install_raises_with_pips_error_and_leaves_nothing(deps, tmp_path):
@@ -497,3 +489,23 @@ def test_with_online_access_the_panel_offers_the_installer(deps, no_torch, monke
                               "Unrender, or set 'Python site-packages' there to an environment that has them")
     assert "unrender.install_dependencies" in _draw_panel().operators()
     assert bpy.ops.unrender.install_dependencies.poll()  # (not run: it would download torch)
+
+
+def test_where_pypi_has_no_torch_the_installer_says_so_before_downloading(deps, no_torch, prefs, monkeypatch):
+    monkeypatch.setattr(deps, "online_access", lambda: True)
+    monkeypatch.setattr(deps, "blender_platform", lambda *args: "macos-x64")  # an Intel Mac
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    why = (f"No torch 2.4+ on PyPI for Python {python} on Intel Macs: set 'Torch index URL' or 'Python "
+           f"site-packages' (an environment with torch)")
+    assert not bpy.ops.unrender.install_dependencies.poll()
+    with pytest.raises(RuntimeError) as info:
+        bpy.ops.unrender.install_dependencies()
+    assert why in str(info.value)  # whole: under the 200 characters bpy.ops keeps of a poll message
+    assert _mod("install").install_job() is None
+    shown = why.split(":")[0]  # (the labels wrap the rest, "site-packages" at its hyphen)
+    assert shown in _draw_preferences().text()
+    prefs.index_url = "https://example.invalid/whl"  # another index may have one: the installer may try
+    try:
+        assert bpy.ops.unrender.install_dependencies.poll() and shown not in _draw_preferences().text()
+    finally:
+        prefs.index_url = ""

@@ -4,9 +4,13 @@ The install runs in a subprocess (this file run as a script) with its own
 Blender user folders, so the installed extension never meets the add-on the
 other tests enable in-process, and nothing is written to the user's
 ``~/.config/blender``. In that subprocess the test venv's editable install of
-unrender, and its copies of the other bundled packages (Pillow, PyMCubes, ...),
+unrender, and its copies of the other bundled packages (Pillow, imageio, tqdm),
 are hidden: everything the zip bundles must import from the wheels Blender
 installed from it, as in a Blender that has none of them.
+
+The zips are built for the Python running the tests: 3.11 (bpy 5.0) in the
+main test environment, 3.13 (bpy 5.2) in the second one ``scripts/test.sh``
+sets up.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = "bl_ext.user_default.unrender"
 METHOD_OPERATORS = ("deform_mesh", "fit_points", "fit_voxels", "estimate_pose")
 FINDINGS = "UNRENDER_EXTENSION_FINDINGS "
+PY = f"{sys.version_info.major}.{sys.version_info.minor}"  # Blender's Python: the zip is built for it
+# What the zip must bundle (import names -> pip names), and what it no longer does (marching cubes is unrender's own).
+BUNDLED = {"unrender": "unrender", "PIL": "pillow", "imageio": "imageio", "tqdm": "tqdm"}
+NOT_BUNDLED = {"mcubes": "pymcubes", "scipy": "scipy", "torch": "torch", "numpy": "numpy"}
 
 
 def _builder():
@@ -45,15 +53,26 @@ def bpy():
     return pytest.importorskip("bpy", reason="the extension tests need the bpy module (Blender as a Python module)")
 
 
-@pytest.fixture(scope="module")
-def extension_zip(bpy, tmp_path_factory):
-    """The extension zip for this machine, built once."""
-    out = tmp_path_factory.mktemp("extension")
+def _build(out: Path, **kwargs) -> list[Path]:
     try:
-        (path,) = builder.build(out)
+        return builder.build(out, **kwargs)
     except SystemExit as exc:
         pytest.fail(f"building the extension zip failed ({exc}); the build downloads the dependency wheels "
                     f"from the package index (PyPI), so it needs network access", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def extension_zip(bpy, tmp_path_factory):
+    """The extension zip for this machine and this Python, built once."""
+    (path,) = _build(tmp_path_factory.mktemp("extension"), python_versions=[PY])
+    return path
+
+
+@pytest.fixture(scope="module")
+def other_python_zip(bpy, tmp_path_factory):
+    """The zip for this machine built for Blender's other Python (3.13 under 3.11 and the reverse)."""
+    (other,) = [v for v in builder.BLENDER_PYTHONS if v != PY]
+    (path,) = _build(tmp_path_factory.mktemp("extension-other"), python_versions=[other])
     return path
 
 
@@ -83,7 +102,8 @@ def test_zip_holds_the_addon_the_manifest_and_the_wheels(bpy, extension_zip):
         pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
         platform = builder.current_platform()
-        assert extension_zip.name == f"unrender-{pyproject['project']['version']}-{platform.replace('-', '_')}.zip"
+        assert extension_zip.name == (f"unrender-{pyproject['project']['version']}-python{PY}-"
+                                      f"{platform.replace('-', '_')}.zip")
         assert "__init__.py" in names and "blender_manifest.toml" in names
         assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
         addon = sorted(p.relative_to(ROOT / "addon").as_posix() for p in (ROOT / "addon").rglob("*")
@@ -93,13 +113,20 @@ def test_zip_holds_the_addon_the_manifest_and_the_wheels(bpy, extension_zip):
         wheels = sorted(n for n in names if n.startswith("wheels/"))
         assert sorted(w.removeprefix("./") for w in manifest["wheels"]) == wheels
         assert manifest["platforms"] == [builder.current_platform()]
-        for key in ("id", "version", "tagline", "license", "blender_version_min", "permissions"):
+        for key in ("id", "version", "tagline", "license", "permissions"):
             assert manifest[key] == repo_manifest[key]
         assert manifest["version"] == pyproject["project"]["version"]
+        # The oldest Blender this Python's zip may install in: 4.2.0 for 3.11, 4.3.0 for 3.13.
+        assert manifest["blender_version_min"] == builder.BLENDER_PYTHONS[PY]
+        assert builder.BLENDER_PYTHONS["3.11"] == repo_manifest["blender_version_min"] == "4.2.0"
+        version = tuple(int(n) for n in manifest["blender_version_min"].split("."))
+        assert version <= bpy.app.version and "blender_version_max" not in manifest
 
         dists = {builder.normalize(w.split("/")[1].split("-")[0]) for w in wheels}
-        assert {"unrender", "pymcubes", "pillow", "imageio", "tqdm"} <= dists
-        assert "torch" not in dists and "numpy" not in dists
+        assert set(BUNDLED.values()) <= dists and not dists & set(NOT_BUNDLED.values()), dists
+        cp = f"cp{PY.replace('.', '')}"
+        binary = [w for w in wheels if not w.endswith("-none-any.whl")]
+        assert binary and all(f"-{cp}-" in w for w in binary), binary  # only this Python's compiled wheels
 
         # Nothing that Blender's own Python already has: the bpy module declares what Blender bundles
         # (numpy, requests, ...) as its requirements and ships the compiled ones in <version>/python.
@@ -132,8 +159,23 @@ def test_dependency_wheels_resolve_offline_from_a_wheel_folder(extension_zip, tm
     own = next(folder.glob("unrender-*.whl"))
     _, _, requires = builder.wheel_metadata(own)
     platform = builder.PLATFORMS[builder.current_platform()]
-    got = builder.dependency_wheels(requires, platform, "3.11", tmp_path, wheel_dir=folder)
+    got = builder.dependency_wheels(requires, platform, PY, tmp_path, wheel_dir=folder)
     assert sorted(w.name for w in got) == sorted(n.split("/")[1] for n in wheels if n != f"wheels/{own.name}")
+
+
+@pytest.mark.blender
+@pytest.mark.addon
+def test_a_platform_without_the_wheels_is_left_out_of_an_all_platforms_build(extension_zip, tmp_path, capsys):
+    folder = tmp_path / "wheels"
+    with zipfile.ZipFile(extension_zip) as zf:  # wheels for this platform only
+        zf.extractall(tmp_path, [n for n in zf.namelist() if n.startswith("wheels/") and "unrender-" not in n])
+    here = builder.current_platform()
+    other = "windows-arm64" if here != "windows-arm64" else "linux-x64"
+    built = builder.build(tmp_path / "out", [here, other], folder, [PY], skip_unavailable=True)
+    assert [p.name for p in built] == [extension_zip.name]
+    assert f"skipped Python {PY} / {other}:" in capsys.readouterr().err
+    with pytest.raises(builder.NoWheels, match=f"for {other} / Python {PY}"):
+        builder.build(tmp_path / "out", [other], folder, [PY])
 
 
 # ----------------------------------------------------------------------------- installing it in Blender
@@ -145,23 +187,12 @@ def test_installs_enables_runs_and_uninstalls_like_a_user(extension_zip, tmp_pat
         for name in zf.namelist():
             if name.startswith("wheels/"):
                 bundled |= _wheel_top_levels(zf, name)
-    assert {"unrender", "PIL", "mcubes", "imageio", "tqdm"} <= bundled
+    assert set(BUNDLED) <= bundled and not bundled & set(NOT_BUNDLED), bundled
 
     home, resources = tmp_path / "home", tmp_path / "blender"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDER_USER_", "XDG_", "PYTHONPATH"))}
-    env.update(HOME=str(home), BLENDER_USER_RESOURCES=str(resources), PYTHONNOUSERSITE="1",
-               OMP_NUM_THREADS="1")
-    args = {"zip": str(extension_zip), "hide": sorted(bundled), "extensions": str(resources / "extensions")}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, json.dumps(args)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    found, log = _in_blender("install", extension_zip, tmp_path, hide=sorted(bundled))
     seconds = time.perf_counter() - t0
-    log = f"--- subprocess stdout ---\n{proc.stdout}\n--- subprocess stderr ---\n{proc.stderr}"
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(FINDINGS)]
-    assert proc.returncode == 0 and lines, f"the install subprocess failed (exit code {proc.returncode})\n{log}"
-    found = json.loads(lines[-1][len(FINDINGS):])
-    assert found["error"] is None, f"{found['error']}\n{log}"
 
     ext = str(resources / "extensions")
     assert found["user_extensions"].rstrip("/") == ext, log
@@ -191,6 +222,34 @@ def test_installs_enables_runs_and_uninstalls_like_a_user(extension_zip, tmp_pat
     assert seconds < 120, f"the install subprocess took {seconds:.0f} s"
 
 
+def _in_blender(mode: str, zip_path: Path, tmp_path: Path, hide=()) -> tuple[dict, str]:
+    """Run this file's ``mode`` probe on ``zip_path`` in a fresh Blender (a subprocess) -> (findings, its output)."""
+    home, resources = tmp_path / "home", tmp_path / "blender"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLENDER_USER_", "XDG_", "PYTHONPATH"))}
+    env.update(HOME=str(home), BLENDER_USER_RESOURCES=str(resources), PYTHONNOUSERSITE="1",
+               OMP_NUM_THREADS="1")
+    args = {"mode": mode, "zip": str(zip_path), "hide": list(hide), "extensions": str(resources / "extensions")}
+    proc = subprocess.run([sys.executable, __file__, json.dumps(args)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    log = f"--- subprocess stdout ---\n{proc.stdout}\n--- subprocess stderr ---\n{proc.stderr}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(FINDINGS)]
+    assert proc.returncode == 0 and lines, f"the {mode} subprocess failed (exit code {proc.returncode})\n{log}"
+    found = json.loads(lines[-1][len(FINDINGS):])
+    assert found["error"] is None, f"{found['error']}\n{log}"
+    return found, log
+
+
+@pytest.mark.blender
+@pytest.mark.addon
+def test_the_zip_for_the_other_python_is_refused_with_both_versions_named(other_python_zip, tmp_path):
+    """Blender 4.3+ reads the Python from the wheels: the 3.13 zip does not enable in Blender 5.0, nor 3.11's in 5.2."""
+    found, log = _in_blender("refuse", other_python_zip, tmp_path)
+    other = "3.13" if PY == "3.11" else "3.11"
+    assert f"This Python version ({PY}) isn't compatible with ({other})" in found["install_error"], log
+    assert not found["enabled"] and not found["unrender_imports"], log
+
+
 # ----------------------------------------------------------------------------- the builder, without Blender
 def test_unknown_platform_names_the_valid_ones(tmp_path):
     with pytest.raises(ValueError, match="unknown platform 'linux-x86'.*linux-x64"):
@@ -205,10 +264,16 @@ def test_missing_manifest_is_named(tmp_path):
 def test_failing_pip_is_one_line_naming_the_package(tmp_path):
     empty = tmp_path / "wheels"
     empty.mkdir()
-    with pytest.raises(SystemExit) as info:
-        builder.dependency_wheels(["pymcubes>=0.1.4"], builder.PLATFORMS["linux-x64"], "3.11", tmp_path, empty)
+    with pytest.raises(builder.NoWheels) as info:  # a SystemExit: the build's one line
+        builder.dependency_wheels(["pillow>=10"], builder.PLATFORMS["linux-x64"], "3.13", tmp_path, empty)
     msg = str(info.value)
-    assert "\n" not in msg and "pymcubes" in msg and str(empty) in msg and "pip exit code" in msg
+    assert "\n" not in msg and "pillow" in msg and str(empty) in msg and "pip exit code" in msg
+    assert "linux-x64 / Python 3.13" in msg
+
+
+def test_python_versions_are_blenders():
+    with pytest.raises(ValueError, match="python version '3.12': expected one of Blender's, 3.11, 3.13"):
+        builder.build(Path("unused"), ["linux-x64"], python_versions=["3.12"])
 
 
 def test_addon_files_leave_out_caches_hidden_files_and_excluded_patterns(tmp_path):
@@ -232,9 +297,12 @@ def test_manifest_keys_are_written_into_the_top_level_table():
     assert data["wheels"] == wheels and data["platforms"] == ["windows-x64"]
     assert data["permissions"] == tomllib.loads(text)["permissions"]
     assert out.startswith(text.split("\n[", 1)[0].rstrip())  # the original text (comments too) is kept
+    assert data["blender_version_min"] == tomllib.loads(text)["blender_version_min"]  # kept unless given
     # Written again (a manifest that already lists wheels): replaced, not duplicated.
-    again = builder.manifest_with(out, wheels[:1], ["linux-x64"])
-    assert tomllib.loads(again)["wheels"] == wheels[:1] and again.count("wheels = [") == 1
+    again = builder.manifest_with(out, wheels[:1], ["linux-x64"], "4.3.0")
+    parsed = tomllib.loads(again)
+    assert parsed["wheels"] == wheels[:1] and again.count("wheels = [") == 1
+    assert parsed["blender_version_min"] == "4.3.0" and again.count("\nblender_version_min = ") == 1
 
 
 def test_wheels_for_another_platform_are_refused():
@@ -243,7 +311,19 @@ def test_wheels_for_another_platform_are_refused():
     assert builder.wheel_fits(linux, "tqdm-4.70.1-py3-none-any.whl")
     assert not builder.wheel_fits(linux, "pillow-13.0.0-cp311-cp311-manylinux_2_28_aarch64.whl")
     assert not builder.wheel_fits(builder.PLATFORMS["macos-x64"], "x-1.0-cp311-cp311-macosx_10_9_intel.whl")
-    assert builder.wheel_fits(builder.PLATFORMS["macos-arm64"], "x-1.0-cp311-cp311-macosx_10_9_universal2.whl")
+    assert builder.wheel_fits(builder.PLATFORMS["macos-arm64"], "x-1.0-cp311-cp311-macosx_11_0_arm64.whl")
+    # Blender 4.2 installs no universal2 wheel (it matches the tag's ending against arm64 / x86_64).
+    assert not builder.wheel_fits(builder.PLATFORMS["macos-arm64"], "x-1.0-cp311-cp311-macosx_10_9_universal2.whl")
+    # The Python tag, as Blender 4.3+ reads it.
+    pillow = "pillow-13.0.0-{0}-{0}-win_amd64.whl"
+    windows = builder.PLATFORMS["windows-x64"]
+    assert builder.wheel_fits(windows, pillow.format("cp313"), "3.13")
+    assert not builder.wheel_fits(windows, pillow.format("cp311"), "3.13")
+    assert not builder.wheel_fits(windows, pillow.format("cp313"), "3.11")
+    assert builder.wheel_fits(windows, "tqdm-4.70.1-py3-none-any.whl", "3.13")
+    assert builder.wheel_fits(windows, "colorama-0.4.6-py2.py3-none-any.whl", "3.11")
+    assert builder.wheel_fits(windows, "x-1.0-cp311-abi3-win_amd64.whl", "3.13")  # stable ABI: newer Pythons
+    assert not builder.wheel_fits(windows, "x-1.0-cp314-abi3-win_amd64.whl", "3.13")
 
 
 def test_repository_manifest_follows_blenders_rules():
@@ -365,11 +445,27 @@ def _probe(args: dict) -> dict:
     return found
 
 
+def _probe_refusal(args: dict) -> dict:
+    """Install a zip Blender must not enable -> the error it gave and whether it enabled anyway."""
+    found: dict = {"error": None, "install_error": ""}
+    _drop_editable_install()
+    import bpy
+
+    try:
+        bpy.ops.extensions.package_install_files(filepath=args["zip"], repo="user_default", enable_on_install=True)
+    except RuntimeError as exc:  # the operator's error report
+        found["install_error"] = str(exc)
+    found["enabled"] = PKG in bpy.context.preferences.addons
+    found["unrender_imports"] = importlib.util.find_spec("unrender") is not None
+    return found
+
+
 def main(argv) -> int:
     import traceback
 
     try:
-        found = _probe(json.loads(argv[0]))
+        args = json.loads(argv[0])
+        found = (_probe if args["mode"] == "install" else _probe_refusal)(args)
     except BaseException:  # report it in the findings: the test shows it with the whole output
         found = {"error": traceback.format_exc()}
     sys.stdout.flush()

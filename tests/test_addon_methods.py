@@ -87,6 +87,28 @@ def test_fit_points_shows_points_close_to_the_target(scene):
     assert _f1(pts, _world_mesh(target), 0.1) > 0.95  # 2000 points are ~0.07 apart on this surface
 
 
+def _drawn_radii(obj) -> np.ndarray:
+    """The radii of the points Blender draws for ``obj`` (its evaluated point-cloud geometry)."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    clouds = [i.object.data for i in depsgraph.object_instances
+              if i.object.name == obj.name and isinstance(i.object.data, bpy.types.PointCloud)]
+    assert len(clouds) == 1, f"{obj.name} draws {len(clouds)} point clouds"
+    radii = np.empty(len(clouds[0].points), dtype=np.float32)
+    clouds[0].attributes["radius"].data.foreach_get("value", radii)
+    return radii
+
+
+def test_a_cloud_is_drawn_as_points_of_the_radius_it_was_given(scene):
+    """The modifier's radius input is set (Blender 5.2 moved modifier inputs out of ID properties)."""
+    from unrender_addon import convert
+
+    obj = convert.new_mesh_object(bpy.context, "cloud", np.random.default_rng(0).random((50, 3)), None)
+    convert.show_as_points(obj, 0.125)
+    assert np.allclose(_drawn_radii(obj), 0.125) and len(_drawn_radii(obj)) == 50
+    convert.show_as_points(obj, 0.25)  # again: the same modifier, the new radius
+    assert len(obj.modifiers) == 1 and np.allclose(_drawn_radii(obj), 0.25)
+
+
 @pytest.mark.parametrize("voxels_as", ["MESH", "POINTS"])
 def test_fit_voxels_previews_as_mesh_or_points(scene, voxels_as):
     target = ellipsoid()

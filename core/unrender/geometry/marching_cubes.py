@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import mcubes
 import numpy as np
 import torch
 
@@ -88,6 +87,8 @@ def _march(volume: np.ndarray, isovalue: float, inside_positive: bool) -> tuple[
     """
     if min(volume.shape) < 2:
         return torch.zeros((0, 3), dtype=torch.float64), torch.zeros((0, 3), dtype=torch.int64)
+    import mcubes  # stand-in until unrender's own marching cubes lands (issue 14, branch i14-mc)
+
     v, f = mcubes.marching_cubes(np.ascontiguousarray(volume, dtype=np.float64), float(isovalue))
     # pymcubes returns points in volume-axis order (axis 0 first), oriented outward
     # from the region above the iso-value. Reversing the axes to (x, y, z) is a
