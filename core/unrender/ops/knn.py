@@ -20,7 +20,8 @@ compiled extension. It works in two steps:
    On the CPU, where SciPy is importable (it is optional), these large
    low-dimensional problems go to its ``cKDTree`` instead (several times
    faster than the blocks there; ``O(P)`` memory), which ranks exactly in
-   float64; neighbours out of order in the points' own dtype are re-sorted.
+   float64; neighbours at nearly equal distances are re-sorted by exact
+   distance in the points' own dtype, ties to the lower index.
    GPU tensors, and CPUs without SciPy, keep the blocks.
 2. **How far** (differentiable). The chosen neighbours are gathered and their
    distances recomputed exactly as ``sum((p1 - p2[idx])**2)`` (or ``sum |.|``
@@ -257,19 +258,21 @@ def _knn_tree(q: torch.Tensor, q64, t: torch.Tensor, tree, K: int, norm: int) ->
 
     ``tree``: a ``cKDTree`` of ``t``; ``q64``: ``q`` as a float64 array. The
     tree ranks exactly in float64 (float32 points are exact there). Rows
-    whose neighbours are out of order by distance in the points' own dtype
-    (float32 rounding) or tied are re-sorted, ties to the lower index.
+    with two neighbours at distances within ``1e-5`` (relative) of each
+    other, far above float32 rounding, are re-sorted by exact distance in the
+    points' own dtype, ties to the lower index.
     """
     n, m = q.shape[0], t.shape[0]
     k = min(K, m)
-    _, pos = tree.query(q64, k=k, p=norm, workers=torch.get_num_threads())
+    dist, pos = tree.query(q64, k=k, p=norm, workers=torch.get_num_threads())
     pos = torch.from_numpy(pos).to(torch.int64).view(n, k)
     if k > 1:
-        d = point_distances(q[:, None, :], t.index_select(0, pos.view(-1)).view(n, k, -1), norm)
-        d0, d1, i0, i1 = d[:, :-1], d[:, 1:], pos[:, :-1], pos[:, 1:]
-        rows = ((d1 < d0) | ((d1 == d0) & (i1 < i0))).any(1).nonzero()[:, 0]
+        dist = torch.from_numpy(dist)
+        rows = (dist[:, 1:] - dist[:, :-1] <= 1e-5 * dist[:, 1:]).any(1).nonzero()[:, 0]
         if rows.numel():
-            pos[rows] = _exact_order(d[rows], pos[rows], k)
+            sub = pos[rows]
+            d = point_distances(q[rows, None, :], t.index_select(0, sub.view(-1)).view(*sub.shape, -1), norm)
+            pos[rows] = _exact_order(d, sub, k)
     if k == K:
         return pos
     out = torch.zeros((n, K), dtype=torch.int64)
