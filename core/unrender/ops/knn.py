@@ -19,8 +19,8 @@ compiled extension. It works in two steps:
    with memory bounded by ``chunk_bytes`` plus ``O(P)`` buffers.
    On the CPU, where SciPy is importable (it is optional), these large
    low-dimensional problems go to its ``cKDTree`` instead (several times
-   faster than the blocks there; ``O(P)`` memory), which ranks exactly in
-   float64; neighbours at nearly equal distances are re-sorted by exact
+   faster than the blocks there; ``O(P)`` memory), which ranks in float64;
+   neighbours at nearly equal distances are re-sorted by exact
    distance in the points' own dtype, ties to the lower index.
    GPU tensors, and CPUs without SciPy, keep the blocks.
 2. **How far** (differentiable). The chosen neighbours are gathered and their
@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
+import numpy as np
 import torch
 
 from .._validate import check_finite, check_lengths, check_positive_int, check_same_batch, check_tensor
@@ -257,7 +258,7 @@ def _knn_tree(q: torch.Tensor, q64, t: torch.Tensor, tree, K: int, norm: int) ->
     """``(n, K)`` indices of the K nearest points of ``t (m, D)`` for ``q (n, D)``.
 
     ``tree``: a ``cKDTree`` of ``t``; ``q64``: ``q`` as a float64 array. The
-    tree ranks exactly in float64 (float32 points are exact there). Rows
+    tree ranks in float64 (float32 points convert exactly). Rows
     with two neighbours at distances within ``1e-5`` (relative) of each
     other, far above float32 rounding, are re-sorted by exact distance in the
     points' own dtype, ties to the lower index.
@@ -266,9 +267,8 @@ def _knn_tree(q: torch.Tensor, q64, t: torch.Tensor, tree, K: int, norm: int) ->
     k = min(K, m)
     dist, pos = tree.query(q64, k=k, p=norm, workers=torch.get_num_threads())
     pos = torch.from_numpy(pos).to(torch.int64).view(n, k)
-    if k > 1:
-        dist = torch.from_numpy(dist)
-        rows = (dist[:, 1:] - dist[:, :-1] <= 1e-5 * dist[:, 1:]).any(1).nonzero()[:, 0]
+    if k > 1:  # (numpy: a few single-threaded passes, no thread-pool round trips)
+        rows = torch.from_numpy(np.flatnonzero((dist[:, 1:] - dist[:, :-1] <= 1e-5 * dist[:, 1:]).any(1)))
         if rows.numel():
             sub = pos[rows]
             d = point_distances(q[rows, None, :], t.index_select(0, sub.view(-1)).view(*sub.shape, -1), norm)
