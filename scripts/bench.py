@@ -14,6 +14,10 @@ warm-up.
     python scripts/bench.py --only chamfer   # cases whose name contains "chamfer"
     python scripts/bench.py --device cuda
 
+A second table times nearest neighbours and chamfer against SciPy's
+``cKDTree`` (build + query, 2 workers) on the CPU: both in one subprocess per
+row, interleaved, so a busy machine slows both alike.
+
 Adding a row = appending a ``Case`` to ``CASES``: give it a name, the labels
 and a ``make(impl, quick, device)`` that builds the inputs and returns the
 callable to time (and optionally a cheaper warm-up callable).
@@ -451,6 +455,129 @@ CASES: list[Case] = [
 ]
 
 
+# --------------------------------------------- against SciPy's cKDTree
+@dataclass
+class TreeCase:
+    """One row of the cKDTree table: ``make(quick)`` returns ``(ours, ref)``
+    callables on the same inputs (CPU)."""
+
+    name: str
+    operation: str
+    size: str
+    quick_size: str
+    make: Callable[[bool], tuple]
+    repeats: int = 5
+
+
+def _tree_clouds(shape: str, n: int):
+    """Two independent ``(1, n, 3)`` float32 clouds: uniform in a cube or sampled on a surface."""
+    if shape == "cube":
+        g = _gen(0, "cpu")
+        return torch.rand(1, n, 3, generator=g), torch.rand(1, n, 3, generator=g)
+    from unrender.geometry.sampling import sample_points_from_meshes
+    from unrender.geometry.shapes import bumpy_ellipsoid
+
+    mesh = bumpy_ellipsoid()
+    return tuple(sample_points_from_meshes(mesh, n, generator=_gen(s, "cpu")) for s in (1, 2))
+
+
+def _ckdtree_knn(p1, p2, K):
+    """Reference: ``(1, P1, K)`` squared distances, neighbours found by cKDTree."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(p2[0].double().numpy())
+    _, idx = tree.query(p1[0].double().numpy(), k=K, workers=2)
+    idx = torch.from_numpy(idx).view(-1, K)
+    return (p1[0][:, None, :] - p2[0][idx]).square().sum(-1)[None]
+
+
+def _ckdtree_chamfer(x, y):
+    """Reference chamfer: two trees, nearest in each direction, gathered squared distances."""
+    from scipy.spatial import cKDTree
+
+    a, b = x[0].detach().double().numpy(), y[0].detach().double().numpy()
+    _, ix = cKDTree(b).query(a, k=1, workers=2)
+    _, iy = cKDTree(a).query(b, k=1, workers=2)
+    ix, iy = torch.from_numpy(ix), torch.from_numpy(iy)
+    return (x[0] - y[0][ix]).square().sum(-1).mean() + (y[0] - x[0][iy]).square().sum(-1).mean()
+
+
+def _make_tree_knn(shape: str, K: int, n: int):
+    def make(quick):
+        from unrender.ops import knn_points
+
+        p1, p2 = _tree_clouds(shape, n // 10 if quick else n)
+
+        def ours():
+            with torch.no_grad():
+                knn_points(p1, p2, K=K)
+
+        def ref():
+            with torch.no_grad():
+                _ckdtree_knn(p1, p2, K)
+
+        return ours, ref
+
+    return make
+
+
+def _make_tree_chamfer(shape: str, n: int):
+    def make(quick):
+        from unrender.losses import chamfer_distance
+
+        x, y = (c.requires_grad_() for c in _tree_clouds(shape, n // 10 if quick else n))
+
+        def ours():
+            chamfer_distance(x, y)[0].backward()
+            x.grad = y.grad = None
+
+        def ref():
+            _ckdtree_chamfer(x, y).backward()
+            x.grad = y.grad = None
+
+        return ours, ref
+
+    return make
+
+
+def _tree_case(n: int, shape: str, op: str) -> TreeCase:
+    where = "uniform in a cube" if shape == "cube" else "on a surface"
+    size = lambda m: f"{m // 1000}k x {m // 1000}k, {where}"  # noqa: E731
+    make = _make_tree_chamfer(shape, n) if op == "chamfer" else _make_tree_knn(shape, int(op[-1]), n)
+    label = "chamfer fwd+bwd" if op == "chamfer" else f"knn_points K={op[-1]} fwd"
+    return TreeCase(f"tree_{op}_{shape}_{n // 1000}k", label, size(n), size(n // 10), make,
+                    repeats=7 if n < 100_000 else 3)
+
+
+TREE_CASES: list[TreeCase] = [
+    _tree_case(n, shape, op) for n in (10_000, 200_000) for shape in ("cube", "surface")
+    for op in ("knn_K1", "knn_K8", "chamfer")
+]
+
+
+def tree_worker(case: TreeCase, quick: bool) -> dict:
+    """Times of ``case`` against the cKDTree reference, interleaved, and each one's peak memory."""
+    try:
+        ours, ref = case.make(quick)
+        import scipy.spatial  # noqa: F401
+    except ImportError as exc:
+        return {"error": f"not importable: {exc}"}
+    out = {}
+    for key, fn in (("ours", ours), ("ref", ref)):
+        base = _memory_baseline(torch.device("cpu"))
+        fn()  # warm-up
+        out[f"{key}_peak_mb"] = (_peak_bytes(torch.device("cpu")) - base) / 2**20
+    times = {"ours": [], "ref": []}
+    for _ in range(case.repeats):
+        for key, fn in (("ours", ours), ("ref", ref)):
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    out.update({f"{k}_time": statistics.median(v) for k, v in times.items()})
+    out["ratio"] = out["ours_time"] / out["ref_time"]
+    return out
+
+
 # ---------------------------------------------------------------- worker
 def _sync(device):
     if device.type == "cuda":
@@ -526,7 +653,8 @@ def _fmt_time(r: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="run the cases whose name contains this (" + ", ".join(c.name for c in CASES) + ")")
+    ap.add_argument("--only", help="run the cases whose name contains this (" + ", ".join(c.name for c in CASES)
+                    + "; tree_<op>_<shape>_<size>: against cKDTree)")
     ap.add_argument("--quick", action="store_true", help="small sizes")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per (case, implementation)")
@@ -537,13 +665,18 @@ def main(argv=None) -> int:
         ap.error("--device cuda: CUDA is not available")
 
     if args.worker:
+        tree_case = next((c for c in TREE_CASES if c.name == args.worker), None)
+        if tree_case is not None:
+            print(json.dumps(tree_worker(tree_case, args.quick)), flush=True)
+            return 0
         case = next(c for c in CASES if c.name == args.worker)
         print(json.dumps(worker(case, args.impl, args.quick, torch.device(args.device))), flush=True)
         return 0
 
     cases = [c for c in CASES if not args.only or args.only in c.name]
-    if not cases:
-        ap.error(f"--only {args.only!r} matches no case ({', '.join(c.name for c in CASES)})")
+    tree_cases = [c for c in TREE_CASES if args.device == "cpu" and (not args.only or args.only in c.name)]
+    if not cases and not tree_cases:
+        ap.error(f"--only {args.only!r} matches no case ({', '.join(c.name for c in CASES + TREE_CASES)})")
     try:
         import pytorch3d
 
@@ -554,8 +687,9 @@ def main(argv=None) -> int:
         f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"PyTorch3D {p3d_version}{', quick sizes' if args.quick else ''}\n"
     )
-    print("| operation | size | unrender (s) | PyTorch3D (s) | ratio (p3d/unrender) | peak memory unrender (MB) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    if cases:
+        print("| operation | size | unrender (s) | PyTorch3D (s) | ratio (p3d/unrender) | peak memory unrender (MB) |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
     for case in cases:
         ours = _run_isolated(case, "unrender", args)
         ref = _run_isolated(case, "pytorch3d", args)
@@ -573,7 +707,24 @@ def main(argv=None) -> int:
         for impl, r in (("unrender", ours), ("PyTorch3D", ref)):
             if "error" in r and not r.get("timeout") and "not importable" not in r["error"]:
                 print(f"<!-- {case.name} {impl}: {r['error']} -->", flush=True)
+    if tree_cases:
+        _print_tree_table(tree_cases, args)
     return 0
+
+
+def _print_tree_table(cases: list[TreeCase], args) -> None:
+    print("\nAgainst SciPy's cKDTree (build + query, 2 workers; chamfer: two trees, gather, distances, backward), "
+          "times interleaved in one process per row:\n")
+    print("| operation | size | unrender (s) | cKDTree (s) | ratio (unrender/cKDTree) | peak memory unrender / cKDTree (MB) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for case in cases:
+        r = _run_isolated(case, "unrender", args)
+        size = case.quick_size if args.quick else case.size
+        if "ratio" not in r:
+            print(f"| {case.operation} | {size} | n/a | n/a | n/a | n/a |\n<!-- {case.name}: {r['error']} -->", flush=True)
+            continue
+        print(f"| {case.operation} | {size} | {r['ours_time']:.4g} | {r['ref_time']:.4g} | {r['ratio']:.2f} "
+              f"| {r['ours_peak_mb']:.0f} / {r['ref_peak_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import itertools
 import pytest
 import torch
 
+import unrender.ops.knn as knn_mod
 from unrender.losses import chamfer_distance
 from unrender.structures import PointClouds
 
@@ -102,13 +103,40 @@ def test_normals_abs_cosine(p3d, abs_cosine):
     _compare(ours, ref, [ax, ay, axn, ayn], [bx, by, bxn, byn])
 
 
-def test_homogeneous_and_larger_clouds(p3d):
-    # 3000 x 2500 points per cloud takes the pruned block path for one element.
+def _force_search(monkeypatch, search):
+    """Large CPU clouds on the own k-d blocks or on SciPy's k-d tree."""
+    if search == "blocks":
+        monkeypatch.setattr(knn_mod, "_scipy_kdtree", lambda: None)
+    else:
+        pytest.importorskip("scipy.spatial", reason="SciPy not installed")
+
+
+@pytest.mark.parametrize("search", ["blocks", "tree"])
+def test_homogeneous_and_larger_clouds(p3d, monkeypatch, search):
+    # 3000 x 2500 points per cloud: the pruned block path or SciPy's tree.
+    _force_search(monkeypatch, search)
     g = _gen(3)
     x = torch.randn(2, 3000, 3, generator=g)
     y = torch.rand(2, 2500, 3, generator=g)
     (ax, ay), (bx, by) = _leaves(x, y)
     _compare(chamfer_distance(ax, ay), p3d.chamfer_distance(bx, by), [ax, ay], [bx, by])
+
+
+@pytest.mark.parametrize("norm", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tree_and_blocks_agree(monkeypatch, norm, dtype):
+    """Ragged clouds, both directions, normals: same loss and gradients on both searches."""
+    monkeypatch.setattr(knn_mod, "_TREE_MIN_PAIRS", 0)
+    monkeypatch.setattr(knn_mod, "_ALL_PAIRS_MAX", 0)
+    x, y, xl, yl, xn, yn, w = (t.to(dtype) if t.is_floating_point() else t for t in _inputs(seed=6, P1=400, P2=300))
+    results = []
+    for search in ("tree", "blocks"):
+        _force_search(monkeypatch, search)
+        (ax, ay, axn, ayn), _ = _leaves(x, y, xn, yn)
+        loss, loss_n = chamfer_distance(ax, ay, xl, yl, axn, ayn, w, norm=norm)
+        results.append([loss, loss_n, *torch.autograd.grad(loss + loss_n, [ax, ay, axn, ayn])])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
 
 
 def test_pointclouds_input(p3d):

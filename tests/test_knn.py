@@ -1,4 +1,7 @@
-"""knn_points / knn_gather: PyTorch3D parity, the chunked and pruned paths, errors."""
+"""knn_points / knn_gather: PyTorch3D parity, the chunked and pruned paths,
+SciPy's k-d tree and the fallback without it, errors."""
+
+import sys
 
 import pytest
 import torch
@@ -75,9 +78,26 @@ def test_gradcheck_double():
     torch.autograd.gradcheck(lambda a, b: knn_points(a, b, K=2).dists, (p1, p2))
 
 
-def test_large_pruned_path_matches_reference(p3d, monkeypatch):
-    # Lower the all-pairs threshold so small clouds take the k-d block
-    # path, with a tiny tile budget to force several groups and column chunks.
+@pytest.fixture(params=["blocks", "tree"])
+def search(request, monkeypatch):
+    """Large CPU problems forced onto the own k-d blocks or SciPy's k-d tree;
+    fails the test if the forced path was not taken."""
+    if request.param == "blocks":
+        monkeypatch.setattr(knn_mod, "_scipy_kdtree", lambda: None)
+    else:
+        pytest.importorskip("scipy.spatial", reason="SciPy not installed")
+    calls = []
+    for name in ("_knn_blocks", "_knn_tree"):
+        fn = getattr(knn_mod, name)
+        monkeypatch.setattr(knn_mod, name, lambda *a, _fn=fn, _name=name: calls.append(_name) or _fn(*a))
+    yield request.param
+    assert f"_knn_{request.param}" in calls, f"the {request.param} path was not taken"
+
+
+def test_large_pruned_path_matches_reference(p3d, monkeypatch, search):
+    # Lower the all-pairs threshold so small clouds take the k-d block path
+    # (or SciPy's tree), with a tiny tile budget to force several groups and
+    # column chunks.
     monkeypatch.setattr(knn_mod, "_ALL_PAIRS_MAX", 1000)
     g = _gen(7)
     p1 = torch.randn(2, 700, 3, generator=g)
@@ -92,6 +112,7 @@ def test_large_pruned_path_matches_reference(p3d, monkeypatch):
 @pytest.mark.parametrize("norm", [1, 2])
 def test_paths_agree(monkeypatch, norm):
     """All-pairs, pruned blocks and unpruned blocks give identical neighbours."""
+    monkeypatch.setattr(knn_mod, "_scipy_kdtree", lambda: None)
     p1, p2, l1, l2 = _clouds(2, 300, 260, seed=11)
     base = knn_points(p1, p2, l1, l2, norm=norm, K=2)
     monkeypatch.setattr(knn_mod, "_ALL_PAIRS_MAX", 100)
@@ -101,6 +122,70 @@ def test_paths_agree(monkeypatch, norm):
     for other in (pruned, blocks):
         assert torch.equal(other.idx, base.idx)
         torch.testing.assert_close(other.dists, base.dists)
+
+
+def _cloud(kind, n, seed, dtype):
+    """``(n, 3)`` points uniform in a cube or on a sphere (a surface)."""
+    if kind == "cube":
+        return torch.rand(n, 3, generator=_gen(seed), dtype=dtype)
+    p = torch.randn(n, 3, generator=_gen(seed), dtype=dtype)
+    return p / p.norm(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["cube", "surface"])
+@pytest.mark.parametrize("K", [1, 8])
+@pytest.mark.parametrize("norm", [1, 2])
+def test_tree_matches_blocks(monkeypatch, norm, K, kind, dtype):
+    """SciPy's k-d tree and the own blocks give identical neighbours and
+    distances: ragged clouds, fewer targets than K, float64, L1."""
+    pytest.importorskip("scipy.spatial", reason="SciPy not installed")
+    monkeypatch.setattr(knn_mod, "_TREE_MIN_PAIRS", 0)
+    monkeypatch.setattr(knn_mod, "_ALL_PAIRS_MAX", 0)
+    p1 = torch.stack([_cloud(kind, 600, s, dtype) for s in (1, 2, 3)])
+    p2 = torch.stack([_cloud(kind, 500, s, dtype) for s in (4, 5, 6)])
+    l1, l2 = torch.tensor([600, 250, 0]), torch.tensor([500, 5, 300])
+    used = []
+    tree_fn = knn_mod._knn_tree
+    monkeypatch.setattr(knn_mod, "_knn_tree", lambda *a: used.append(1) or tree_fn(*a))
+    tree = knn_points(p1, p2, l1, l2, norm=norm, K=K, return_nn=True)
+    assert len(used) == 2  # the third cloud is empty
+    monkeypatch.setattr(knn_mod, "_scipy_kdtree", lambda: None)
+    own = knn_points(p1, p2, l1, l2, norm=norm, K=K, return_nn=True)
+    assert tree.dists.dtype == dtype
+    for a, b in zip(tree, own):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("K", [2, 4])
+def test_tree_orders_ties_by_index(monkeypatch, K):
+    """Duplicated targets: both copies come back, the lower index first, as on the blocks."""
+    pytest.importorskip("scipy.spatial", reason="SciPy not installed")
+    monkeypatch.setattr(knn_mod, "_TREE_MIN_PAIRS", 0)
+    a = torch.rand(1, 400, 3, generator=_gen(3))
+    p2, p1 = torch.cat([a, a], 1), torch.rand(1, 500, 3, generator=_gen(4))
+    tree = knn_points(p1, p2, K=K)
+    pairs = tree.idx.view(1, 500, K // 2, 2)
+    assert torch.equal(pairs[..., 1], pairs[..., 0] + 400)
+    monkeypatch.setattr(knn_mod, "_scipy_kdtree", lambda: None)
+    monkeypatch.setattr(knn_mod, "_ALL_PAIRS_MAX", 0)
+    assert torch.equal(knn_points(p1, p2, K=K).idx, tree.idx)
+
+
+def test_without_scipy_exact(monkeypatch):
+    """Where SciPy does not import, large clouds still get exact neighbours (the blocks)."""
+    monkeypatch.setitem(sys.modules, "scipy.spatial", None)
+    assert knn_mod._scipy_kdtree() is None
+    used = []
+    blocks_fn = knn_mod._knn_blocks
+    monkeypatch.setattr(knn_mod, "_knn_blocks", lambda *a: used.append(1) or blocks_fn(*a))
+    p1, p2 = torch.rand(1, 2500, 3, generator=_gen(1)), torch.rand(1, 2000, 3, generator=_gen(2))
+    out = knn_points(p1, p2, K=3)
+    assert used
+    d = torch.cdist(p1[0].double(), p2[0].double()).square()
+    ref = d.topk(3, dim=1, largest=False)
+    assert torch.equal(out.idx[0], ref.indices)
+    torch.testing.assert_close(out.dists[0].double(), ref.values, rtol=1e-5, atol=1e-7)
 
 
 def test_far_from_origin_and_self_match(p3d):
