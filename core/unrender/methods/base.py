@@ -212,6 +212,9 @@ class Result:
         snapshots: ``[(step, geometry)]``, a few states during the fit for a
             picture of the optimisation (same kind as the first output).
         cancelled: the progress callback stopped the job early.
+        saved_step: when cancelled, the index in ``history`` of the step whose
+            state ``outputs`` hold (the best so far, see :class:`Tracker`);
+            None when they hold the state after the last step.
         seconds, params: filled in by :func:`run_method`.
         extra: anything else worth saving in the JSON summary (JSON-serialisable).
     """
@@ -221,6 +224,7 @@ class Result:
     history: list[float] = field(default_factory=list)
     snapshots: list[tuple[int, Any]] = field(default_factory=list)
     cancelled: bool = False
+    saved_step: int | None = None
     seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

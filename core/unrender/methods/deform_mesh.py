@@ -198,26 +198,29 @@ class DeformMesh(Method):
             # Coarser stages need fewer samples: about as many per face as at the end.
             n = max(min(n_final, 500), n_final // 4 ** (levels[-1] - lvl)) if coarse else n_final
             stage_log.append({"step": start, "level": lvl, "faces": int(faces.shape[0]), "points": n})
+            if k > 0:
+                tracker.new_stage()  # losses of another level (samples, edge lengths) are not compared
             for step in range(start, end):
                 loss = self._loss(v, faces, sample_target(n), n, weights, g)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise _diverged(step, value, lr)
+                # recorded before the step, so that the kept state is the one that gave the loss
+                if not tracker.update(step, value, lambda: to_target_frame(v), keep=lambda: v.detach().clone()):
+                    break
                 opt.step()
                 sched.step()
-                value = loss.item()
-                if not (math.isfinite(value) and bool(torch.isfinite(v).all())):
-                    raise ValueError(
-                        f"lr: the fit diverged at step {step} (loss {value:g}); expected a smaller lr than {lr:g}"
-                    )
-                if not tracker.update(step, value, lambda: to_target_frame(v)):
-                    break
+                if not bool(torch.isfinite(v).all()):
+                    raise _diverged(step, value, lr)
             if tracker.cancelled:
                 break
 
-        final_norm = Meshes([v.detach()], [faces])
-        metrics = self._metrics(final_norm, tgt_mesh, tgt_pts, params["eval_points"], params["seed"])
+        final = tracker.kept(v.detach())
+        metrics = self._metrics(Meshes([final], [faces]), tgt_mesh, tgt_pts, params["eval_points"], params["seed"])
         return tracker.result(
-            {"mesh": to_target_frame(v)},
+            {"mesh": to_target_frame(final)},
             metrics,
             stages=stage_log,
             center=center.tolist(),
@@ -267,6 +270,10 @@ class DeformMesh(Method):
             out = {"chamfer": float(chamfer_distance(a, b)[0])}
         out.update({k: float(val[0]) for k, val in f1.items() if k.startswith("f1")})
         return out
+
+
+def _diverged(step: int, loss: float, lr: float) -> ValueError:
+    return ValueError(f"lr: the fit diverged at step {step} (loss {loss:g}); expected a smaller lr than {lr:g}")
 
 
 def _cosine(opt: torch.optim.Optimizer, n: int, final: float):

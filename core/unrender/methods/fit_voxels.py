@@ -120,13 +120,15 @@ class FitVoxels(Method):
             opt.zero_grad(set_to_none=True)
             loss = voxel_bce(logits, target)
             loss.backward()
-            opt.step()
-            if not tracker.update(step, loss.item(), preview):
+            # recorded before the step, so that the kept state is the one that gave the loss
+            if not tracker.update(step, loss.item(), preview, keep=lambda: logits.detach().clone()):
                 break
+            opt.step()
 
         with torch.no_grad():
-            bce = voxel_bce(logits.detach(), target)
-            prob = probabilities()
+            fitted = tracker.kept(logits.detach())
+            bce = voxel_bce(fitted, target)
+            prob = torch.sigmoid(fitted)
             iou = voxel_iou(prob, target, 0.5)
         voxels = Voxels([prob.cpu()], bounds.cpu())
         mesh = marching_cubes(voxels, 0.5)
