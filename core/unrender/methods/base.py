@@ -17,7 +17,9 @@ deform an icosphere, estimate a camera pose, ...). It declares
 ``progress(step, total, loss, preview=None) -> bool`` is called as the job
 advances; ``preview`` (when given) is the current geometry, detached, of the
 kind of the first output. Returning ``False`` asks the job to stop: it returns
-the best result so far with ``Result.cancelled = True``.
+the best step so far with ``Result.cancelled = True`` and ``Result.saved_step``.
+A progress object may also have ``on_best(step, loss)``, told each new best
+step (see :class:`~unrender.methods.Tracker`).
 
 Call methods through :func:`unrender.methods.run_method`, which resolves and
 checks parameters and inputs, seeds the random generators and times the run.

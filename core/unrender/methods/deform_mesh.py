@@ -204,16 +204,16 @@ class DeformMesh(Method):
                 loss = self._loss(v, faces, sample_target(n), n, weights, g)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise _diverged(step, value, lr)
-                # recorded before the step, so that the kept state is the one that gave the loss
-                if not tracker.update(step, value, lambda: to_target_frame(v), keep=lambda: v.detach().clone()):
-                    break
+                before = v.detach().clone()  # the state that gave this loss, kept if it is the best
                 opt.step()
                 sched.step()
-                if not bool(torch.isfinite(v).all()):
-                    raise _diverged(step, value, lr)
+                value = loss.item()
+                if not (math.isfinite(value) and bool(torch.isfinite(v).all())):
+                    raise ValueError(
+                        f"lr: the fit diverged at step {step} (loss {value:g}); expected a smaller lr than {lr:g}"
+                    )
+                if not tracker.update(step, value, lambda: to_target_frame(v), keep=lambda: before):
+                    break
             if tracker.cancelled:
                 break
 
@@ -270,10 +270,6 @@ class DeformMesh(Method):
             out = {"chamfer": float(chamfer_distance(a, b)[0])}
         out.update({k: float(val[0]) for k, val in f1.items() if k.startswith("f1")})
         return out
-
-
-def _diverged(step: int, loss: float, lr: float) -> ValueError:
-    return ValueError(f"lr: the fit diverged at step {step} (loss {loss:g}); expected a smaller lr than {lr:g}")
 
 
 def _cosine(opt: torch.optim.Optimizer, n: int, final: float):

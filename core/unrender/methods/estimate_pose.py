@@ -609,10 +609,14 @@ class EstimatePose(Method):
         mask = resize_mask(mask, 256)
         hw = tuple(mask.shape)
         mesh = inputs["mesh"].cpu()
+        (unit,), centres, radii = normalize_to_unit_sphere([mesh.verts_packed().double()], "bbox", "mesh")
+        unit_mesh = Meshes([unit.float()], [mesh.faces_packed()])
 
         def sil(cam) -> torch.Tensor:
             if cam is None:
                 return torch.zeros(hw)
+            if cam.is_perspective():  # drawn at unit scale: the rasteriser's depths work at any scale
+                return _hard_silhouette(unit_mesh, _scaled_camera(cam.cpu(), centres[0], float(radii[0])), hw)
             return _hard_silhouette(mesh, cam, hw)
 
         def outline(m: torch.Tensor) -> torch.Tensor:
@@ -653,6 +657,20 @@ def _normalised_surface(mesh: Meshes, device) -> tuple[torch.Tensor, torch.Tenso
         raise ValueError(f"mesh: expected a surface (faces of non-zero area), found {faces.shape[0]} face(s), all "
                          "of zero area (collinear or duplicate vertices): there is no silhouette to fit")
     return unit.float(), faces, centres[0].float(), float(radii[0])
+
+
+def _scaled_camera(camera, centre: torch.Tensor, radius: float):
+    """The perspective ``camera`` that sees ``(x - centre) / radius`` as ``camera`` sees ``x``
+    (``centre (3,)`` float64): ``X R + T = radius ((x - centre) / radius R + (centre R + T) / radius)``."""
+    from ..io.cameras import camera_fields
+
+    fields = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in camera_fields(camera).items()}
+    R = camera.R.detach().cpu().double()
+    fields["T"] = ((camera.T.detach().cpu().double() + centre @ R) / radius).float()
+    for k in ("znear", "zfar"):
+        if k in fields:
+            fields[k] = (torch.as_tensor(fields[k], dtype=torch.float64) / radius).float()
+    return type(camera)(**fields)
 
 
 def _hard_silhouette(mesh: Meshes, camera, hw) -> torch.Tensor:

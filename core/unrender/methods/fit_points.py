@@ -136,10 +136,10 @@ class FitPoints(Method):
             opt.zero_grad(set_to_none=True)
             loss, _ = chamfer_distance(x[None], y[None])
             loss.backward()
-            # recorded before the step, so that the kept state is the one that gave the loss
-            if not tracker.update(step, loss.item(), preview, keep=lambda: x.detach().clone()):
-                break
+            before = x.detach().clone()  # the state that gave this loss, kept if it is the best
             opt.step()
+            if not tracker.update(step, loss.item(), preview, keep=lambda: before):
+                break
 
         with torch.no_grad():
             fitted = tracker.kept(x.detach())

@@ -120,10 +120,10 @@ class FitVoxels(Method):
             opt.zero_grad(set_to_none=True)
             loss = voxel_bce(logits, target)
             loss.backward()
-            # recorded before the step, so that the kept state is the one that gave the loss
-            if not tracker.update(step, loss.item(), preview, keep=lambda: logits.detach().clone()):
-                break
+            before = logits.detach().clone()  # the state that gave this loss, kept if it is the best
             opt.step()
+            if not tracker.update(step, loss.item(), preview, keep=lambda: before):
+                break
 
         with torch.no_grad():
             fitted = tracker.kept(logits.detach())
