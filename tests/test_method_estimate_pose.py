@@ -193,3 +193,43 @@ def test_every_camera_class_is_an_initial_camera(kind):
     err = (cam.transform_points(pts)[..., :2] - true_cam.transform_points_ndc(pts)[..., :2]).abs().max() if kind != \
         "PerspectiveCameras" else (cam.transform_points_ndc(pts) - true_cam.transform_points_ndc(pts))[..., :2].abs().max()
     assert float(err) < 0.03
+
+
+# ------------------------------------------------------------------ degenerate and extreme meshes
+DEGENERATE = {
+    "collinear vertices": ([[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]], [[0, 1, 2], [1, 2, 3]]),
+    "duplicate vertices": ([[0.5, 0.5, 0.5]] * 3, [[0, 1, 2]]),
+    "zero-area faces only": ([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 1], [2, 2, 0]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEGENERATE))
+def test_degenerate_mesh_is_a_value_error_naming_mesh_before_the_fit(name):
+    from unrender.structures import Meshes
+
+    v, f = DEGENERATE[name]
+    inputs, _ = make_example(0)
+    calls = []
+    with pytest.raises(ValueError, match=r"^mesh: expected a surface \(faces of non-zero area\)"):
+        run_method("estimate-pose", {**inputs, "mesh": Meshes([torch.tensor(v)], [torch.tensor(f)])}, FAST,
+                   lambda *a, **k: calls.append(a) or True)
+    assert calls == []  # before any step
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-20, 1e20])
+def test_tiny_and_huge_meshes_are_fitted_like_unit_ones(scale):
+    """The mesh is normalised (in float64) before the fit: any float32 scale gives the same silhouette fit."""
+    from unrender.structures import Meshes
+
+    inputs, _ = make_example(3)
+    params = {"seed": 0, **FAST}
+    ref = run_method("estimate-pose", {**inputs, "camera": None}, params)
+    mesh = inputs["mesh"]
+    r = run_method("estimate-pose", {**inputs, "camera": None,
+                                     "mesh": Meshes([mesh.verts_packed() * scale], [mesh.faces_packed()])}, params)
+    assert r.metrics["iou"] == pytest.approx(ref.metrics["iou"], abs=0.02)
+    cam = r.outputs["camera"]
+    distance = float(cam.T.double().norm())
+    assert bool(torch.isfinite(cam.T).all()) and distance == pytest.approx(float(ref.outputs["camera"].T.norm()) * scale, rel=0.05)
+    pics = get_method("estimate-pose").pictures({**inputs, "mesh": Meshes([mesh.verts_packed() * scale], [mesh.faces_packed()])}, r)
+    assert float(pics["before_after"][..., 1].gt(0.9).float().sum()) > 20  # the final outline is drawn

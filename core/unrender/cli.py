@@ -7,17 +7,21 @@ Method sub-commands are generated from the registry::
     unrender fit-points --example --output fit_points
     unrender deform-mesh --help          # every parameter with its range and default
 
-Bad input (missing file, NaN coordinates, unknown or out-of-range parameter)
-prints one line naming the problem and exits with status 2, writing nothing.
-Ctrl-C during a fit stops it cleanly: the best result so far is written and
-the exit status is 130.
+Bad input (missing file, NaN coordinates, unknown or out-of-range parameter,
+an output folder that cannot be written) prints one line naming the problem
+and exits with status 2 before any work, writing nothing. The first Ctrl-C
+during a fit says which step is kept and stops it at the next step: the best
+step so far is written and the exit status is 130; a second Ctrl-C quits at
+once (status 130), leaving the files already written whole.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import warnings
 
 from . import __version__
 
@@ -88,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _demo(args) -> int:
     from .demo import run_demo
+    from .methods import check_output
 
+    check_output(args.output)
     summary = run_demo(args.output, seed=args.seed, progress=not args.quiet)
     for name, item in summary["items"].items():
         extra = ", ".join(f"{k}={v}" for k, v in item.items() if k not in ("file", "picture"))
@@ -133,23 +139,59 @@ def _gather(args):
 
 
 class _Progress:
-    """tqdm bar fed by the method's progress callback; Ctrl-C asks the job to stop."""
+    """tqdm bar fed by the method's progress callback, and what Ctrl-C does during a run.
 
-    def __init__(self, label: str, quiet: bool):
+    The first Ctrl-C says in one line what is kept (the best step so far, which
+    the method's :class:`~unrender.methods.Tracker` reports through
+    :meth:`on_best`) and asks the job to stop at its next step; the result is
+    then written. A second Ctrl-C quits at once with status 130: files already
+    written are whole (:func:`~unrender.methods.save.save_result` renames each
+    into place) and the one being written is removed.
+    """
+
+    def __init__(self, command: str, output, quiet: bool):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=0, desc=label, unit="step", disable=quiet, dynamic_ncols=True)
+        self.command, self.output = command, output
+        self.bar = tqdm(total=0, desc=command, unit="step", disable=quiet, dynamic_ncols=True)
         self.stop = False
+        self.saving = False
+        self.best: tuple[int, float] | None = None
         self._old = None
 
-    def __enter__(self):
-        def handler(signum, frame):
-            if self.stop:  # second Ctrl-C: abort for real
-                raise KeyboardInterrupt
-            self.stop = True
-
+    def _say(self, line: str) -> None:
         try:
-            self._old = signal.signal(signal.SIGINT, handler)
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except RuntimeError:  # the signal came in the middle of a write to stderr
+            os.write(2, (line + "\n").encode())
+
+    def _interrupt(self, signum, frame) -> None:
+        if self.stop:  # second Ctrl-C: quit now, leaving only whole files
+            from .methods import discard_partial_files
+
+            discard_partial_files()
+            self._say(f"\nunrender {self.command}: interrupted again: quitting; the files already in "
+                      f"{self.output}/ are whole")
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError, RuntimeError):
+                    pass
+            os._exit(130)
+        self.stop = True
+        if self.saving:
+            what = f"finishing writing the result to {self.output}/"
+        elif self.best is not None:
+            what = (f"stopping; saving the best step so far (step {self.best[0]}, loss {self.best[1]:.4g}) "
+                    f"to {self.output}/")
+        else:
+            what = f"stopping; saving the result so far to {self.output}/"
+        self._say(f"\nunrender {self.command}: Ctrl-C: {what} (Ctrl-C again to quit at once)")
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._interrupt)
         except ValueError:  # not in the main thread
             self._old = None
         return self
@@ -158,6 +200,10 @@ class _Progress:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
         self.bar.close()
+
+    def on_best(self, step: int, loss: float) -> None:
+        """The step (1-based) a cancel would keep, and its loss (called by the method's Tracker)."""
+        self.best = (step, loss)
 
     def __call__(self, step: int, total: int, loss: float, preview=None) -> bool:
         if self.bar.total != total:
@@ -169,15 +215,24 @@ class _Progress:
 
 
 def _run_method(args) -> int:
-    from .methods import run_method, save_result
+    from .methods import check_output, run_method, save_result
 
+    check_output(args.output)
     m, inputs, params = _gather(args)
-    with _Progress(m.id, args.quiet) as progress:
+    with _Progress(m.id, args.output, args.quiet) as progress:
         result = run_method(m, inputs, params, progress)
-    summary = save_result(m, inputs, result, args.output, pictures=not args.no_pictures)
+        progress.bar.close()
+        progress.saving = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # said below, in one line each
+            summary = save_result(m, inputs, result, args.output, pictures=not args.no_pictures)
+    for note in summary["warnings"]:
+        print(f"unrender {m.id}: warning: {note}", file=sys.stderr)
     metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.metrics.items())
     state = "cancelled after" if result.cancelled else "done in"
     print(f"{m.id}: {state} {result.steps} steps, {result.seconds:.2f} s; {metrics}")
+    if result.saved_step is not None:
+        print(f"{m.id}: saved the best step, {result.saved_step + 1}, loss {result.history[result.saved_step]:.4g}")
     files = [f for fs in summary["files"].values() for f in fs]
     print(f"wrote {args.output}/: {', '.join(files)}, summary.json")
     return 130 if result.cancelled and progress.stop else 0
@@ -205,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"unrender {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # writing failed after the checks (disk full, a file removed meanwhile, ...)
+        print(f"unrender {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -66,9 +66,14 @@ def sample_surface(
     # gradients are bit-for-bit reproducible with several CPU threads (the
     # accumulating backward of advanced indexing is not), and it is cheaper.
     fv = verts.index_select(0, faces.reshape(-1)).view(-1, 3, 3)  # (F, 3, 3), gathered once
-    cross = torch.cross(fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0], dim=1)  # length = 2 * area
+    e1, e2 = fv[:, 1] - fv[:, 0], fv[:, 2] - fv[:, 0]
+    # The cross product of the edges divided by their largest coordinate: neither overflows nor
+    # underflows at any scale (a 1e20 or 1e-20 mesh); its length times size^2 is 2 * area.
+    size = torch.maximum(e1.detach().abs().amax(1), e2.detach().abs().amax(1))
+    size = torch.where(size > 0, size, torch.ones_like(size))[:, None]
+    cross = torch.cross(e1 / size, e2 / size, dim=1)
     with torch.no_grad():
-        weight = cross.detach().norm(dim=1).double()
+        weight = cross.detach().norm(dim=1).double() * size[:, 0].double() ** 2
         if B == 1:
             cdf = weight.cumsum(0)[None]
             first = torch.zeros(1, dtype=torch.int64, device=verts.device)

@@ -15,7 +15,7 @@ from .base import COMMON_PARAMS, INPUT_KINDS, OUTPUT_KINDS, Input, Method, Outpu
 from .inputs import coerce_input, input_kind, load_input
 from .registry import ENTRY_POINT_GROUP, get_method, list_methods, method_ids, plugin_errors, refresh, register
 from .runner import Tracker, check_inputs, resolve_params, run_method
-from .save import save_result
+from .save import check_output, discard_partial_files, save_result
 
 __all__ = [
     "COMMON_PARAMS",
@@ -43,4 +43,6 @@ __all__ = [
     "resolve_params",
     "run_method",
     "save_result",
+    "check_output",
+    "discard_partial_files",
 ]

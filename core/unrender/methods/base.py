@@ -17,7 +17,9 @@ deform an icosphere, estimate a camera pose, ...). It declares
 ``progress(step, total, loss, preview=None) -> bool`` is called as the job
 advances; ``preview`` (when given) is the current geometry, detached, of the
 kind of the first output. Returning ``False`` asks the job to stop: it returns
-the best result so far with ``Result.cancelled = True``.
+the best step so far with ``Result.cancelled = True`` and ``Result.saved_step``.
+A progress object may also have ``on_best(step, loss)``, told each new best
+step (see :class:`~unrender.methods.Tracker`).
 
 Call methods through :func:`unrender.methods.run_method`, which resolves and
 checks parameters and inputs, seeds the random generators and times the run.
@@ -212,6 +214,9 @@ class Result:
         snapshots: ``[(step, geometry)]``, a few states during the fit for a
             picture of the optimisation (same kind as the first output).
         cancelled: the progress callback stopped the job early.
+        saved_step: when cancelled, the index in ``history`` of the step whose
+            state ``outputs`` hold (the best so far, see :class:`Tracker`);
+            None when they hold the state after the last step.
         seconds, params: filled in by :func:`run_method`.
         extra: anything else worth saving in the JSON summary (JSON-serialisable).
     """
@@ -221,6 +226,7 @@ class Result:
     history: list[float] = field(default_factory=list)
     snapshots: list[tuple[int, Any]] = field(default_factory=list)
     cancelled: bool = False
+    saved_step: int | None = None
     seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

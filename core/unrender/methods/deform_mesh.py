@@ -198,10 +198,13 @@ class DeformMesh(Method):
             # Coarser stages need fewer samples: about as many per face as at the end.
             n = max(min(n_final, 500), n_final // 4 ** (levels[-1] - lvl)) if coarse else n_final
             stage_log.append({"step": start, "level": lvl, "faces": int(faces.shape[0]), "points": n})
+            if k > 0:
+                tracker.new_stage()  # losses of another level (samples, edge lengths) are not compared
             for step in range(start, end):
                 loss = self._loss(v, faces, sample_target(n), n, weights, g)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                before = v.detach().clone()  # the state that gave this loss, kept if it is the best
                 opt.step()
                 sched.step()
                 value = loss.item()
@@ -209,15 +212,15 @@ class DeformMesh(Method):
                     raise ValueError(
                         f"lr: the fit diverged at step {step} (loss {value:g}); expected a smaller lr than {lr:g}"
                     )
-                if not tracker.update(step, value, lambda: to_target_frame(v)):
+                if not tracker.update(step, value, lambda: to_target_frame(v), keep=lambda: before):
                     break
             if tracker.cancelled:
                 break
 
-        final_norm = Meshes([v.detach()], [faces])
-        metrics = self._metrics(final_norm, tgt_mesh, tgt_pts, params["eval_points"], params["seed"])
+        final = tracker.kept(v.detach())
+        metrics = self._metrics(Meshes([final], [faces]), tgt_mesh, tgt_pts, params["eval_points"], params["seed"])
         return tracker.result(
-            {"mesh": to_target_frame(v)},
+            {"mesh": to_target_frame(final)},
             metrics,
             stages=stage_log,
             center=center.tolist(),

@@ -478,10 +478,7 @@ class EstimatePose(Method):
             raise ValueError("image: expected a silhouette with background pixels, found the object covering "
                              "the whole picture; check the background parameter")
 
-        verts = mesh.verts_packed().to(device=device, dtype=torch.float32)
-        faces = mesh.faces_packed().to(device)
-        (nverts,), centres, radii = normalize_to_unit_sphere([verts], "bbox", "mesh")
-        centre, radius = centres[0], float(radii[0])
+        nverts, faces, centre, radius = _normalised_surface(mesh, device)
 
         if camera is not None:
             if not isinstance(camera, (FoVPerspectiveCameras, PerspectiveCameras, FoVOrthographicCameras,
@@ -550,7 +547,8 @@ class EstimatePose(Method):
             def call(loss: torch.Tensor, th: torch.Tensor) -> bool:
                 nonlocal step
                 k = int(torch.argmin(loss))
-                go = tracker.update(step, float(loss[k]), lambda: camera_of(R0s[k : k + 1], th[k : k + 1]))
+                go = tracker.update(step, float(loss[k]), lambda: camera_of(R0s[k : k + 1], th[k : k + 1]),
+                                    keep=lambda: (R0s[k : k + 1], th[k : k + 1].detach().clone()))
                 step += 1
                 return go
             return call
@@ -571,12 +569,14 @@ class EstimatePose(Method):
 
         # ---------------------------------------------------------- refine the best at image_size
         if go:
+            tracker.new_stage()  # losses at image_size are not compared with the coarse ones
             px = 2.0 / min(refs[2].shape)
             theta, _, _, go = _descend(fit, R0b, theta, refs[2], blur_px=BLUR_PX[1], steps=params["steps"],
                                        lr=lr * LR_STAGE[1], tol=TOL_PX * px, on_step=on_step(R0b))
         if go and POLISH_ITERS:
             theta, go = _polish(fit, R0b, theta, refs[2], blur_px=BLUR_PX[1], iters=POLISH_ITERS, on_step=on_step(R0b))
-        # the accepted pose of the last stage (or of the coarse phase when cancelled there)
+        # the accepted pose of the last stage (or of the coarse phase when cancelled there): the best step
+        R0b, theta = tracker.kept((R0b, theta))
         with torch.no_grad():
             R, T = fit.rt(R0b, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5])
             sil = fit.render(R, T, tuple(refs[2].shape))
@@ -609,10 +609,14 @@ class EstimatePose(Method):
         mask = resize_mask(mask, 256)
         hw = tuple(mask.shape)
         mesh = inputs["mesh"].cpu()
+        (unit,), centres, radii = normalize_to_unit_sphere([mesh.verts_packed().double()], "bbox", "mesh")
+        unit_mesh = Meshes([unit.float()], [mesh.faces_packed()])
 
         def sil(cam) -> torch.Tensor:
             if cam is None:
                 return torch.zeros(hw)
+            if cam.is_perspective():  # drawn at unit scale: the rasteriser's depths work at any scale
+                return _hard_silhouette(unit_mesh, _scaled_camera(cam.cpu(), centres[0], float(radii[0])), hw)
             return _hard_silhouette(mesh, cam, hw)
 
         def outline(m: torch.Tensor) -> torch.Tensor:
@@ -637,6 +641,36 @@ class EstimatePose(Method):
         if frames:
             pics["progress"] = torch.stack(frames).clamp(0, 1)
         return pics
+
+
+def _normalised_surface(mesh: Meshes, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """The mesh centred and scaled into the unit sphere (float64 arithmetic, so that any float32
+    scale works) -> ``verts (V, 3)`` float32, ``faces (F, 3)``, ``centre (3,)`` float32, ``radius``.
+
+    Raises ``ValueError`` naming ``mesh`` when no face has an area (collinear or duplicate
+    vertices): there is no silhouette to fit."""
+    faces = mesh.faces_packed().to(device)
+    (unit,), centres, radii = normalize_to_unit_sphere([mesh.verts_packed().to(device, torch.float64)], "bbox", "mesh")
+    corners = unit[faces]
+    twice_area = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=1).norm(dim=1)
+    if float(radii[0]) <= 0 or not float(twice_area.sum()) > 1e-10:
+        raise ValueError(f"mesh: expected a surface (faces of non-zero area), found {faces.shape[0]} face(s), all "
+                         "of zero area (collinear or duplicate vertices): there is no silhouette to fit")
+    return unit.float(), faces, centres[0].float(), float(radii[0])
+
+
+def _scaled_camera(camera, centre: torch.Tensor, radius: float):
+    """The perspective ``camera`` that sees ``(x - centre) / radius`` as ``camera`` sees ``x``
+    (``centre (3,)`` float64): ``X R + T = radius ((x - centre) / radius R + (centre R + T) / radius)``."""
+    from ..io.cameras import camera_fields
+
+    fields = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in camera_fields(camera).items()}
+    R = camera.R.detach().cpu().double()
+    fields["T"] = ((camera.T.detach().cpu().double() + centre @ R) / radius).float()
+    for k in ("znear", "zfar"):
+        if k in fields:
+            fields[k] = (torch.as_tensor(fields[k], dtype=torch.float64) / radius).float()
+    return type(camera)(**fields)
 
 
 def _hard_silhouette(mesh: Meshes, camera, hw) -> torch.Tensor:

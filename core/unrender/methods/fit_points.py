@@ -136,12 +136,13 @@ class FitPoints(Method):
             opt.zero_grad(set_to_none=True)
             loss, _ = chamfer_distance(x[None], y[None])
             loss.backward()
+            before = x.detach().clone()  # the state that gave this loss, kept if it is the best
             opt.step()
-            if not tracker.update(step, loss.item(), preview):
+            if not tracker.update(step, loss.item(), preview, keep=lambda: before):
                 break
 
         with torch.no_grad():
-            fitted = x.detach()
+            fitted = tracker.kept(x.detach())
             final, _ = chamfer_distance(fitted[None], target[None])
             scores = point_f1(fitted, target, F1_THRESHOLDS)
         metrics = {f"f1@{t:g}": float(scores[f"f1@{t:g}"]) for t in F1_THRESHOLDS}

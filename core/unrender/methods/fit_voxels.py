@@ -120,13 +120,15 @@ class FitVoxels(Method):
             opt.zero_grad(set_to_none=True)
             loss = voxel_bce(logits, target)
             loss.backward()
+            before = logits.detach().clone()  # the state that gave this loss, kept if it is the best
             opt.step()
-            if not tracker.update(step, loss.item(), preview):
+            if not tracker.update(step, loss.item(), preview, keep=lambda: before):
                 break
 
         with torch.no_grad():
-            bce = voxel_bce(logits.detach(), target)
-            prob = probabilities()
+            fitted = tracker.kept(logits.detach())
+            bce = voxel_bce(fitted, target)
+            prob = torch.sigmoid(fitted)
             iou = voxel_iou(prob, target, 0.5)
         voxels = Voxels([prob.cpu()], bounds.cpu())
         mesh = marching_cubes(voxels, 0.5)

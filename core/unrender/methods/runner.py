@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
@@ -78,14 +79,23 @@ def run_method(
 
 
 class Tracker:
-    """Bookkeeping of an optimisation loop: loss history, progress calls, snapshots, cancelling.
+    """Bookkeeping of an optimisation loop: loss history, progress calls, snapshots, the best step, cancelling.
 
-    ``tracker.update(step, loss, make_preview)`` records the loss of step
+    ``tracker.update(step, loss, make_preview, keep)`` records the loss of step
     ``step`` (0-based), calls ``progress(step + 1, total, loss, preview)``
     and returns whether to continue. ``make_preview()`` builds the current
     geometry (detached, CPU); it is only called every ``preview_every`` steps,
     on the last step and on the ``snapshots`` evenly spaced steps kept for a
     picture of the optimisation.
+
+    The best step is the one of lowest loss since the last :meth:`new_stage`
+    (losses of different stages, e.g. resolutions, are not compared):
+    ``best_step`` (its index in the history), ``best_loss`` and ``best_state``,
+    what ``keep()`` returned at that step (the method's state that gave the
+    loss, detached). A cancelled method returns the outputs of ``best_state``.
+    When the progress callback has an ``on_best(step, loss)`` method (as the
+    command line's has), it is told each new best step that ``keep`` kept (1-based, as progress
+    counts), so that it can say what a cancel would keep.
     """
 
     def __init__(self, progress: ProgressFn, total: int, *, snapshots: int = 30, preview_every: int = 1):
@@ -96,10 +106,25 @@ class Tracker:
         self.history: list[float] = []
         self.snapshots: list[tuple[int, Any]] = []
         self.cancelled = False
+        self.best_step: int | None = None
+        self.best_loss = math.inf
+        self.best_state: Any = None
+        self._on_best = getattr(progress, "on_best", None)
 
-    def update(self, step: int, loss: float, make_preview: Callable[[], Any] | None = None) -> bool:
+    def new_stage(self) -> None:
+        """The losses from the next step on are not comparable with the earlier ones: the best
+        step is chosen among them."""
+        self.best_step, self.best_loss, self.best_state = None, math.inf, None
+
+    def update(self, step: int, loss: float, make_preview: Callable[[], Any] | None = None,
+               keep: Callable[[], Any] | None = None) -> bool:
         loss = float(loss)
         self.history.append(loss)
+        if self.best_step is None or loss < self.best_loss:
+            self.best_step, self.best_loss = len(self.history) - 1, loss
+            self.best_state = keep() if keep is not None else None
+            if self._on_best is not None and keep is not None:
+                self._on_best(self.best_step + 1, loss)
         last = step >= self.total - 1
         want = make_preview is not None and (step % self.preview_every == 0 or last or step in self.snapshot_steps)
         preview = make_preview() if want else None
@@ -113,12 +138,19 @@ class Tracker:
             return False
         return True
 
+    def kept(self, current: Any) -> Any:
+        """What a method returns: ``best_state`` when cancelled (and kept), else ``current``."""
+        return self.best_state if self.cancelled and self.best_state is not None else current
+
     def result(self, outputs: dict[str, Any], metrics: dict[str, float] | None = None, **extra) -> Result:
+        """The :class:`Result`; when cancelled, ``saved_step`` is the best step (``outputs``
+        should then come from :meth:`kept`)."""
         return Result(
             outputs=outputs,
             metrics=dict(metrics or {}),
             history=list(self.history),
             snapshots=list(self.snapshots),
             cancelled=self.cancelled,
+            saved_step=self.best_step if self.cancelled and self.best_state is not None else None,
             extra=dict(extra),
         )

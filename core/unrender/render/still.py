@@ -35,15 +35,27 @@ def still_renderable(obj) -> Meshes | PointClouds | None:
 
 
 def frame_of(obj) -> tuple[torch.Tensor, float]:
-    """Centre ``(3,)`` and radius of the bounding sphere of a geometry (for shared framing);
-    ``(0, 1)`` when there is nothing to draw."""
+    """Centre ``(3,)`` and radius of the bounding sphere of a geometry (for shared framing), measured
+    in float64 so that any scale works; ``(0, 1)`` when there is nothing to draw."""
     r = still_renderable(obj)
     if r is None:
         return torch.zeros(3), 1.0
-    pts = r.verts_packed() if isinstance(r, Meshes) else r.points_packed()
-    lo, hi = pts.min(0).values, pts.max(0).values
-    c = (lo + hi) / 2
-    return c, float((pts - c).norm(dim=1).max().clamp_min(1e-6))
+    pts = (r.verts_packed() if isinstance(r, Meshes) else r.points_packed()).double()
+    c = (pts.min(0).values + pts.max(0).values) / 2
+    return c.float(), max(float((pts - c).norm(dim=1).max()), 1e-300)
+
+
+def _in_frame(r: Meshes | PointClouds, frame: tuple[torch.Tensor, float]) -> Meshes | PointClouds:
+    """``r`` moved and scaled so that the ``frame`` sphere is the unit sphere at the origin (in
+    float64): the camera then works at unit scale whatever the geometry's (1e-6 or 1e20)."""
+    centre, radius = frame[0].double(), float(frame[1])
+
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        return ((x.double() - centre) / radius).to(x.dtype)
+
+    if isinstance(r, Meshes):
+        return Meshes([unit(v) for v in r.verts_list()], r.faces_list())
+    return PointClouds([unit(p) for p in r.points_list()], r.normals_list(), r.features_list())
 
 
 def render_still(
@@ -73,7 +85,8 @@ def render_still(
     r = still_renderable(obj)
     if r is None:
         return torch.ones(size, size, 3)
-    distance = None if frame is None else 1.1 * frame[1] / math.sin(math.radians(fov) / 2)
+    r = _in_frame(r, frame if frame is not None else frame_of(r))
+    distance = 1.1 / math.sin(math.radians(fov) / 2)
     kw = {} if isinstance(r, Meshes) else {"point_radius": point_radius}
     return turntable(r, n_frames=1, image_size=size, elevation=elevation, distance=distance, fov=fov, up="z",
                      start_azimuth=azimuth, colors=color, shader=shader, **kw)[0][..., :3]

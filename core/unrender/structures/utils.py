@@ -87,8 +87,13 @@ def normalize_to_unit_sphere(
         if x.shape[0] == 0:
             raise ValueError(f"{what}[{i}]: cannot normalize, it has no points")
         c = (x.min(0).values + x.max(0).values) / 2 if center == "bbox" else x.mean(0)
-        s = (x - c).norm(dim=1).max().clamp_min(1e-12)
-        out.append((x - c) / s)
+        d = x - c
+        s = d.norm(dim=1).max()
+        if not 1e-12 < float(s) < 1e18:  # the squares under- or overflow: measure the scaled distances
+            m = d.detach().abs().amax()
+            s = (d / m).norm(dim=1).max() * m if float(m) > 0 else s
+        s = s.clamp_min(1e-30)
+        out.append(d / s)
         centers.append(c)
         scales.append(s)
     return out, torch.stack(centers), torch.stack(scales)
