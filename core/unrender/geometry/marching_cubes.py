@@ -306,13 +306,11 @@ def _march(volume: torch.Tensor, isovalue: float, inside_positive: bool) -> tupl
     done = 0
     for s, sel in enumerate(slots):
         row, first = first_row.index_select(0, sel).add_(s), cells.index_select(0, sel)
-        for corner in range(3):  # (index_select: much faster than [] indexing on the CPU)
-            keys = local[corner].index_select(0, row).add_(first)
-            torch.index_select(vertex_of_edge, 0, keys, out=faces[done : done + sel.numel(), corner])
+        for corner, column in enumerate((0, 1, 2) if inside_positive else (0, 2, 1)):  # reversed: inside below
+            keys = local[corner].index_select(0, row).add_(first)  # (index_select: faster than [] on the CPU)
+            torch.index_select(vertex_of_edge, 0, keys, out=faces[done : done + sel.numel(), column])
         done += sel.numel()
     faces = faces.long()
-    if not inside_positive:
-        faces = faces[:, [0, 2, 1]]
 
     if bool((flat == isovalue).any()):  # vertices on samples: merge them by sample
         edge_ids = torch.nonzero(crossed.view(-1)).squeeze(1)
@@ -381,7 +379,7 @@ def marching_cubes(
         D, H, W = g.shape
         bb = bb.to(g.device)
         size = (bb[1] - bb[0]) / torch.tensor([W, H, D], dtype=torch.float64, device=g.device)
-        verts_out.append((bb[0] + (v + 0.5) * size).to(out_dtype))
+        verts_out.append(torch.addcmul(bb[0] + 0.5 * size, v, size).to(out_dtype))
         faces_out.append(f)
     return Meshes(verts_out, faces_out)
 
@@ -454,4 +452,4 @@ def marching_cubes_implicit(
         values[start : start + idx.numel()] = out
 
     v, f = _march(values.reshape(D, H, W), isovalue, inside_positive)
-    return Meshes([(lo + v * step).to(dtype)], [f])
+    return Meshes([torch.addcmul(lo, v, step).to(dtype)], [f])
