@@ -59,8 +59,8 @@ to about 1e-5 (triangulations of some cells differ; on white noise the area
 differs by about 1e-3).
 
 The grid work is a few passes of tensor operations, with no loop over cells, on
-whatever device the values are: configurations, crossed edges (a cumulative sum
-over them numbers the vertices), and for each triangle slot of the table the
+whatever device the values are: configurations, crossed edges (each numbering
+its vertex in a map from edge ids), and for each triangle slot of the table the
 active cells with that many triangles, whose corners are gathered as edge ids
 and then vertex ids.
 
@@ -281,12 +281,14 @@ def _march(volume: torch.Tensor, isovalue: float, inside_positive: bool) -> tupl
         dim = 2 - axis  # the tensor dimension of this axis
         size = above.shape[dim] - 1
         torch.ne(above.narrow(dim, 0, size), above.narrow(dim, 1, size), out=crossed[axis].narrow(dim, 0, size))
+    starts = [torch.nonzero(crossed[axis].view(-1)).squeeze(1) for axis in range(3)]
     index_dtype = torch.int32 if 3 * n < 2**31 else torch.int64
-    vertex_of_edge = torch.cumsum(crossed.view(-1), 0, dtype=index_dtype).sub_(1)  # read at crossed edges only
-    verts = torch.empty((int(vertex_of_edge[-1]) + 1, 3), dtype=torch.float64, device=device)
+    vertex_of_edge = torch.empty(3 * n, dtype=index_dtype, device=device)  # read at crossed edges only
+    verts = torch.empty((sum(s.numel() for s in starts), 3), dtype=torch.float64, device=device)
     done = 0
-    for axis, stride in enumerate((1, W, H * W)):
-        start = torch.nonzero(crossed[axis].view(-1)).squeeze(1)
+    for axis, (start, stride) in enumerate(zip(starts, (1, W, H * W))):
+        vertex_of_edge.index_copy_(0, start + axis * n, torch.arange(done, done + start.numel(), dtype=index_dtype,
+                                                                     device=device))
         v = verts[done : done + start.numel()]
         done += start.numel()
         torch.remainder(start, W, out=v[:, 0])
