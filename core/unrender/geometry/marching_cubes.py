@@ -381,7 +381,7 @@ def marching_cubes(
         D, H, W = g.shape
         bb = bb.to(g.device)
         size = (bb[1] - bb[0]) / torch.tensor([W, H, D], dtype=torch.float64, device=g.device)
-        verts_out.append(torch.addcmul(bb[0] + 0.5 * size, v, size).to(out_dtype))
+        verts_out.append(v.mul_(size).add_(bb[0] + 0.5 * size).to(out_dtype))  # v: fresh from _march
         faces_out.append(f)
     return Meshes(verts_out, faces_out)
 
@@ -454,4 +454,4 @@ def marching_cubes_implicit(
         values[start : start + idx.numel()] = out
 
     v, f = _march(values.reshape(D, H, W), isovalue, inside_positive)
-    return Meshes([torch.addcmul(lo, v, step).to(dtype)], [f])
+    return Meshes([v.mul_(step).add_(lo).to(dtype)], [f])
