@@ -419,6 +419,32 @@ def _make_points_inside(n):
     return make
 
 
+def _marching_cubes_field(kind: str, n: int, device) -> torch.Tensor:
+    """``(n, n, n)`` float64 field, negative inside: a torus SDF, or white noise (every cell crossed)."""
+    if kind == "noise":
+        return torch.rand(n, n, n, generator=_gen(0, "cpu"), dtype=torch.float64).sub_(0.5).to(device)
+    t = torch.linspace(-1, 1, n, dtype=torch.float64, device=device)
+    z, y, x = torch.meshgrid(t, t, t, indexing="ij")
+    return (((x**2 + y**2).sqrt() - 0.6) ** 2 + z**2).sqrt() - 0.25
+
+
+def _marching_cubes_case(kind: str, n: int, quick_n: int):
+    """Marching cubes of a grid: unrender against PyMCubes (in the reference column)."""
+
+    def make(impl, quick, device):
+        grid = _marching_cubes_field(kind, quick_n if quick else n, device)
+        if impl == "unrender":
+            from unrender.geometry import marching_cubes
+
+            return lambda: marching_cubes(grid, 0.0, inside="negative")
+        import mcubes
+
+        array = grid.cpu().numpy()
+        return lambda: mcubes.marching_cubes(array, 0.0)
+
+    return make
+
+
 CASES: list[Case] = [
     Case("chamfer", "chamfer fwd+bwd", "10k x 10k", "1k x 1k", _make_chamfer),
     Case("sampling", "sample points on icosphere", "10k, level 5", "1k, level 3", _make_sampling),
@@ -452,6 +478,11 @@ CASES: list[Case] = [
     Case("points_inside_1m", "points_inside_mesh (ref: exact winding number on 1/500 of the points, time x500)",
          "1M points, 20480 faces", "100k points, 1280 faces", _make_points_inside(1_000_000), repeats=3,
          ref_repeats=1, ref_scale=1_000_000 / _INSIDE_REF_POINTS),
+    *(
+        Case(f"marching_cubes_{kind}_{n}", f"marching cubes, {label} (reference column: PyMCubes)", f"{n}^3",
+             f"{n // 4}^3", _marching_cubes_case(kind, n, n // 4), repeats=5 if n <= 64 else 3)
+        for kind, label in (("torus", "torus SDF"), ("noise", "white noise")) for n in (64, 128)
+    ),
 ]
 
 

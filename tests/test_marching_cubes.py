@@ -166,6 +166,170 @@ def test_same_crossings_as_pytorch3d():
     assert signed_volume(v, f) > 0
 
 
+# ------------------------------------------------------------------ the algorithm: closed, oriented, PyMCubes parity
+def _index_grid(n, *, dtype=torch.float64):
+    """(n, n, n) coordinates x, y, z in [-1, 1], indexed [z, y, x]."""
+    t = torch.linspace(-1, 1, n, dtype=dtype)
+    z, y, x = torch.meshgrid(t, t, t, indexing="ij")
+    return x, y, z
+
+
+def _smooth_random_field(n, frequency, seed):
+    """A sum of random plane waves (many saddles, so many ambiguous faces), closed off by a sphere."""
+    g = torch.Generator().manual_seed(seed)
+    x, y, z = _index_grid(n)
+    w = torch.randn(24, 3, generator=g, dtype=torch.float64) * frequency
+    phase = torch.rand(24, generator=g, dtype=torch.float64) * 2 * math.pi
+    waves = torch.cos(torch.stack([x, y, z], -1) @ w.T + phase).sum(-1) / math.sqrt(24)
+    return torch.maximum(waves, 10 * ((x**2 + y**2 + z**2).sqrt() - 0.8))  # negative inside
+
+
+def _blobs(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, y, z = _index_grid(n)
+    centres = torch.rand(6, 3, generator=g, dtype=torch.float64) - 0.5
+    return 0.5 - sum(torch.exp(-12 * ((x - a) ** 2 + (y - b) ** 2 + (z - c) ** 2)) for a, b, c in centres)
+
+
+def _noise(n, seed):
+    """White noise in (-0.5, 0.5) inside a frame of -1 (closed level sets around the positive parts)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.pad(torch.rand(n - 2, n - 2, n - 2, generator=g, dtype=torch.float64) - 0.5, (1,) * 6, value=-1.0)
+
+
+def _area(v, f):
+    return float(face_normals(v, f).norm(dim=1).sum() / 2)
+
+
+def _ambiguous_faces(grid, isovalue):
+    """Cell faces whose four corners alternate above / below the iso-value."""
+    above, total = grid > isovalue, 0
+    for dim in range(3):
+        b = above.movedim(dim, 0)
+        p, q, r, s = b[:, :-1, :-1], b[:, :-1, 1:], b[:, 1:, 1:], b[:, 1:, :-1]
+        total += int(((p == r) & (q == s) & (p != q)).sum())
+    return total
+
+
+def _pymcubes(grid, isovalue, inside):
+    """PyMCubes' mesh in index space (x, y, z) = (i, j, k), wound outward from the inside region."""
+    mcubes = pytest.importorskip("mcubes")
+    v, f = mcubes.marching_cubes(grid.numpy(), isovalue)
+    v = torch.from_numpy(v[:, ::-1].copy())  # (k, j, i) -> (i, j, k): a reflection, which flips the winding
+    f = torch.from_numpy(f.astype("int64"))
+    return v, (f[:, [0, 2, 1]] if inside == "positive" else f)
+
+
+def _index_space(grid, isovalue, inside):
+    """unrender's mesh of a (D, H, W) grid in the same index space as _pymcubes."""
+    D, H, W = grid.shape
+    box = torch.tensor([[-0.5, -0.5, -0.5], [W - 0.5, H - 0.5, D - 0.5]], dtype=torch.float64)  # world = index
+    m = marching_cubes(grid, isovalue, box, inside=inside)
+    return m.verts_packed(), m.faces_packed()
+
+
+def _assert_closed_and_outward(v, f):
+    assert f.shape[0] > 0
+    assert bool((edge_counts(f) == 2).all())  # every edge in exactly two faces
+    assert signed_volume(v, f) > 0
+
+
+def _assert_same_vertices(v, rv):
+    """The same points (to 2^-20 of a cell), each once."""
+    assert v.shape == rv.shape
+    a, b = (torch.unique(torch.round(x * 2**20), dim=0) for x in (v, rv))  # sorted rows
+    assert a.shape == v.shape and torch.equal(a, b)
+
+
+PARITY_FIELDS = {
+    "sphere": (lambda: (lambda x, y, z: (x**2 + y**2 + z**2).sqrt() - 0.7)(*_index_grid(64)), "negative"),
+    "torus": (lambda: (lambda x, y, z: (((x**2 + y**2).sqrt() - 0.6) ** 2 + z**2).sqrt() - 0.25)(*_index_grid(64)),
+              "negative"),
+    "blobs": (lambda: _blobs(64, 3), "negative"),
+    "occupancy-like sphere": (lambda: (lambda x, y, z: 0.7 - (x**2 + y**2 + z**2).sqrt())(*_index_grid(48)), "positive"),
+    "many ambiguous faces": (lambda: _smooth_random_field(96, 10.0, 2), "negative"),
+}
+
+
+@pytest.mark.parametrize("name", list(PARITY_FIELDS))
+def test_parity_with_pymcubes_on_smooth_grids(name):
+    make, inside = PARITY_FIELDS[name]
+    grid = make()
+    if name == "many ambiguous faces":
+        assert _ambiguous_faces(grid, 0.0) > 100
+    v, f = _index_space(grid, 0.0, inside)
+    rv, rf = _pymcubes(grid, 0.0, inside)
+    _assert_same_vertices(v, rv)  # one vertex per crossed edge, at the same place
+    assert f.shape == rf.shape  # the same topology
+    assert _area(v, f) == pytest.approx(_area(rv, rf), rel=1e-4)
+    assert signed_volume(v, f) == pytest.approx(signed_volume(rv, rf), rel=1e-4)
+    _assert_closed_and_outward(v, f)
+    _assert_closed_and_outward(rv, rf)
+
+
+def test_parity_with_pymcubes_on_an_implicit_function():
+    R, r = 0.55, 0.3
+    box = [[-1.0, -0.9, -0.5], [1.0, 0.9, 0.5]]
+    res = (30, 50, 56)
+    m = marching_cubes_implicit(lambda p: torus_sdf(p, R, r), box, res, dtype=torch.float64)
+    v, f = m.verts_packed(), m.faces_packed()
+    # PyMCubes on the same samples, mapped from index space to the box.
+    lo, hi = torch.tensor(box[0], dtype=torch.float64), torch.tensor(box[1], dtype=torch.float64)
+    step = (hi - lo) / (torch.tensor(res[::-1], dtype=torch.float64) - 1)
+    z, y, x = torch.meshgrid(*(lo[i] + torch.arange(res[2 - i]) * step[i] for i in (2, 1, 0)), indexing="ij")
+    values = torus_sdf(torch.stack([x, y, z], -1).reshape(-1, 3), R, r).reshape(res)
+    rv, rf = _pymcubes(values, 0.0, "negative")
+    rv = lo + rv * step
+    _assert_same_vertices(v / step, rv / step)
+    assert f.shape == rf.shape
+    assert _area(v, f) == pytest.approx(_area(rv, rf), rel=1e-4)
+    assert signed_volume(v, f) == pytest.approx(signed_volume(rv, rf), rel=1e-4)
+    _assert_closed_and_outward(v, f)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_noise_is_closed_oriented_and_has_pymcubes_topology(seed):
+    grid = _noise(24, seed)
+    assert _ambiguous_faces(grid, 0.0) > 1000
+    for inside, g, iso in (("positive", grid, 0.0), ("negative", -grid, 0.0)):
+        v, f = _index_space(g, iso, inside)
+        _assert_closed_and_outward(v, f)
+    v, f = _index_space(grid, 0.0, "positive")
+    rv, rf = _pymcubes(grid, 0.0, "positive")
+    _assert_same_vertices(v, rv)
+    assert f.shape == rf.shape
+    # Same Euler characteristic (V - E + F): the same components and handles.
+    assert v.shape[0] - edge_counts(f).numel() + f.shape[0] == rv.shape[0] - edge_counts(rf).numel() + rf.shape[0]
+    # Triangulations of noisy cells differ (cells far from planar), so area agrees only to ~1e-3.
+    assert _area(v, f) == pytest.approx(_area(rv, rf), rel=3e-3)
+
+
+@pytest.mark.parametrize("inside", ["positive", "negative"])
+def test_every_cube_configuration_gives_a_closed_outward_surface(inside):
+    for config in range(1, 256):
+        corners = torch.tensor([float(config >> c & 1) for c in range(8)], dtype=torch.float64).reshape(2, 2, 2)
+        grid = torch.nn.functional.pad(corners, (1,) * 6)  # bit x + 2y + 4z is grid[1 + z, 1 + y, 1 + x]
+        if inside == "negative":
+            grid = -grid
+        v, f = _index_space(grid, 0.5 if inside == "positive" else -0.5, inside)
+        assert bool((edge_counts(f) == 2).all()), config
+        assert signed_volume(v, f) > 0, config
+        # Vertices on the crossed edges only, midway (the values are 0 and 1).
+        assert bool(((v * 2) == (v * 2).round()).all()) and bool(((v % 1) != 0).any(dim=1).all()), config
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    grid = _smooth_random_field(40, 8.0, 0).float()
+    cpu = marching_cubes(grid, 0.0, inside="negative")
+    gpu = marching_cubes(grid.cuda(), 0.0, inside="negative")
+    assert gpu.verts_packed().is_cuda and gpu.faces_packed().is_cuda
+    assert torch.equal(gpu.faces_packed().cpu(), cpu.faces_packed())
+    assert torch.allclose(gpu.verts_packed().cpu(), cpu.verts_packed(), atol=1e-6)
+    implicit = marching_cubes_implicit(lambda p: torus_sdf(p, 0.6, 0.25), CUBE, 32, device="cuda")
+    assert implicit.verts_packed().is_cuda and bool((edge_counts(implicit.faces_packed().cpu()) == 2).all())
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize(
     "call, match",

@@ -1,7 +1,7 @@
 """unrender: turn pictures back into 3D.
 
-The core package depends on torch, numpy and pymcubes only; it never imports
-Blender. Sub-packages:
+The core package depends on torch and numpy (plus Pillow, imageio and tqdm for
+files and progress); it never imports Blender. Sub-packages:
 
 * ``unrender.structures``: ``Meshes``, ``PointClouds`` (also ``Pointclouds``, PyTorch3D's spelling), ``Voxels``
 * ``unrender.io``: OBJ (+MTL, textures), PLY, images and GIFs
