@@ -10,7 +10,7 @@ from unrender.geometry.cubify import cubify
 from unrender.geometry.marching_cubes import marching_cubes
 from unrender.geometry.primitives import cube, icosphere, torus, torus_sdf
 from unrender.geometry.shapes import TARGET_SHAPES, target_shape
-from unrender.geometry.voxelize import mesh_to_voxels, points_inside_mesh, winding_number
+from unrender.geometry.voxelize import closed_surface, mesh_to_voxels, points_inside_mesh, winding_number
 
 CUBE = [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]
 
@@ -264,3 +264,46 @@ def test_points_inside_mesh_on_cuda():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _open_ball(level=3, cut=0.85):
+    """An icosphere with the cap ``z > cut`` removed: a bowl whose hole is ~8 % of its height."""
+    s = icosphere(level)
+    v, f = s.verts_packed(), s.faces_packed()
+    return Meshes([v], [f[v[f].mean(1)[:, 2] < cut]])
+
+
+def test_default_voxelisation_of_an_open_mesh_stays_inside():
+    bowl = _open_ball()
+    box = [[-1.2] * 3, [1.2] * 3]
+    vox = mesh_to_voxels(bowl, 24, box)  # default: generalized winding number
+    g = vox.grids_list()[0] > 0.5
+    r = vox.voxel_centers(0).norm(dim=-1)
+    assert not g[r > 1.02].any()  # nothing outside the ball
+    assert iou(g, r < 1.0) >= 0.9  # the hole is bridged, the ball is solid
+    leaked = mesh_to_voxels(bowl, 24, box, method="parity").grids_list()[0] > 0.5
+    assert leaked[r > 1.02].any()  # parity fills the columns through the hole below the bowl
+    # either orientation fills the same cells; the answer is the exact winding number's
+    flipped = Meshes(bowl.verts_list(), [bowl.faces_packed().flip(1)])
+    assert torch.equal(mesh_to_voxels(flipped, 24, box).grids_list()[0] > 0.5, g)
+    pick = torch.randperm(24**3, generator=torch.Generator().manual_seed(0))[:1500]
+    exact = winding_number(bowl, vox.voxel_centers(0).reshape(-1, 3)[pick]).abs() > 0.5
+    assert torch.equal(g.reshape(-1)[pick], exact)
+
+
+def test_open_target_shape_matches_the_exact_winding_number():
+    m = target_shape("bumpy-ellipsoid", 3)
+    v, f = m.verts_packed(), m.faces_packed()
+    c = v[f].mean(1)
+    mesh = Meshes([v], [f[(c[:, 0] < 0.6) | (c[:, 1].abs() > 0.3)]])  # a slot cut out of one side
+    pts = _near_and_far_points(mesh, 1500, torch.Generator().manual_seed(3))
+    w = winding_number(mesh, pts)
+    assert bool(((w > 0.2) & (w < 0.8)).any())  # the slot matters
+    assert torch.equal(points_inside_mesh(mesh, pts), w > 0.5)
+
+
+def test_closed_surface():
+    s = icosphere(2)
+    assert closed_surface(s.verts_packed(), s.faces_packed())
+    assert not closed_surface(s.verts_packed(), s.faces_packed()[1:])
+    assert not closed_surface(s.verts_packed(), torch.cat([s.faces_packed()[:1].flip(1), s.faces_packed()[1:]]))

@@ -20,7 +20,7 @@ from .rotations import *  # noqa: F401,F403  (the conversions listed in rotation
 from .rotations import __all__ as _rotation_names
 from .sampling import SurfaceSamples, sample_points_from_meshes, sample_surface
 from .shapes import TARGET_SHAPES, bumpy_ellipsoid, radial_mesh, rounded_cube, superquadric, target_shape
-from .voxelize import mesh_to_voxels, points_inside_mesh, winding_number
+from .voxelize import closed_surface, mesh_to_voxels, points_inside_mesh, winding_number
 
 __all__ = [
     "cube",
@@ -46,6 +46,7 @@ __all__ = [
     "marching_cubes",
     "marching_cubes_implicit",
     "cubify",
+    "closed_surface",
     "mesh_to_voxels",
     "points_inside_mesh",
     "winding_number",

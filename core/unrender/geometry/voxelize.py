@@ -8,7 +8,7 @@
 * :func:`winding_number` is the generalized winding number itself, the exact
   sum of solid angles over every face (``O(N F)``: the reference).
 
-The default ``method="parity"`` casts one ray per voxel column along +z from
+``method="parity"`` casts one ray per voxel column along +z from
 below the grid and counts crossings above each voxel centre: a centre is inside
 when an odd number of surface crossings lie strictly above it. It needs a
 closed (watertight) surface; it does not care about face orientation or
@@ -33,13 +33,18 @@ vertices. To find the faces a ray can cross, the faces' projections on the
 xy-plane are binned into a 2-D grid of about two cells per face; each point
 tests only the faces of its cell, a few dozen instead of all ``F``, in chunks
 of (point, face) pairs. Meshes that are not closed (holes, inconsistent
-orientation) have fractional winding numbers, and for them
-:func:`points_inside_mesh` sums the solid angles of every face as before.
+orientation) have fractional winding numbers. For them the faces are grouped
+in clusters of 32 along a Morton curve; a cluster farther from a point than
+twice its radius counts as one dipole (its area-weighted normal at its
+centroid), nearer ones sum their faces' solid angles (the far-field scheme of
+Barill et al. 2018, one level deep; error about 0.01). Points whose sum lies
+within 0.1 of 0.5 are recomputed exactly, so the answer is the exact
+``winding number > 0.5``.
 
-``method="winding"`` uses :func:`points_inside_mesh` at every voxel centre; it
-agrees with parity for closed, consistently oriented meshes and degrades
-gracefully for meshes with small holes (slowly: every centre against every
-face).
+The default ``method="winding"`` tests every voxel centre that way, taking
+``|w| > 0.5`` so inward-facing meshes fill too: it agrees with parity for
+closed meshes (up to self-overlaps) and stays inside the shape for meshes
+with holes, where parity leaks whole columns.
 """
 
 from __future__ import annotations
@@ -51,10 +56,13 @@ import torch
 from .._validate import check_meshes, check_points, check_positive_int, parse_bounds, parse_resolution
 from ..structures import Meshes, Voxels
 
-__all__ = ["mesh_to_voxels", "points_inside_mesh", "winding_number"]
+__all__ = ["closed_surface", "mesh_to_voxels", "points_inside_mesh", "winding_number"]
 
 _METHODS = ("parity", "winding")
 _CELLS_PER_FACE = 2.0  # of the inside test's face grid
+_CLUSTER = 32  # faces per far-field cluster
+_FAR = 2.0  # a cluster is far beyond this many times its radius
+_MARGIN = 0.1  # far-field winding numbers within this of 0.5 are recomputed exactly
 
 
 # ---------------------------------------------------------------- bounds
@@ -189,10 +197,11 @@ def _parity_grid(tri: torch.Tensor, res: tuple[int, int, int], budget: int) -> t
 
 
 # ---------------------------------------------------------------- inside tests by signed rays
-def _closed_surface(verts: torch.Tensor, faces: torch.Tensor) -> bool:
+def closed_surface(verts: torch.Tensor, faces: torch.Tensor) -> bool:
     """Whether a triangle soup is a closed, consistently oriented surface.
 
-    True when, with vertices welded by exact position, every edge is used as
+    Public so that callers can warn about meshes with holes. True when, with
+    vertices welded by exact position, every edge is used as
     often in one direction as in the other: then the generalized winding
     number is an integer away from the surface.
 
@@ -291,6 +300,20 @@ def _ray_winding(tri: torch.Tensor, points: torch.Tensor, budget: int) -> torch.
 
 
 # ---------------------------------------------------------------- winding number
+def _solid_angles(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Signed solid angle / (4 pi) of triangles seen from the origin (Van Oosterom & Strackee).
+
+    Args:
+        a, b, c: ``(..., 3)`` corners relative to the viewing point.
+    Returns:
+        ``(...)``: ``atan2(det, den) / (2 pi)`` with ``tan(omega / 2) = det / den``.
+    """
+    la, lb, lc = a.norm(dim=-1), b.norm(dim=-1), c.norm(dim=-1)
+    det = (a * torch.linalg.cross(b, c, dim=-1)).sum(-1)
+    den = la * lb * lc + (a * b).sum(-1) * lc + (b * c).sum(-1) * la + (c * a).sum(-1) * lb
+    return torch.atan2(det, den) / (2 * math.pi)
+
+
 def _winding_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int) -> torch.Tensor:
     """Generalized winding number of ``(N, 3)`` points w.r.t. one mesh -> ``(N,)``."""
     corners = verts[faces].permute(1, 2, 0).contiguous()  # (3 corners, 3 coords, F)
@@ -311,6 +334,68 @@ def _winding_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor,
         # Van Oosterom & Strackee: tan(omega / 2) = det / den; omega / (4 pi) per face
         out.append(torch.atan2(det, den).sum(-1) / (2 * math.pi))
     return torch.cat(out) if out else points.new_zeros(0)
+
+
+def _morton(p: torch.Tensor) -> torch.Tensor:
+    """``(N, 3)`` float -> ``(N,)`` long Morton codes (10 bits per axis) over the points' box."""
+    lo, hi = p.amin(0), p.amax(0)
+    q = ((p - lo) / (hi - lo).clamp(min=1e-300) * 1023).long().clamp(0, 1023)
+    code = torch.zeros(p.shape[0], dtype=torch.long, device=p.device)
+    for bit in range(10):
+        for axis in range(3):
+            code |= ((q[:, axis] >> bit) & 1) << (3 * bit + axis)
+    return code
+
+
+def _winding_far_field(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Generalized winding number by clusters: dipoles far away, exact sums near.
+
+    Faces are sorted along a Morton curve of their centroids and grouped in
+    clusters of ``_CLUSTER`` faces. A cluster farther than ``_FAR`` times its
+    radius from a point contributes the dipole term ``N . (P - q) / (4 pi
+    |P - q|^3)`` (``N`` its area-weighted normal, ``P`` its area-weighted
+    centroid); nearer clusters sum their faces' solid angles exactly. The
+    error of a far cluster is second order in ``radius / distance``; the
+    total, measured in the tests, stays far below ``0.05``.
+
+    Args:
+        verts: ``(V, 3)`` float64; faces: ``(F, 3)`` int64; points: ``(N, 3)`` float64.
+        chunk: most (point, cluster) and (point, face) pairs evaluated at once.
+    Returns:
+        ``(N,)`` float64.
+    """
+    tri = verts[faces]
+    tri = tri[_morton(tri.mean(1)).argsort()]
+    pad = (-tri.shape[0]) % _CLUSTER
+    if pad:  # degenerate triangles (one point) subtend no solid angle
+        tri = torch.cat([tri, tri[-1:, :1].expand(pad, 3, 3)])
+    tri = tri.view(-1, _CLUSTER, 3, 3)  # (C, G, 3, 3)
+    a, b, c = tri.unbind(2)
+    n = torch.linalg.cross(b - a, c - a, dim=-1) / 2  # (C, G, 3) area-weighted normals
+    area = n.norm(dim=-1)
+    cen = tri.mean(2)
+    w_area = area.sum(1, keepdim=True)
+    weight = torch.where(w_area > 0, area / w_area.clamp(min=1e-300), 1.0 / _CLUSTER)
+    P = (weight[..., None] * cen).sum(1)  # (C, 3)
+    N = n.sum(1)
+    reach = ((tri - P[:, None, None]).norm(dim=-1).amax((1, 2)) * _FAR) ** 2  # (C,) squared
+    C = tri.shape[0]
+    out = points.new_zeros(points.shape[0])
+    n_per = max(1, chunk // C)
+    for s in range(0, points.shape[0], n_per):
+        d = P[None] - points[s : s + n_per, None]  # (n, C, 3)
+        r2 = (d * d).sum(-1)
+        far = r2 > reach
+        dip = (d * N).sum(-1) / (4 * math.pi * r2.clamp(min=1e-300) ** 1.5)
+        out[s : s + n_per] = torch.where(far, dip, 0.0).sum(1)
+        pi, ci = (~far).nonzero(as_tuple=True)
+        step = max(1, chunk // _CLUSTER)
+        for t in range(0, pi.shape[0], step):
+            pt, cl = pi[t : t + step] + s, ci[t : t + step]
+            rel = tri[cl] - points[pt, None, None]  # (k, G, 3, 3)
+            w = _solid_angles(*rel.unbind(2)).sum(1)
+            out.index_add_(0, pt, w)
+    return out
 
 
 def _each_mesh(one, meshes: Meshes, points, chunk: int) -> torch.Tensor:
@@ -350,11 +435,36 @@ def winding_number(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 << 18
     return _each_mesh(_winding_one, meshes, points, chunk)
 
 
-def _inside_one(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Inside test of ``(N, 3)`` float64 points against one mesh -> ``(N,)`` bool."""
-    if _closed_surface(verts, faces):
-        return _ray_winding(verts[faces], points, chunk) > 0
-    return _winding_one(verts, faces, points, chunk) > 0.5
+def _winding_inside(
+    verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int, unsigned: bool = False
+) -> torch.Tensor:
+    """Winding number ``> 0.5`` of an open mesh: the far-field sum, exact where it is near 0.5.
+
+    Args:
+        verts: ``(V, 3)`` float64; faces: ``(F, 3)`` int64; points: ``(N, 3)`` float64.
+        unsigned: compare ``|w|`` (either orientation) instead of ``w``.
+    Returns:
+        ``(N,)`` bool, equal to the test on the exact winding number while the
+        far-field error stays below ``_MARGIN``.
+    """
+    w = _winding_far_field(verts, faces, points, chunk)
+    w = w.abs() if unsigned else w
+    unsure = ((w - 0.5).abs() < _MARGIN).nonzero(as_tuple=True)[0]
+    inside = w > 0.5
+    if unsure.numel():
+        exact = _winding_one(verts, faces, points[unsure], chunk)
+        inside[unsure] = (exact.abs() if unsigned else exact) > 0.5
+    return inside
+
+
+def _inside_one(
+    verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int, unsigned: bool = False
+) -> torch.Tensor:
+    """Inside test of ``(N, 3)`` float64 points against one mesh -> ``(N,)`` bool (``|w| > 0.5`` if unsigned)."""
+    if closed_surface(verts, faces):
+        w = _ray_winding(verts[faces], points, chunk)
+        return (w != 0) if unsigned else (w > 0)
+    return _winding_inside(verts, faces, points, chunk, unsigned)
 
 
 def points_inside_mesh(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 << 18) -> torch.Tensor:
@@ -364,7 +474,8 @@ def points_inside_mesh(meshes: Meshes, points: torch.Tensor, *, chunk: int = 1 <
     Closed meshes (every edge used as often in each direction, vertices
     welded by position) take the signed rays of the module docstring: exact,
     and about ``F`` times cheaper than summing every face; other meshes sum
-    the solid angles (:func:`winding_number`).
+    the solid angles by clusters (far-field dipoles, exact near 0.5: the same
+    answer as :func:`winding_number` ``> 0.5``).
 
     Args:
         meshes: ``B`` meshes.
@@ -382,20 +493,27 @@ def mesh_to_voxels(
     meshes: Meshes,
     resolution=32,
     bounds=None,
-    method: str = "parity",
+    method: str = "winding",
     *,
     chunk: int = 1 << 18,
 ) -> Voxels:
-    """Occupancy grids of watertight meshes: 1 where the voxel centre is inside.
+    """Occupancy grids of meshes: 1 where the voxel centre is inside.
+
+    The default ``method="winding"`` marks centres whose generalized winding
+    number has ``|w| > 0.5`` (either face orientation): robust to holes, and
+    for closed meshes the same as ray parity except where the surface overlaps
+    itself (winding 2 is inside; parity calls it outside). Use
+    :func:`closed_surface` to tell a user that a mesh has holes.
 
     Args:
-        meshes: ``B`` closed meshes.
+        meshes: ``B`` meshes; ``"parity"`` needs them closed.
         resolution: an int or ``(D, H, W)`` (cells along z, y, x), each >= 1.
         bounds: ``(2, 3)`` or ``(B, 2, 3)`` boxes ``[[xmin, ymin, zmin], [xmax,
             ymax, zmax]]``. Default, per mesh: the box centred on the mesh's
             bounding box with cubic voxels, just large enough to leave at least
             one empty voxel on every side (exactly one along the tightest axis).
-        method: ``"parity"`` (ray casting, the default) or ``"winding"``.
+        method: ``"winding"`` (the default) or ``"parity"`` (ray casting;
+            cheapest, for closed meshes only).
         chunk: most (triangle, column) pairs (parity) or (point, face) pairs
             (winding) processed at once; bounds peak memory.
     Returns:
@@ -422,6 +540,6 @@ def mesh_to_voxels(
             occ = _parity_grid((v[f] - bb[0]) / size - 0.5, res, chunk)
         else:
             centres = Voxels([v.new_zeros(res)], bb).voxel_centers(0).reshape(-1, 3)
-            occ = _inside_one(v, f, centres, chunk).reshape(res)
+            occ = _inside_one(v, f, centres, chunk, unsigned=True).reshape(res)
         grids.append(occ.to(meshes.verts_list()[0].dtype))  # 0/1 in the mesh's float dtype
     return Voxels(grids, box.to(grids[0].dtype))
