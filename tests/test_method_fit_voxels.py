@@ -5,8 +5,8 @@ import torch
 
 from unrender.geometry import mesh_to_voxels, sample_points_from_meshes
 from unrender.geometry.shapes import target_shape
-from unrender.methods import get_method, run_method
-from unrender.metrics import voxel_iou
+from unrender.methods import get_method, run_method, save_result
+from unrender.metrics import mesh_f1, voxel_iou
 from unrender.ops.knn import knn_points
 from unrender.structures import Meshes, Voxels
 
@@ -143,3 +143,48 @@ def test_large_grid_previews_are_averaged_down(blob):
     assert torch.equal(seen[-1].bounds(), r.outputs["voxels"].bounds())
     mean = float(r.outputs["voxels"].grids_list()[0].mean())
     assert float(seen[-1].grids_list()[0].mean()) == pytest.approx(mean, rel=1e-4)
+
+
+def _surface_f1(fit, mesh) -> float:
+    """F1@0.05 (unit-sphere scale) of the fitted marching-cubes surface against the mesh surface."""
+    return float(mesh_f1(fit.outputs["mesh"], mesh, thresholds=0.05, num_samples=20_000)["f1@0.05"][0])
+
+
+def _unit(verts: torch.Tensor) -> torch.Tensor:
+    c = (verts.max(0).values + verts.min(0).values) / 2
+    return (verts - c) / (verts - c).norm(dim=1).max()
+
+
+def test_open_mesh_warns_and_stays_inside(tmp_path):
+    m = target_shape("bumpy-ellipsoid", level=3)
+    v, f = m.verts_packed(), m.faces_packed()
+    open_mesh = Meshes([v], [f[v[f].mean(1)[:, 2] < 0.85 * float(v[:, 2].max())]])  # the top cap removed
+    with pytest.warns(UserWarning, match="not closed"):
+        r = run_method("fit-voxels", {"target": open_mesh}, {"seed": 0})
+    assert any("not closed" in w for w in r.extra["warnings"])
+    assert "winding number" in r.extra["iou_target"]
+    assert r.metrics["iou"] >= 0.95
+    assert _surface_f1(r, open_mesh) >= 0.95  # no solid leaks below the hole
+    summary = save_result("fit-voxels", {"target": open_mesh}, r, tmp_path / "out", pictures=False)
+    assert any("not closed" in w for w in summary["warnings"])
+
+
+def test_closed_mesh_and_grid_state_their_iou_target(blob, fit_blob):
+    assert fit_blob.extra["warnings"] == []
+    assert "winding number" in fit_blob.extra["iou_target"]
+    r = run_method("fit-voxels", {"target": mesh_to_voxels(blob, 16)}, {"steps": 2})
+    assert r.extra["iou_target"] == "the input voxel grid" and r.extra["warnings"] == []
+
+
+def test_open_suzanne_gives_no_solid_outside_the_head():
+    bpy = pytest.importorskip("bpy", reason="Suzanne is built by Blender")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.mesh.primitive_monkey_add()
+    data = bpy.context.object.data
+    data.calc_loop_triangles()
+    verts = torch.tensor([list(p.co) for p in data.vertices], dtype=torch.float32)
+    faces = torch.tensor([list(t.vertices) for t in data.loop_triangles], dtype=torch.int64)
+    suzanne = Meshes([_unit(verts)], [faces])
+    with pytest.warns(UserWarning, match="not closed"):  # open eyes
+        r = run_method("fit-voxels", {"target": suzanne}, {"seed": 0})
+    assert _surface_f1(r, suzanne) >= 0.95

@@ -9,9 +9,12 @@ target's box, and their marching-cubes surface at 0.5.
 
 Target. A :class:`Voxels` grid is fitted at its own size and box (so a
 ``(24, 32, 40)`` grid gives a ``(24, 32, 40)`` fit and ``resolution`` is not
-used). A mesh (closed) is voxelised by :func:`unrender.geometry.mesh_to_voxels`
-into a ``resolution^3`` grid over its default box: centred on the mesh, cubic
-voxels, one empty voxel of margin along the longest side.
+used). A mesh is voxelised by :func:`unrender.geometry.mesh_to_voxels` (its
+default: generalized winding number ``|w| > 0.5``, robust to holes) into a
+``resolution^3`` grid over its default box: centred on the mesh, cubic
+voxels, one empty voxel of margin along the longest side. A mesh that is not
+closed (holes such as Suzanne's eyes, or inconsistent orientation) gets a
+warning, in Python and in ``extra["warnings"]`` (the summary's warnings).
 
 Progress previews are the current probabilities as :class:`Voxels` on the
 target's box, about 50 per run; grids over 64 cells along an axis are previewed
@@ -20,14 +23,17 @@ averaged down to at most 64 cells per axis (the outputs keep full size).
 Frames. Nothing is normalised: the grid's cells are independent of scale and
 the box carries the world frame, so the outputs lie where the target is.
 ``iou`` is measured cell by cell against the target grid (both thresholded at
-0.5), which is frame independent.
+0.5), which is frame independent; ``extra["iou_target"]`` says what that grid
+is (the given grid, or the winding-number voxelisation of the mesh).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
-from ..geometry import marching_cubes, mesh_to_voxels
+from ..geometry import closed_surface, marching_cubes, mesh_to_voxels
 from ..losses import voxel_bce
 from ..metrics import voxel_iou
 from ..structures import Meshes, Voxels
@@ -43,13 +49,24 @@ _PREVIEWS = 50
 _PREVIEW_CELLS = 64
 
 
-def _target_grid(target, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The target as a ``(D, H, W)`` occupancy grid in ``[0, 1]`` and its ``(2, 3)`` box."""
+_IOU_TARGET_MESH = "the generalized winding number voxelisation (|w| > 0.5) of the input mesh"
+_IOU_TARGET_GRID = "the input voxel grid"
+
+
+def _target_grid(target, resolution: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The target as a ``(D, H, W)`` occupancy grid in ``[0, 1]``, its ``(2, 3)`` box and warnings."""
+    notes = []
     if isinstance(target, Meshes):
+        if not closed_surface(target.verts_list()[0], target.faces_list()[0]):
+            notes.append(
+                "target: the mesh is not closed (it has holes or inconsistently oriented faces); "
+                "voxelised by its generalized winding number, which bridges small holes"
+            )
+            warnings.warn(f"fit-voxels: {notes[-1]}", stacklevel=3)
         vox = mesh_to_voxels(target, resolution)
     else:
         vox = target
-    return vox.grids_list()[0].to(torch.float32), vox.bounds()[0].to(torch.float32)
+    return vox.grids_list()[0].to(torch.float32), vox.bounds()[0].to(torch.float32), notes
 
 
 @register
@@ -57,12 +74,12 @@ class FitVoxels(Method):
     id = "fit-voxels"
     label = "Fit voxels"
     description = (
-        "Fit a random grid of occupancy logits to a target voxel grid or a voxelised closed mesh "
+        "Fit a random grid of occupancy logits to a target voxel grid or a voxelised mesh "
         "with a class-balanced binary cross-entropy and Adam; outputs the probabilities and their "
         "marching-cubes surface."
     )
     inputs = (
-        Input("target", ("voxels", "mesh"), "the occupancy grid to fit, or a closed mesh to voxelise"),
+        Input("target", ("voxels", "mesh"), "the occupancy grid to fit, or a mesh to voxelise (generalized winding number: holes are bridged)"),
     )
     params = (
         Param(
@@ -88,10 +105,12 @@ class FitVoxels(Method):
         ``Voxels`` of ``(D, H, W)`` probabilities with the target's bounds),
         ``outputs["mesh"]`` (one mesh, world space, empty if nothing is
         occupied), metrics ``"iou"`` (:func:`voxel_iou` at 0.5 against the
-        target grid) and ``"bce"`` (the final :func:`voxel_bce`); all on the CPU.
+        target grid, named in ``extra["iou_target"]``) and ``"bce"`` (the
+        final :func:`voxel_bce`), ``extra["warnings"]`` (e.g. an open mesh);
+        all on the CPU.
         """
         device = torch.device(params["device"])
-        target, bounds = _target_grid(inputs["target"], params["resolution"])
+        target, bounds, notes = _target_grid(inputs["target"], params["resolution"])
         target, bounds = target.to(device), bounds.to(device)
         if not bool((target > 0).any()):
             raise ValueError("target: expected an occupied cell, found an empty grid (nothing to fit)")
@@ -136,6 +155,8 @@ class FitVoxels(Method):
             {"voxels": voxels, "mesh": mesh},
             {"iou": float(iou), "bce": float(bce)},
             resolution=list(target.shape),
+            iou_target=_IOU_TARGET_MESH if isinstance(inputs["target"], Meshes) else _IOU_TARGET_GRID,
+            warnings=notes,
         )
 
     def example_inputs(self, seed: int = 0) -> dict:
