@@ -33,11 +33,12 @@ vertices. To find the faces a ray can cross, the faces' projections on the
 xy-plane are binned into a 2-D grid of about two cells per face; each point
 tests only the faces of its cell, a few dozen instead of all ``F``, in chunks
 of (point, face) pairs. Meshes that are not closed (holes, inconsistent
-orientation) have fractional winding numbers. For them the faces are grouped
-in clusters of 32 along a Morton curve; a cluster farther from a point than
-twice its radius counts as one dipole (its area-weighted normal at its
-centroid), nearer ones sum their faces' solid angles (the far-field scheme of
-Barill et al. 2018, one level deep; error about 0.01). Points whose sum lies
+orientation) have fractional winding numbers. For them the faces are sorted
+along a Morton curve into a tree of clusters (8 faces per leaf, 4 children per
+cluster); a cluster farther from a point than twice its radius counts as one
+dipole (its area-weighted normal at its centroid), nearer ones are opened, and
+near leaves sum their faces' solid angles (the far-field scheme of Barill et
+al. 2018, first order; error about 0.02). Points whose sum lies
 within 0.1 of 0.5 are recomputed exactly, so the answer is the exact
 ``winding number > 0.5``.
 
@@ -60,7 +61,7 @@ __all__ = ["closed_surface", "mesh_to_voxels", "points_inside_mesh", "winding_nu
 
 _METHODS = ("parity", "winding")
 _CELLS_PER_FACE = 2.0  # of the inside test's face grid
-_CLUSTER = 32  # faces per far-field cluster
+_LEAF, _BRANCH = 8, 4  # faces per far-field leaf cluster; children per cluster
 _FAR = 2.0  # a cluster is far beyond this many times its radius
 _MARGIN = 0.1  # far-field winding numbers within this of 0.5 are recomputed exactly
 
@@ -348,15 +349,17 @@ def _morton(p: torch.Tensor) -> torch.Tensor:
 
 
 def _winding_far_field(verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Generalized winding number by clusters: dipoles far away, exact sums near.
+    """Generalized winding number by a tree of clusters: dipoles far away, exact sums near.
 
-    Faces are sorted along a Morton curve of their centroids and grouped in
-    clusters of ``_CLUSTER`` faces. A cluster farther than ``_FAR`` times its
-    radius from a point contributes the dipole term ``N . (P - q) / (4 pi
-    |P - q|^3)`` (``N`` its area-weighted normal, ``P`` its area-weighted
-    centroid); nearer clusters sum their faces' solid angles exactly. The
-    error of a far cluster is second order in ``radius / distance``; the
-    total, measured in the tests, stays far below ``0.05``.
+    Faces are sorted along a Morton curve of their centroids; level ``k`` of
+    the tree groups ``_LEAF * _BRANCH^k`` consecutive faces. Each (point,
+    cluster) pair starts at the top level: a cluster farther from the point
+    than ``_FAR`` times its radius contributes the dipole term ``N . (P - q) /
+    (4 pi |P - q|^3)`` (``N`` its area-weighted normal, ``P`` its
+    area-weighted centroid), a nearer one is split into its children, and near
+    leaves sum their faces' solid angles exactly (Barill et al. 2018, first
+    order). The error of a far cluster is second order in ``radius / distance``;
+    the total, measured in the tests, stays near ``0.01``.
 
     Args:
         verts: ``(V, 3)`` float64; faces: ``(F, 3)`` int64; points: ``(N, 3)`` float64.
@@ -366,35 +369,48 @@ def _winding_far_field(verts: torch.Tensor, faces: torch.Tensor, points: torch.T
     """
     tri = verts[faces]
     tri = tri[_morton(tri.mean(1)).argsort()]
-    pad = (-tri.shape[0]) % _CLUSTER
+    levels = 1
+    while _LEAF * _BRANCH ** (levels - 1) < tri.shape[0]:
+        levels += 1
+    pad = (-tri.shape[0]) % (_LEAF * _BRANCH ** (levels - 1))
     if pad:  # degenerate triangles (one point) subtend no solid angle
         tri = torch.cat([tri, tri[-1:, :1].expand(pad, 3, 3)])
-    tri = tri.view(-1, _CLUSTER, 3, 3)  # (C, G, 3, 3)
-    a, b, c = tri.unbind(2)
-    n = torch.linalg.cross(b - a, c - a, dim=-1) / 2  # (C, G, 3) area-weighted normals
+    a, b, c = tri.unbind(1)
+    n = torch.linalg.cross(b - a, c - a, dim=-1) / 2  # (F, 3) area-weighted normals
     area = n.norm(dim=-1)
-    cen = tri.mean(2)
-    w_area = area.sum(1, keepdim=True)
-    weight = torch.where(w_area > 0, area / w_area.clamp(min=1e-300), 1.0 / _CLUSTER)
-    P = (weight[..., None] * cen).sum(1)  # (C, 3)
-    N = n.sum(1)
-    reach = ((tri - P[:, None, None]).norm(dim=-1).amax((1, 2)) * _FAR) ** 2  # (C,) squared
-    C = tri.shape[0]
+    cen = tri.mean(1)
+    tree = []  # per level, leaves first: (C, 3) P, (C, 3) N, (C,) squared reach
+    for k in range(levels):
+        g = _LEAF * _BRANCH**k
+        ar = area.view(-1, g)
+        tot = ar.sum(1, keepdim=True)
+        weight = torch.where(tot > 0, ar / tot.clamp(min=1e-300), 1.0 / g)
+        P = (weight[..., None] * cen.view(-1, g, 3)).sum(1)
+        radius = (tri.view(-1, g, 3, 3) - P[:, None, None]).norm(dim=-1).amax((1, 2))
+        tree.append((P, n.view(-1, g, 3).sum(1), (radius * _FAR) ** 2))
+    leaves = tri.view(-1, _LEAF, 3, 3)
     out = points.new_zeros(points.shape[0])
-    n_per = max(1, chunk // C)
+    top = tree[-1][0].shape[0]
+    n_per = max(1, chunk // (top * _BRANCH))
     for s in range(0, points.shape[0], n_per):
-        d = P[None] - points[s : s + n_per, None]  # (n, C, 3)
-        r2 = (d * d).sum(-1)
-        far = r2 > reach
-        dip = (d * N).sum(-1) / (4 * math.pi * r2.clamp(min=1e-300) ** 1.5)
-        out[s : s + n_per] = torch.where(far, dip, 0.0).sum(1)
-        pi, ci = (~far).nonzero(as_tuple=True)
-        step = max(1, chunk // _CLUSTER)
-        for t in range(0, pi.shape[0], step):
-            pt, cl = pi[t : t + step] + s, ci[t : t + step]
-            rel = tri[cl] - points[pt, None, None]  # (k, G, 3, 3)
-            w = _solid_angles(*rel.unbind(2)).sum(1)
-            out.index_add_(0, pt, w)
+        m = min(n_per, points.shape[0] - s)
+        pt = torch.arange(s, s + m, device=points.device).repeat_interleave(top)
+        cl = torch.arange(top, device=points.device).repeat(m)
+        for k in range(levels - 1, -1, -1):
+            P, N, reach = tree[k]
+            d = P[cl] - points[pt]
+            r2 = (d * d).sum(-1)
+            far = r2 > reach[cl]
+            dip = (d[far] * N[cl[far]]).sum(-1) / (4 * math.pi * r2[far] ** 1.5)
+            out.index_add_(0, pt[far], dip)
+            pt, cl = pt[~far], cl[~far]
+            if k:
+                pt = pt.repeat_interleave(_BRANCH)
+                cl = (cl[:, None] * _BRANCH + torch.arange(_BRANCH, device=cl.device)).reshape(-1)
+        step = max(1, chunk // _LEAF)
+        for t in range(0, pt.shape[0], step):
+            p, c = pt[t : t + step], cl[t : t + step]
+            out.index_add_(0, p, _solid_angles(*(leaves[c] - points[p, None, None]).unbind(2)).sum(1))
     return out
 
 
