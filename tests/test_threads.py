@@ -1,5 +1,10 @@
 """The ``threads`` common parameter: parsed, applied to torch for the duration of a run, restored after."""
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 
@@ -87,3 +92,16 @@ def test_bad_threads_values(bad):
         check_threads(bad)
     with pytest.raises(ValueError, match="threads: expected"):
         run_method("fit-points", {}, {"threads": bad})
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="Linux: reads /proc/loadavg")
+def test_busy_processes_are_seen_at_once():
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(1.0)  # started and spinning; the 1-minute load average has barely moved
+        assert busy_cores() >= 2
+        assert auto_threads() <= max(1, usable_cores() - 2)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()

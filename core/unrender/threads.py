@@ -12,6 +12,7 @@ themselves from ``torch.get_num_threads()``, so they never add threads on top.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -28,21 +29,25 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def busy_cores() -> int:
-    """Cores other processes keep busy: the 1-minute load average, rounded; on Linux at most the
-    tasks runnable right now less this one (so that this process's own earlier work, which the
-    average still holds, does not count)."""
+def busy_cores(samples: int = 5) -> int:
+    """Cores other processes keep busy now: on Linux the median, over ``samples`` readings a
+    millisecond apart, of the tasks runnable (``/proc/loadavg``) less this one; elsewhere the
+    1-minute load average, rounded. (The load average lags by a minute and counts this process's
+    own earlier work, so it is only the fallback.)"""
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except (AttributeError, OSError):
-        return 0
-    try:
-        with open("/proc/loadavg") as fh:
-            running = int(fh.read().split()[3].split("/")[0])
-        busy = min(busy, running - 1)
+        counts = []
+        for i in range(samples):
+            with open("/proc/loadavg") as fh:
+                counts.append(int(fh.read().split()[3].split("/")[0]) - 1)
+            if i + 1 < samples:
+                time.sleep(0.001)
+        return max(0, sorted(counts)[len(counts) // 2])
     except (OSError, IndexError, ValueError):
         pass
-    return max(busy, 0)
+    try:
+        return max(0, int(os.getloadavg()[0] + 0.5))
+    except (AttributeError, OSError):
+        return 0
 
 
 def auto_threads() -> int:
