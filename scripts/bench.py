@@ -14,6 +14,13 @@ warm-up.
     python scripts/bench.py --only chamfer   # cases whose name contains "chamfer"
     python scripts/bench.py --device cuda
 
+``--contention`` times the deform-mesh and estimate-pose rows (unrender only)
+on a quiet machine and with two busy processes started by the bench (one per
+core of a 2-core machine), with torch on every core and with unrender's
+automatic thread count (``threads=0``), and prints the slow-down.
+
+    python scripts/bench.py --contention --quick
+
 A second table times nearest neighbours and chamfer against SciPy's
 ``cKDTree`` (build + query, 2 workers) on the CPU: both in one subprocess per
 row, interleaved, so a busy machine slows both alike.
@@ -26,6 +33,7 @@ callable to time (and optionally a cheaper warm-up callable).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -39,7 +47,11 @@ from typing import Callable
 
 import torch
 
+from unrender.threads import usable_cores, using_threads
+
 IMPLS = ("unrender", "pytorch3d")
+THREADS = None  # --threads of a worker: torch threads for the timed calls (0: auto), None: torch's default
+CONTENTION_CASES = ("deform_mesh", "estimate_pose")
 
 
 # ----------------------------------------------------------------- cases
@@ -321,7 +333,8 @@ def _make_deform_mesh(impl, quick, device):
         from unrender.methods import run_method
 
         def loop(n):
-            params = {"schedule": "plain", "level": 4, "steps": n, "points": 5000, "optimizer": "adam", "lr": 0.01,
+            params = {"threads": THREADS} if THREADS is not None else {}
+            params |= {"schedule": "plain", "level": 4, "steps": n, "points": 5000, "optimizer": "adam", "lr": 0.01,
                       "w_chamfer": 1.0, "w_edge": 1.0, "w_normal": 0.01, "w_laplacian": 0.1, "device": device.type}
             run_method("deform-mesh", {"target": target}, params)
 
@@ -648,23 +661,28 @@ def worker(case: Case, impl: str, quick: bool, device: torch.device) -> dict:
     run, warm = made if isinstance(made, tuple) else (made, made)
     _sync(device)
     base = _memory_baseline(device)
-    warm()
-    _sync(device)
-    repeats = case.repeats if impl == "unrender" or case.ref_repeats is None else case.ref_repeats
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
+    with using_threads(THREADS) if THREADS is not None else contextlib.nullcontext():
+        threads = torch.get_num_threads()
+        warm()
         _sync(device)
-        times.append(time.perf_counter() - t0)
-    return {"time": statistics.median(times), "times": times, "peak_mb": (_peak_bytes(device) - base) / 2**20}
+        repeats = case.repeats if impl == "unrender" or case.ref_repeats is None else case.ref_repeats
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+    return {"time": statistics.median(times), "times": times, "peak_mb": (_peak_bytes(device) - base) / 2**20,
+            "threads": threads}
 
 
 # ---------------------------------------------------------------- driver
-def _run_isolated(case: Case, impl: str, args) -> dict:
+def _run_isolated(case: Case, impl: str, args, threads: int | None = None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", case.name, "--impl", impl, "--device", args.device]
     if args.quick:
         cmd.append("--quick")
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -689,6 +707,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per (case, implementation)")
+    ap.add_argument("--contention", action="store_true",
+                    help="deform-mesh and estimate-pose (unrender), quiet and with two busy processes")
+    ap.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -696,6 +717,8 @@ def main(argv=None) -> int:
         ap.error("--device cuda: CUDA is not available")
 
     if args.worker:
+        global THREADS
+        THREADS = args.threads
         tree_case = next((c for c in TREE_CASES if c.name == args.worker), None)
         if tree_case is not None:
             print(json.dumps(tree_worker(tree_case, args.quick)), flush=True)
@@ -705,6 +728,12 @@ def main(argv=None) -> int:
         return 0
 
     cases = [c for c in CASES if not args.only or args.only in c.name]
+    if args.contention:
+        cases = [c for c in cases if c.name in CONTENTION_CASES]
+        if not cases:
+            ap.error(f"--contention: --only {args.only!r} matches none of {', '.join(CONTENTION_CASES)}")
+        _print_contention_table(cases, args)
+        return 0
     tree_cases = [c for c in TREE_CASES if args.device == "cpu" and (not args.only or args.only in c.name)]
     if not cases and not tree_cases:
         ap.error(f"--only {args.only!r} matches no case ({', '.join(c.name for c in CASES + TREE_CASES)})")
@@ -741,6 +770,33 @@ def main(argv=None) -> int:
     if tree_cases:
         _print_tree_table(tree_cases, args)
     return 0
+
+
+def _busy_processes(n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _print_contention_table(cases: list[Case], args, busy: int = 2) -> None:
+    cores = usable_cores()
+    print(f"unrender quiet and with {busy} busy processes on {cores} usable cores "
+          "(loaded/quiet: the bar is 3):\n")
+    print("| operation | size | threads | quiet (s) | loaded (s) | loaded/quiet |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    for case in cases:
+        size = case.quick_size if args.quick else case.size
+        for threads, label in ((cores, f"{cores} (torch's default)"), (0, "auto (threads=0)")):
+            quiet = _run_isolated(case, "unrender", args, threads)
+            hogs = _busy_processes(busy)
+            try:
+                loaded = _run_isolated(case, "unrender", args, threads)
+            finally:
+                for h in hogs:
+                    h.kill()
+                    h.wait()
+            used = "/".join(str(r.get("threads", "?")) for r in (quiet, loaded))
+            ratio = f"{loaded['time'] / quiet['time']:.1f}" if "time" in quiet and "time" in loaded else "n/a"
+            print(f"| {case.operation} | {size} | {label}: {used} | {_fmt_time(quiet)} | {_fmt_time(loaded)} "
+                  f"| {ratio} |", flush=True)
 
 
 def _print_tree_table(cases: list[TreeCase], args) -> None:

@@ -141,8 +141,8 @@ def test_register_rejects_bad_methods(echo_method):
 
 def test_resolve_params_fills_defaults_and_names_unknown(echo_method):
     p = resolve_params("echo-test", {"steps": "7"})
-    assert p == {"steps": 7, "seed": 0, "device": "cpu"}
-    with pytest.raises(ValueError, match=r"^stepz: unknown parameter of echo-test; expected one of \['device', 'seed', 'steps'\]"):
+    assert p == {"steps": 7, "seed": 0, "device": "cpu", "threads": 0}
+    with pytest.raises(ValueError, match=r"^stepz: unknown parameter of echo-test; expected one of \['device', 'seed', 'steps', 'threads'\]"):
         resolve_params("echo-test", {"stepz": 3})
     with pytest.raises(ValueError, match="steps: expected int"):
         resolve_params("echo-test", {"steps": 0})
@@ -185,7 +185,7 @@ def test_run_method_cancels_and_keeps_history(echo_method):
     assert [c[0] for c in calls] == [1, 2, 3, 4] and all(c[1] == 50 for c in calls)
     assert isinstance(calls[0][3], PointClouds)
     assert res.snapshots[-1][0] == 3  # the picture ends where the job stopped
-    assert res.params == {"steps": 50, "seed": 0, "device": "cpu"} and res.seconds > 0
+    assert res.params == {"steps": 50, "seed": 0, "device": "cpu", "threads": 0} and res.seconds > 0
     full = run_method("echo-test", {"target": icosphere(0)})
     assert not full.cancelled and full.steps == 10 and [s for s, _ in full.snapshots] == [0, 3, 6, 9]
     assert full.extra == {"kind": "Meshes"} and full.metrics == {"n": 12.0}

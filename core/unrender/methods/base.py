@@ -10,7 +10,7 @@ deform an icosphere, estimate a camera pose, ...). It declares
   ``(H, W, C)`` float tensor in [0, 1], ``"cameras"`` -> a camera object,
   ``"keypoints"`` -> ``(J, 2|3)`` tensor, and any kind registered later);
 * ``params``: :class:`Param` specs with defaults, ranges and help text (every
-  method also gets the common ``seed`` and ``device``, see :data:`COMMON_PARAMS`);
+  method also gets the common ``seed``, ``device`` and ``threads``, see :data:`COMMON_PARAMS`);
 * ``outputs``: :class:`Output` specs naming what :class:`Result` holds;
 * ``run(inputs, params, progress) -> Result``.
 
@@ -199,6 +199,8 @@ class Param:
 COMMON_PARAMS = (
     Param("seed", 0, "random seed: same seed, same result", minimum=0, maximum=2**31 - 1),
     Param("device", "cpu", "torch device to run on", choices=("cpu", "cuda")),
+    Param("threads", 0, "CPU threads torch uses during the run (0: auto, the cores other processes leave free)",
+          minimum=0, maximum=1024),
 )
 
 

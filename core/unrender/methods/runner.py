@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..threads import using_threads
 from .base import Method, ProgressFn, Result, keep_going
 from .inputs import coerce_input
 from .registry import get_method
@@ -61,16 +62,18 @@ def run_method(
 
     Parameters are resolved (defaults, types, ranges) and inputs checked before
     anything runs; the global torch generator is seeded with ``params["seed"]``
-    so the same seed gives the same result. ``progress(step, total, loss,
+    so the same seed gives the same result, and torch runs on ``params["threads"]``
+    CPU threads (0: :func:`~unrender.threads.auto_threads`) until the run ends. ``progress(step, total, loss,
     preview=None) -> bool`` is called as the job advances; ``False`` cancels.
     """
     m = get_method(method)
     resolved = resolve_params(m, params)
     checked = check_inputs(m, inputs, resolved["device"])
     torch.manual_seed(resolved["seed"])
-    t0 = time.perf_counter()
-    result = m.run(checked, resolved, progress or keep_going)
-    result.seconds = time.perf_counter() - t0
+    with using_threads(resolved["threads"]):
+        t0 = time.perf_counter()
+        result = m.run(checked, resolved, progress or keep_going)
+        result.seconds = time.perf_counter() - t0
     result.params = resolved
     missing = [o.name for o in m.outputs if o.name not in result.outputs]
     if missing:
