@@ -73,3 +73,18 @@ def test_command_line_errors_exit_2():
     assert res.returncode == 2 and "invalid choice" in res.stderr
     res = subprocess.run([sys.executable, "-m", "unrender.cli"], capture_output=True, text=True)
     assert res.returncode == 2 and "demo" in res.stdout
+
+
+def test_demo_target_shows_its_bumps():
+    # Shading shows a bump where the surface normal turns away from the smooth ellipsoid's:
+    # the demo's target (deform-mesh's example) tilts it past 20 degrees somewhere and past 10
+    # on a quarter of the surface (the bumps of amplitude 0.12 stayed under 14 degrees).
+    from unrender.geometry.shapes import bumpy_ellipsoid
+    from unrender.methods import get_method
+
+    target = get_method("deform-mesh").example_inputs(0)["target"]
+    smooth = bumpy_ellipsoid(amplitude=0.0)
+    cos = (target.verts_normals_packed() * smooth.verts_normals_packed()).sum(1).clamp(-1, 1)
+    tilt = torch.rad2deg(torch.acos(cos))
+    assert float(tilt.max()) > 20
+    assert float((tilt > 10).float().mean()) > 0.25

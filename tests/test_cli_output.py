@@ -120,3 +120,70 @@ def test_a_picture_that_cannot_be_drawn_is_skipped_with_a_warning_before_writing
         s = save_result(Broken(), {}, r, tmp_path / "out")
     assert s["warnings"] == ["pictures skipped: zfar: expected zfar > znear"]
     assert "points" in s["files"] and not (tmp_path / "out" / "before_after.png").exists()
+
+
+# cheapest runs of every built-in method on its generated example
+TINY = {
+    "fit-voxels": ["--steps", "2", "--resolution", "8"],
+    "fit-points": ["--steps", "2", "--points", "100"],
+    "deform-mesh": ["--steps", "2", "--level", "1", "--points", "200"],
+    "estimate-pose": ["--steps", "2", "--coarse-steps", "1", "--restarts", "1", "--candidates", "1", "--image-size", "32"],
+}
+
+
+def _wrote(stdout: str, out) -> list[str]:
+    """The files of the CLI's ``wrote <output>/: a, b, ...`` line."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith(f"wrote {out}/: ")]
+    assert len(lines) == 1, stdout
+    return lines[0].split(": ", 1)[1].split(", ")
+
+
+@pytest.mark.parametrize("method_id", sorted(TINY))
+def test_printed_files_are_the_folder(capsys, tmp_path, method_id):
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, [method_id, "--example", "--output", str(out), "--quiet", *TINY[method_id]])
+    assert code == 0, err
+    printed = _wrote(stdout, out)
+    assert len(printed) == len(set(printed))
+    assert sorted(printed) == sorted(p.name for p in out.iterdir())
+    if method_id == "estimate-pose":
+        assert "silhouette.png" in printed
+
+
+def test_earlier_run_files_are_removed_and_said_others_kept(capsys, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, ["fit-points", "--example", "--output", str(out), "--quiet", *TINY["fit-points"]])
+    assert code == 0, err
+    (out / "notes.txt").write_text("mine")
+    (out / "mine.png").write_bytes(b"not unrender's")
+    code, stdout, err = _run(capsys, ["deform-mesh", "--example", "--output", str(out), "--quiet", *TINY["deform-mesh"]])
+    assert code == 0, err
+    stale = ["points.ply"]
+    notes = [ln for ln in err.splitlines() if "earlier run" in ln]
+    assert len(notes) == 1 and "removed 1 file(s)" in notes[0] and "points.ply" in notes[0], err
+    names = {p.name for p in out.iterdir()}
+    assert not names & set(stale)
+    assert {"notes.txt", "mine.png"} <= names and (out / "notes.txt").read_text() == "mine"
+    assert sorted(_wrote(stdout, out) + ["notes.txt", "mine.png"]) == sorted(names)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "deform-mesh" and any("points.ply" in w for w in summary["warnings"])
+    # the same method again: every file is rewritten, nothing is said
+    code, _, err = _run(capsys, ["deform-mesh", "--example", "--output", str(out), "--quiet", *TINY["deform-mesh"]])
+    assert code == 0 and "earlier run" not in err
+
+
+def test_earlier_files_lists_only_unrender_files_inside_the_folder(tmp_path):
+    from unrender.methods.save import earlier_files
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "b.txt").write_text("user")
+    (tmp_path.parent / "escape.png").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    files = {"a": ["a.png", "gone.gif", "../escape.png", "/etc/passwd", "sub"], "b": "b.txt"}
+    (tmp_path / "summary.json").write_text(json.dumps({"files": files}))
+    assert earlier_files(tmp_path) == []  # not unrender's: no "method" key
+    (tmp_path / "summary.json").write_text(json.dumps({"method": "x", "files": files}))
+    assert earlier_files(tmp_path) == ["a.png"]
+    (tmp_path / "summary.json").write_text("{not json")
+    assert earlier_files(tmp_path) == []
+    assert earlier_files(tmp_path / "missing") == []

@@ -37,7 +37,7 @@ def _superquadric_radius(d: torch.Tensor, axes, power: float) -> torch.Tensor:
 
 
 def bumpy_ellipsoid(
-    axes=(1.0, 0.75, 0.55), bumps: int = 6, amplitude: float = 0.12, seed: int = 0, level: int = 5, **kw
+    axes=(1.0, 0.75, 0.55), bumps: int = 8, amplitude: float = 0.25, seed: int = 0, level: int = 5, **kw
 ) -> Meshes:
     """Ellipsoid with ``bumps`` smooth radial bumps at seeded random directions.
 

@@ -20,7 +20,7 @@ from ..kinds import KINDS, kind_of
 from .base import Result
 from .registry import get_method
 
-__all__ = ["save_result", "save_output", "describe_input", "check_output", "discard_partial_files"]
+__all__ = ["save_result", "save_output", "describe_input", "check_output", "discard_partial_files", "earlier_files"]
 
 # staging folders of result folders being written (see _staging), removed by discard_partial_files
 _STAGING: set[Path] = set()
@@ -92,6 +92,22 @@ def discard_partial_files() -> None:
         _STAGING.discard(tmp)
 
 
+def earlier_files(output) -> list[str]:
+    """The files an earlier :func:`save_result` wrote into the folder ``output``: the names its
+    ``summary.json`` (one with a ``"method"`` key) lists under ``"files"`` that are still plain files
+    there. Empty when there is no such summary; other files are never listed."""
+    out = Path(output)
+    try:
+        old = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(old, dict) or "method" not in old or not isinstance(old.get("files"), dict):
+        return []
+    names = [f for fs in old["files"].values() if isinstance(fs, list) for f in fs if isinstance(f, str)]
+    # plain names inside output only: a summary.json cannot point outside the folder
+    return [f for f in dict.fromkeys(names) if Path(f).name == f and f not in (".", "..") and not (out / f).is_symlink() and (out / f).is_file()]
+
+
 def describe_input(value, kinds=None) -> dict:
     """A short JSON description of an input (kind and sizes), as the first of ``kinds`` (the input's
     accepted kinds) that recognises it, else as the first kind of the table that does."""
@@ -112,6 +128,10 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
     before anything is written; a picture that cannot be drawn is skipped with
     a warning. Each file is written under a temporary name and renamed into
     place, so an interrupted save leaves whole files or none.
+
+    Files of an earlier result in ``output`` (those its ``summary.json`` lists, see
+    :func:`earlier_files`) that this result does not write again are removed, and a
+    note in ``warnings`` says which; no other file is touched.
     """
     from ..io import save_gif, save_image
     from ..plots import plot_curves
@@ -135,6 +155,7 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
     picture_seconds = time.perf_counter() - t1
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
+    earlier = earlier_files(out)
     with _staging(out) as tmp:
 
         def publish(paths) -> list[str]:
@@ -162,6 +183,13 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
             else:
                 save_image(tmp / f"{name}.png", pic)
                 files[name] = publish([tmp / f"{name}.png"])
+        written = {f for fs in files.values() for f in fs}
+        stale = [f for f in earlier if f not in written]
+        for f in stale:
+            (out / f).unlink(missing_ok=True)
+        if stale:
+            notes.append(f"removed {len(stale)} file(s) of an earlier run from {out}: {', '.join(stale)}")
+            warnings.warn(f"{m.id}: {notes[-1]}", stacklevel=2)
         summary = {
             "method": m.id,
             "label": m.label,
