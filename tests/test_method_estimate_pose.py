@@ -233,3 +233,10 @@ def test_tiny_and_huge_meshes_are_fitted_like_unit_ones(scale):
     assert bool(torch.isfinite(cam.T).all()) and distance == pytest.approx(float(ref.outputs["camera"].T.norm()) * scale, rel=0.05)
     pics = get_method("estimate-pose").pictures({**inputs, "mesh": Meshes([mesh.verts_packed() * scale], [mesh.faces_packed()])}, r)
     assert float(pics["before_after"][..., 1].gt(0.9).float().sum()) > 20  # the final outline is drawn
+
+
+def test_restart_and_candidate_are_reported_apart():
+    inputs, _ = make_example(3)
+    r = run_method("estimate-pose", inputs, {"seed": 0, **FAST})
+    assert isinstance(r.metrics["restart"], int) and 0 <= r.metrics["restart"] < FAST["restarts"]
+    assert isinstance(r.metrics["candidate"], int) and 0 <= r.metrics["candidate"] < FAST["candidates"]

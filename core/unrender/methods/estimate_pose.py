@@ -46,7 +46,8 @@ refinement) cosine-decays to 5 % over each stage. Poses of a batch are
 independent. Loss history: the best loss of the batch at each step.
 Metrics: ``iou`` (hard IoU, silhouette > 0.5 against mask > 0.5, of the final
 pose at ``image_size``), ``coarse_iou`` (of the restart that won the coarse
-stage), ``restart`` (its candidate index; 0 is the given camera).
+stage), ``restart`` (its index among the restarts, 0 to ``restarts - 1``) and
+``candidate`` (its index among the candidates; 0 is the given camera).
 """
 
 from __future__ import annotations
@@ -586,7 +587,7 @@ class EstimatePose(Method):
             tracker.snapshots.append((max(step - 1, 0), camera_out))
         result = tracker.result(
             {"camera": camera_out, "silhouette": sil[0, :, :, None].cpu()},
-            {"iou": final_iou, "coarse_iou": coarse_iou, "restart": float(int(keep[k]))},
+            {"iou": final_iou, "coarse_iou": coarse_iou, "restart": k, "candidate": int(keep[k])},
             distance=float(T[0].norm()) * radius,
             fov=fov_deg,
             steps=step,
