@@ -240,3 +240,25 @@ def test_restart_and_candidate_are_reported_apart():
     r = run_method("estimate-pose", inputs, {"seed": 0, **FAST})
     assert isinstance(r.metrics["restart"], int) and 0 <= r.metrics["restart"] < FAST["restarts"]
     assert isinstance(r.metrics["candidate"], int) and 0 <= r.metrics["candidate"] < FAST["candidates"]
+
+
+def test_impossible_target_is_reported_unsure(tmp_path):
+    """A picture no view of the mesh can make (a thin ring) ends below the IoU threshold: a warning,
+    ``confident`` false, in the result and in summary.json; a correct fit is confident and silent."""
+    import json
+
+    from unrender.methods import save_result
+    from unrender.methods.estimate_pose import CONFIDENT_IOU
+
+    inputs, _ = make_example(3)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 128), torch.linspace(-1, 1, 128), indexing="ij")
+    rr = (xx**2 + yy**2).sqrt()
+    ring = ((rr > 0.55) & (rr < 0.7)).float()[..., None]
+    r = run_method("estimate-pose", {**inputs, "image": ring}, {"seed": 0, **FAST})
+    assert r.metrics["iou"] < CONFIDENT_IOU
+    assert r.extra["confident"] is False and len(r.warnings) == 1 and "unsure" in r.warnings[0]
+    summary = save_result("estimate-pose", {**inputs, "image": ring}, r, tmp_path / "out", pictures=False)
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["extra"]["confident"] is False and any("unsure" in w for w in written["warnings"])
+    good = run_method("estimate-pose", inputs, {"seed": 0, **FAST})
+    assert good.metrics["iou"] >= CONFIDENT_IOU and good.extra["confident"] is True and good.warnings == []

@@ -119,7 +119,7 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
     m = get_method(method)
     out = check_output(output)
     files: dict[str, list[str]] = {}
-    notes: list[str] = []
+    notes: list[str] = list(result.warnings)
     kinds = {o.name: o.kind for o in m.outputs}
     specs = {i.name: i for i in m.inputs}
     # pictures first: one that cannot be drawn (e.g. a degenerate shape) is skipped before anything is written
