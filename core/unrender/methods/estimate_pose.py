@@ -26,10 +26,17 @@ around the outline carries a gradient, so the loss is smooth in the pose.
    object centre and ``s = log(Z)`` its log depth.
 3. **Candidates and restarts.** ``candidates`` starting rotations are spread
    around the initial camera (within ``spread`` degrees; the initial rotation
-   itself is always one) or, without a camera, drawn over the whole rotation
-   group. Each gets its depth and image position from the mask's area and
-   centroid (two renders at a quarter size); the ``restarts`` best by
-   silhouette IoU (the given camera always among them) are optimised
+   itself is always one) or, without a camera, a global grid over the whole
+   rotation group: ``views`` directions on a Fibonacci sphere x ``rolls``
+   turns about each (:func:`sphere_of_views`, 64 x 8 = 512: every pose is
+   within ~25 degrees of one), screened with cheap hard renders
+   (:meth:`_Fit.render_hard`, batched); the ``restarts`` best that are at
+   least :data:`DISTINCT_DEG` apart go on (:func:`distinct_best`). The
+   distinct poses the restarts end in are reported, best first, with their
+   IoU (``extra["alternatives"]``): near-equal IoUs flag an ambiguous
+   (e.g. symmetric) silhouette. Each gets its depth and image position from the mask's area and
+   centroid (two renders at a quarter size); with a camera the ``restarts``
+   best by silhouette IoU (the given camera always among them) are optimised
    **together in one batch** at half of ``image_size`` for ``coarse_steps``
    Adam steps on a residual blurred by 3 pixels; the lowest loss is kept.
 4. **Refinement.** The winner gets at most ``steps`` Adam steps at
@@ -80,6 +87,9 @@ __all__ = [
     "EstimatePose",
     "make_example",
     "example_mesh",
+    "sphere_of_views",
+    "distinct_best",
+    "CONFIDENT_IOU",
 ]
 
 BLUR_PX = (3.0, 0.5)  # blur of the residual in the coarse (half size) and fine (image_size) stages, in their pixels
@@ -508,7 +518,7 @@ class EstimatePose(Method):
               label="Field of view"),
         Param("image_size", 128, "the picture is resized so that its longer side has this many pixels", minimum=16,
               maximum=1024),
-        Param("restarts", 4, "starting views optimised together (one batched render per step) in the coarse phase",
+        Param("restarts", 6, "starting views optimised together (one batched render per step) in the coarse phase",
               minimum=1, maximum=64),
         Param("candidates", 8, "with a camera: starting views around it screened (small renders) to choose the restarts from",
               minimum=1, maximum=1024),
