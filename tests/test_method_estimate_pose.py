@@ -233,3 +233,90 @@ def test_tiny_and_huge_meshes_are_fitted_like_unit_ones(scale):
     assert bool(torch.isfinite(cam.T).all()) and distance == pytest.approx(float(ref.outputs["camera"].T.norm()) * scale, rel=0.05)
     pics = get_method("estimate-pose").pictures({**inputs, "mesh": Meshes([mesh.verts_packed() * scale], [mesh.faces_packed()])}, r)
     assert float(pics["before_after"][..., 1].gt(0.9).float().sum()) > 20  # the final outline is drawn
+
+
+def test_restart_and_candidate_are_reported_apart():
+    inputs, _ = make_example(3)
+    r = run_method("estimate-pose", inputs, {"seed": 0, **FAST})
+    assert isinstance(r.metrics["restart"], int) and 0 <= r.metrics["restart"] < FAST["restarts"]
+    assert isinstance(r.metrics["candidate"], int) and 0 <= r.metrics["candidate"] < FAST["candidates"]
+
+
+def test_impossible_target_is_reported_unsure(tmp_path):
+    """A picture no view of the mesh can make (a thin ring) ends below the IoU threshold: a warning,
+    ``confident`` false, in the result and in summary.json; a correct fit is confident and silent."""
+    import json
+
+    from unrender.methods import save_result
+    from unrender.methods.estimate_pose import CONFIDENT_IOU
+
+    inputs, _ = make_example(3)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 128), torch.linspace(-1, 1, 128), indexing="ij")
+    rr = (xx**2 + yy**2).sqrt()
+    ring = ((rr > 0.55) & (rr < 0.7)).float()[..., None]
+    r = run_method("estimate-pose", {**inputs, "image": ring}, {"seed": 0, **FAST})
+    assert r.metrics["iou"] < CONFIDENT_IOU
+    assert r.extra["confident"] is False and len(r.warnings) == 1 and "unsure" in r.warnings[0]
+    summary = save_result("estimate-pose", {**inputs, "image": ring}, r, tmp_path / "out", pictures=False)
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["extra"]["confident"] is False and any("unsure" in w for w in written["warnings"])
+    good = run_method("estimate-pose", inputs, {"seed": 0, **FAST})
+    assert good.metrics["iou"] >= CONFIDENT_IOU and good.extra["confident"] is True and good.warnings == []
+
+
+def test_sphere_of_views_covers_every_direction_and_roll():
+    from unrender.geometry.rotations import random_rotations
+    from unrender.methods.estimate_pose import sphere_of_views
+
+    grid = sphere_of_views(64, 8)
+    assert grid.shape == (512, 3, 3)
+    assert torch.allclose(grid @ grid.transpose(1, 2), torch.eye(3).expand(512, 3, 3), atol=1e-5)
+    assert torch.allclose(torch.linalg.det(grid), torch.ones(512), atol=1e-5)
+    probes = random_rotations(200, generator=torch.Generator().manual_seed(0))
+    err = torch.stack([rotation_error_deg(p.expand(512, 3, 3), grid).min() for p in probes])
+    assert float(err.max()) < 30.0  # every pose is within reach of the coarse stage from some candidate
+
+
+def test_distinct_best_keeps_poses_apart():
+    from unrender.geometry.rotations import so3_exp_map
+    from unrender.methods.estimate_pose import distinct_best
+
+    R = so3_exp_map(torch.tensor([[0.0, 0, 0], [0.1, 0, 0], [1.0, 0, 0], [1.05, 0, 0], [0, 2.0, 0]]))
+    idx = distinct_best(R, torch.tensor([0.9, 0.95, 0.5, 0.6, 0.1]), 3, 20.0)
+    assert idx.tolist() == [1, 3, 4]
+
+
+def test_defaults_without_camera_find_a_three_quarter_view():
+    """No camera, the default global search: the pose of the asymmetric example is found; the
+    alternatives are distinct poses, best first."""
+    from unrender.methods.estimate_pose import _hard_silhouette, example_mesh
+    from unrender.cameras import look_at_view_transform
+
+    R, T = look_at_view_transform(3.0, 25.0, 135.0)
+    cam = FoVPerspectiveCameras(R=R, T=T, fov=40.0)
+    image = _hard_silhouette(example_mesh(), cam, (128, 128))[..., None]
+    r = run_method("estimate-pose", {"mesh": example_mesh(), "image": image}, {"seed": 3, "image_size": 64})
+    assert float(rotation_error_deg(R[0], r.outputs["camera"].R[0])) < 3.0 and r.extra["confident"]
+    alts = r.extra["alternatives"]
+    assert len(alts) >= 1 and [a["iou"] for a in alts] == sorted((a["iou"] for a in alts), reverse=True)
+
+
+def test_blender_render_of_suzanne_small():
+    """The quality script's pipeline at small size: Blender renders Suzanne (Workbench, transparent film)
+    and the default fit, without a camera, finds the view."""
+    pytest.importorskip("bpy")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "quality_estimate_pose.py"
+    spec = importlib.util.spec_from_file_location("quality_estimate_pose", path)
+    q = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(q)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [t for t in q.blender_targets("workbench", 1, 0, tmp, meshes=("suzanne",))]
+    (name, seed, mesh, image, R, T, fov, centre), = targets
+    assert image.shape == (256, 256, 4)
+    r = run_method("estimate-pose", {"mesh": mesh, "image": image}, {"seed": 0, "fov": fov})
+    assert float(rotation_error_deg(R, r.outputs["camera"].R[0])) < 3.0

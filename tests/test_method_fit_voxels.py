@@ -161,7 +161,7 @@ def test_open_mesh_warns_and_stays_inside(tmp_path):
     open_mesh = Meshes([v], [f[v[f].mean(1)[:, 2] < 0.85 * float(v[:, 2].max())]])  # the top cap removed
     with pytest.warns(UserWarning, match="not closed"):
         r = run_method("fit-voxels", {"target": open_mesh}, {"seed": 0})
-    assert any("not closed" in w for w in r.extra["warnings"])
+    assert any("not closed" in w for w in r.warnings)
     assert "winding number" in r.extra["iou_target"]
     assert r.metrics["iou"] >= 0.95
     assert _surface_f1(r, open_mesh) >= 0.95  # no solid leaks below the hole
@@ -170,10 +170,10 @@ def test_open_mesh_warns_and_stays_inside(tmp_path):
 
 
 def test_closed_mesh_and_grid_state_their_iou_target(blob, fit_blob):
-    assert fit_blob.extra["warnings"] == []
+    assert fit_blob.warnings == []
     assert "winding number" in fit_blob.extra["iou_target"]
     r = run_method("fit-voxels", {"target": mesh_to_voxels(blob, 16)}, {"steps": 2})
-    assert r.extra["iou_target"] == "the input voxel grid" and r.extra["warnings"] == []
+    assert r.extra["iou_target"] == "the input voxel grid" and r.warnings == []
 
 
 def test_open_suzanne_gives_no_solid_outside_the_head():

@@ -221,6 +221,8 @@ class Result:
             None when they hold the state after the last step.
         seconds, params: filled in by :func:`run_method`.
         extra: anything else worth saving in the JSON summary (JSON-serialisable).
+        warnings: one-line notes for the user (e.g. a fit that is unsure of
+            itself); the CLI prints them and ``summary.json`` lists them.
     """
 
     outputs: dict[str, Any]
@@ -232,6 +234,7 @@ class Result:
     seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def steps(self) -> int:

@@ -26,10 +26,17 @@ around the outline carries a gradient, so the loss is smooth in the pose.
    object centre and ``s = log(Z)`` its log depth.
 3. **Candidates and restarts.** ``candidates`` starting rotations are spread
    around the initial camera (within ``spread`` degrees; the initial rotation
-   itself is always one) or, without a camera, drawn over the whole rotation
-   group. Each gets its depth and image position from the mask's area and
-   centroid (two renders at a quarter size); the ``restarts`` best by
-   silhouette IoU (the given camera always among them) are optimised
+   itself is always one) or, without a camera, a global grid over the whole
+   rotation group: ``views`` directions on a Fibonacci sphere x ``rolls``
+   turns about each (:func:`sphere_of_views`, 64 x 8 = 512: every pose is
+   within ~25 degrees of one), screened with cheap hard renders
+   (:meth:`_Fit.render_hard`, batched); the ``restarts`` best that are at
+   least :data:`DISTINCT_DEG` apart go on (:func:`distinct_best`). The
+   distinct poses the restarts end in are reported, best first, with their
+   IoU (``extra["alternatives"]``): near-equal IoUs flag an ambiguous
+   (e.g. symmetric) silhouette. Each gets its depth and image position from the mask's area and
+   centroid (two renders at a quarter size); with a camera the ``restarts``
+   best by silhouette IoU (the given camera always among them) are optimised
    **together in one batch** at half of ``image_size`` for ``coarse_steps``
    Adam steps on a residual blurred by 3 pixels; the lowest loss is kept.
 4. **Refinement.** The winner gets at most ``steps`` Adam steps at
@@ -46,7 +53,15 @@ refinement) cosine-decays to 5 % over each stage. Poses of a batch are
 independent. Loss history: the best loss of the batch at each step.
 Metrics: ``iou`` (hard IoU, silhouette > 0.5 against mask > 0.5, of the final
 pose at ``image_size``), ``coarse_iou`` (of the restart that won the coarse
-stage), ``restart`` (its candidate index; 0 is the given camera).
+stage), ``restart`` (its index among the restarts, 0 to ``restarts - 1``) and
+``candidate`` (its index among the candidates; 0 is the given camera).
+
+**Confidence.** A final IoU below :data:`CONFIDENT_IOU` (0.95) adds a warning
+to the result (printed by the CLI, listed in ``summary.json``) and sets
+``extra["confident"]`` to ``False``. Correct fits of Blender renders and of
+the generated example end at IoU >= 0.97 at ``image_size`` 128 (see
+``scripts/quality_estimate_pose.py``); a wrong view or a mesh that does not
+match the picture ends lower.
 """
 
 from __future__ import annotations
@@ -72,12 +87,17 @@ __all__ = [
     "EstimatePose",
     "make_example",
     "example_mesh",
+    "sphere_of_views",
+    "distinct_best",
+    "CONFIDENT_IOU",
 ]
 
 BLUR_PX = (3.0, 0.5)  # blur of the residual in the coarse (half size) and fine (image_size) stages, in their pixels
 LR_STAGE = (1.3, 0.5)  # lr multiplier of the coarse and fine stages
 POLISH_ITERS = 6  # Levenberg-Marquardt iterations at image_size after Adam (see _polish)
 TOL_PX = 0.05  # a stage stops once the pose moved less than this many pixels over 4 steps
+DISTINCT_DEG = 20.0  # restarts (and reported alternatives) are poses at least this far apart
+CONFIDENT_IOU = 0.95  # a final silhouette IoU below this: the pose is reported as unsure (a warning)
 ORTHO_DEPTH = 1000.0  # depth (in object radii) at which the fit renders an object seen by an orthographic camera
 
 
@@ -235,14 +255,28 @@ class _Fit:
         r = self._contour[key]
         return r(self.cameras(R, T), self.meshes(R.shape[0]))
 
+    def render_hard(self, R, T, hw, chunk: int = 256) -> torch.Tensor:
+        """Hard (one face per pixel) silhouettes ``(N, h, w)``, not differentiable: ~4x cheaper than
+        :meth:`render`, for screening many candidate poses (in chunks of ``chunk`` poses)."""
+        rs = RasterizationSettings(image_size=tuple(hw), faces_per_pixel=1, bin_size=0)
+        out = []
+        with torch.no_grad():
+            for i in range(0, R.shape[0], chunk):
+                Rc, Tc = R[i : i + chunk], T[i : i + chunk]
+                frags = MeshRasterizer(self.cameras(Rc, Tc), rs)(self.meshes(Rc.shape[0]))
+                out.append((frags.pix_to_face[..., 0] >= 0).float())
+        return torch.cat(out)
 
-def _place(fit: _Fit, R0, w, u, v, s, ref, hw):
+
+def _place(fit: _Fit, R0, w, u, v, s, ref, hw, *, hard: bool = False):
     """Fit depth and image position of each pose to the area and centroid of ``ref (h, w)``;
-    returns new ``(u, v, s)`` and the hard IoU ``(N,)`` after the move."""
+    returns new ``(u, v, s)`` and the hard IoU ``(N,)`` after the move. ``hard``: screen with
+    :meth:`_Fit.render_hard` (cheaper, for many poses)."""
+    render = fit.render_hard if hard else fit.render
     a_ref, cx_ref, cy_ref = _moments(ref[None])
     for _ in range(2):
         with torch.no_grad():
-            sil = fit.render(*fit.rt(R0, w, u, v, s), hw)
+            sil = render(*fit.rt(R0, w, u, v, s), hw)
         a, cx, cy = _moments(sil)
         empty = a < 1e-4
         ratio = (a / a_ref).clamp(0.05, 20.0)
@@ -252,8 +286,49 @@ def _place(fit: _Fit, R0, w, u, v, s, ref, hw):
         u = torch.where(empty, u, u / z_scale + (cx_ref - fit.px - (cx - fit.px) / z_scale) * fit.tan_half * fit.aspect)
         v = torch.where(empty, v, v / z_scale + (cy_ref - fit.py - (cy - fit.py) / z_scale) * fit.tan_half)
     with torch.no_grad():
-        iou = _iou(fit.render(*fit.rt(R0, w, u, v, s), hw), ref)
+        iou = _iou(render(*fit.rt(R0, w, u, v, s), hw), ref)
     return u, v, s, iou
+
+
+def sphere_of_views(views: int, rolls: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Rotations ``(views * rolls, 3, 3)`` covering every viewing direction and roll: a Fibonacci
+    sphere of ``views`` directions (the camera's forward axis, ``R[:, 2]`` in world coordinates), each
+    with ``rolls`` turns about it, evenly spaced. Neighbouring directions are about
+    ``sqrt(4 pi / views)`` radians apart (64: 25 degrees)."""
+    i = torch.arange(views, dtype=torch.float64) + 0.5
+    z = 1 - 2 * i / views
+    phi = i * math.pi * (3 - math.sqrt(5))
+    rho = (1 - z * z).clamp_min(0).sqrt()
+    fwd = torch.stack([rho * torch.cos(phi), rho * torch.sin(phi), z], 1)  # (V, 3)
+    helper = torch.where((fwd[:, 2:].abs() < 0.9), torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64),
+                         torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    a = torch.linalg.cross(helper, fwd, dim=1)
+    a = a / a.norm(dim=1, keepdim=True)
+    b = torch.linalg.cross(fwd, a, dim=1)  # (a, b, fwd) right-handed
+    ang = torch.arange(rolls, dtype=torch.float64) * (2 * math.pi / rolls)
+    c, s_ = torch.cos(ang)[None, :, None], torch.sin(ang)[None, :, None]
+    x = c * a[:, None] + s_ * b[:, None]  # (V, K, 3)
+    y = -s_ * a[:, None] + c * b[:, None]
+    R = torch.stack([x, y, fwd[:, None].expand_as(x)], -1)  # columns: the view axes in world coordinates
+    return R.reshape(-1, 3, 3).to(dtype=dtype, device=device)
+
+
+def distinct_best(R: torch.Tensor, score: torch.Tensor, n: int, min_deg: float) -> torch.Tensor:
+    """Indices ``(<= n,)`` of the best poses by ``score (N,)`` whose rotations ``R (N, 3, 3)`` are
+    pairwise more than ``min_deg`` apart (greedy, best first)."""
+    order = torch.argsort(score, descending=True, stable=True)
+    chosen: list[int] = []
+    cos_min = math.cos(math.radians(min_deg))
+    for i in order.tolist():
+        if len(chosen) == n:
+            break
+        if chosen:
+            rel = R[chosen].transpose(1, 2) @ R[i]  # (k, 3, 3)
+            cos = ((rel.diagonal(dim1=1, dim2=2).sum(1) - 1) / 2)
+            if bool((cos > cos_min).any()):
+                continue
+        chosen.append(i)
+    return torch.tensor(chosen, dtype=torch.long, device=score.device)
 
 
 def _spread_rotations(n: int, spread_deg: float, g: torch.Generator, dtype, device) -> torch.Tensor:
@@ -268,6 +343,18 @@ def _spread_rotations(n: int, spread_deg: float, g: torch.Generator, dtype, devi
         roll = (torch.rand((), generator=g).item() * 2 - 1) * spread / 2
         out[i] = torch.tensor([r * math.cos(phi), r * math.sin(phi), roll])
     return out.to(device)
+
+
+def _alternatives(fit: _Fit, R0: torch.Tensor, theta: torch.Tensor, ious: torch.Tensor, camera_of) -> list[dict]:
+    """The distinct poses the restarts ended in (``DISTINCT_DEG`` apart), best first, for
+    ``summary.json``: ``[{"iou", "R", "T"}]`` (IoU at half ``image_size``, the world camera's ``R``, ``T``).
+    Near-equal IoUs of distant poses mean an ambiguous (e.g. symmetric) silhouette."""
+    R = fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5])[0]
+    out = []
+    for i in distinct_best(R.detach(), ious, R.shape[0], DISTINCT_DEG).tolist():
+        cam = camera_of(R0[i : i + 1], theta[i : i + 1].detach())
+        out.append({"iou": round(float(ious[i]), 4), "R": cam.R[0].tolist(), "T": cam.T[0].tolist()})
+    return out
 
 
 def blur(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
@@ -431,10 +518,13 @@ class EstimatePose(Method):
               label="Field of view"),
         Param("image_size", 128, "the picture is resized so that its longer side has this many pixels", minimum=16,
               maximum=1024),
-        Param("restarts", 4, "starting views optimised together (one batched render per step) in the coarse phase",
+        Param("restarts", 6, "starting views optimised together (one batched render per step) in the coarse phase",
               minimum=1, maximum=64),
-        Param("candidates", 8, "starting views screened (one small render each) to choose the restarts from",
+        Param("candidates", 8, "with a camera: starting views around it screened (small renders) to choose the restarts from",
               minimum=1, maximum=1024),
+        Param("views", 64, "without a camera: viewing directions screened (a Fibonacci sphere; 64 are ~25 degrees "
+              "apart), each at every roll", minimum=4, maximum=1024),
+        Param("rolls", 8, "without a camera: turns about each viewing direction screened", minimum=1, maximum=64),
         Param("coarse_steps", 40, "Adam steps of the restarts (batched) at half of image_size", minimum=0, maximum=100),
         Param("steps", 15, "most Adam steps of the best view at image_size before the Levenberg-Marquardt polish", minimum=2, maximum=1000),
         Param("spread", 35.0, "degrees the starting views spread around the given camera", minimum=0.0,
@@ -525,17 +615,21 @@ class EstimatePose(Method):
             u = torch.full((n_cand,), float(T_in[0]) / z0, device=device)
             v = torch.full((n_cand,), float(T_in[1]) / z0, device=device)
         else:
-            R0 = random_rotations(n_cand, generator=g, dtype=torch.float32).to(device)
+            # the whole sphere of views x rolls, with a random turn of the grid (seeded)
+            turn = random_rotations(1, generator=g, dtype=torch.float32)[0]
+            R0 = (turn @ sphere_of_views(params["views"], params["rolls"])).to(device)
+            n_cand = R0.shape[0]
             w = torch.zeros(n_cand, 3, device=device)
             z0 = 1.0 / (0.6 * tan_half)  # the unit sphere spans ~60 % of the picture's height
             u = torch.zeros(n_cand, device=device)
             v = torch.zeros(n_cand, device=device)
         s = torch.full((n_cand,), math.log(z0), device=device)
-        u, v, s, iou0 = _place(fit, R0, w, u, v, s, refs[0], tuple(refs[0].shape))
-        order = torch.argsort(iou0, descending=True, stable=True)
+        u, v, s, iou0 = _place(fit, R0, w, u, v, s, refs[0], tuple(refs[0].shape), hard=R_in is None)
         if R_in is not None:  # the given camera always starts
-            order = torch.cat([order[order == 0], order[order != 0]])
-        keep = order[: params["restarts"]]
+            order = torch.argsort(iou0, descending=True, stable=True)
+            keep = torch.cat([order[order == 0], order[order != 0]])[: params["restarts"]]
+        else:  # the best views that are distinct poses
+            keep = distinct_best(R0 @ so3_exp_map(w), iou0, params["restarts"], DISTINCT_DEG)
         R0 = R0[keep]
         theta = torch.cat([w[keep], u[keep, None], v[keep, None], s[keep, None]], 1)
 
@@ -564,7 +658,9 @@ class EstimatePose(Method):
                                  tuple(refs[1].shape))
             loss = _loss(sil, blur(refs[1][None], BLUR_PX[0])[0], BLUR_PX[0])
         k = int(torch.argmin(loss))
-        coarse_iou = float(_iou(sil[k : k + 1], refs[1])[0])
+        ious = _iou(sil, refs[1])
+        coarse_iou = float(ious[k])
+        alternatives = _alternatives(fit, R0, theta, ious, camera_of)
         R0b, theta = R0[k : k + 1], theta[k : k + 1]
 
         # ---------------------------------------------------------- refine the best at image_size
@@ -586,12 +682,18 @@ class EstimatePose(Method):
             tracker.snapshots.append((max(step - 1, 0), camera_out))
         result = tracker.result(
             {"camera": camera_out, "silhouette": sil[0, :, :, None].cpu()},
-            {"iou": final_iou, "coarse_iou": coarse_iou, "restart": float(int(keep[k]))},
+            {"iou": final_iou, "coarse_iou": coarse_iou, "restart": k, "candidate": int(keep[k])},
             distance=float(T[0].norm()) * radius,
             fov=fov_deg,
             steps=step,
         )
         result.cancelled = tracker.cancelled
+        result.extra["alternatives"] = alternatives
+        result.extra["confident"] = final_iou >= CONFIDENT_IOU
+        if not result.extra["confident"]:
+            result.warnings.append(
+                f"unsure pose: the final silhouette IoU {final_iou:.3f} is below {CONFIDENT_IOU}; the mesh may not "
+                "match the picture, or the view was not found (try more candidates / restarts or a starting camera)")
         return result
 
     # -------------------------------------------------------------- examples and pictures

@@ -14,7 +14,7 @@ default: generalized winding number ``|w| > 0.5``, robust to holes) into a
 ``resolution^3`` grid over its default box: centred on the mesh, cubic
 voxels, one empty voxel of margin along the longest side. A mesh that is not
 closed (holes such as Suzanne's eyes, or inconsistent orientation) gets a
-warning, in Python and in ``extra["warnings"]`` (the summary's warnings).
+warning, in Python and in ``Result.warnings`` (the summary's warnings).
 
 Progress previews are the current probabilities as :class:`Voxels` on the
 target's box, about 50 per run; grids over 64 cells along an axis are previewed
@@ -106,7 +106,7 @@ class FitVoxels(Method):
         ``outputs["mesh"]`` (one mesh, world space, empty if nothing is
         occupied), metrics ``"iou"`` (:func:`voxel_iou` at 0.5 against the
         target grid, named in ``extra["iou_target"]``) and ``"bce"`` (the
-        final :func:`voxel_bce`), ``extra["warnings"]`` (e.g. an open mesh);
+        final :func:`voxel_bce`), ``Result.warnings`` (e.g. an open mesh);
         all on the CPU.
         """
         device = torch.device(params["device"])
@@ -151,13 +151,14 @@ class FitVoxels(Method):
             iou = voxel_iou(prob, target, 0.5)
         voxels = Voxels([prob.cpu()], bounds.cpu())
         mesh = marching_cubes(voxels, 0.5)
-        return tracker.result(
+        result = tracker.result(
             {"voxels": voxels, "mesh": mesh},
             {"iou": float(iou), "bce": float(bce)},
             resolution=list(target.shape),
             iou_target=_IOU_TARGET_MESH if isinstance(inputs["target"], Meshes) else _IOU_TARGET_GRID,
-            warnings=notes,
         )
+        result.warnings = list(notes)
+        return result
 
     def example_inputs(self, seed: int = 0) -> dict:
         """A superquadric whose exponent varies with the seed, normalised to the unit sphere."""

@@ -139,8 +139,8 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
     m = get_method(method)
     out = check_output(output)
     files: dict[str, list[str]] = {}
-    # the method's own warnings (e.g. fit-voxels on an open mesh) come first
-    notes: list[str] = [str(n) for n in (result.extra.get("warnings", []) if isinstance(result.extra, dict) else [])]
+    # the method's own warnings (an open mesh, an unsure pose) come first
+    notes: list[str] = list(result.warnings)
     kinds = {o.name: o.kind for o in m.outputs}
     specs = {i.name: i for i in m.inputs}
     # pictures first: one that cannot be drawn (e.g. a degenerate shape) is skipped before anything is written
