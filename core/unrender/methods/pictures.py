@@ -96,7 +96,7 @@ def default_pictures(method, inputs: dict[str, Any], result) -> dict[str, Any]:
     tiles = []
     if target is not None:
         tiles.append(caption(_picture(target, size=_SIZE, frame=frame, color=(0.55, 0.6, 0.7), up=up),
-                             f"target (input {target_name})"))
+                             "target (input)" if target_name == "target" else f"target (input {target_name})"))
     if start is not None:
         tiles.append(caption(_picture(start, size=_SIZE, frame=frame, up=up), f"start (step {result.snapshots[0][0] + 1})"))
     label = f"result ({out_name}, cancelled)" if result.cancelled else f"result ({out_name})"

@@ -100,7 +100,8 @@ def render_still(
     ``shader``: ``"phong"``, ``"gouraud"`` or ``"flat"`` (meshes).
     ``point_radius``: NDC disk radius of points; default: the mean nearest-neighbour
     distance of the cloud (:func:`point_spacing`) times 3 seen from the camera (random
-    samples leave gaps of several mean distances), at least 1.5 pixels. Points are composited by
+    samples leave gaps of several mean distances), at least 1.5 pixels and at most 0.025
+    (sparse clouds stay points). Points are composited by
     coverage (the disks' colours averaged where any disk lands, the background
     only where the coverage is low, see :func:`composite_splats`), so gaps between splats do not
     show through.
@@ -122,7 +123,7 @@ def render_still(
         return turntable(r, background=bg, **common)[0][..., :3]
     if point_radius is None:
         ndc_per_unit = 1.0 / (distance * math.tan(math.radians(fov) / 2))
-        point_radius = max(3.0 * point_spacing(r.points_packed()) * ndc_per_unit, 3.0 / size)
+        point_radius = min(max(3.0 * point_spacing(r.points_packed()) * ndc_per_unit, 3.0 / size), 0.025)
     # on black, the RGB is the premultiplied colour: divide by the coverage, then boost the coverage
     img = turntable(r, background=(0.0, 0.0, 0.0), alpha=True, point_radius=point_radius, **common)[0]
     return composite_splats(img, bg)
