@@ -126,7 +126,7 @@ def render_still(
         point_radius = min(max(3.0 * point_spacing(r.points_packed()) * ndc_per_unit, 3.0 / size), 0.025)
     # on black, the RGB is the premultiplied colour: divide by the coverage, then boost the coverage
     img = turntable(r, background=(0.0, 0.0, 0.0), alpha=True, point_radius=point_radius, **common)[0]
-    return composite_splats(img, bg)
+    return composite_splats(img, bg, window=2 * max(size // 48, 2) + 1)  # gaps scale with the picture
 
 
 def composite_splats(img: torch.Tensor, background: torch.Tensor, window: int = 11) -> torch.Tensor:
