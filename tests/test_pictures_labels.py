@@ -40,7 +40,7 @@ def test_tracker_records_stage_starts():
     t.new_stage()
     for step in range(3, 6):
         t.update(step, 5.0)
-    assert t.result({}).extra["stages"] == [{"step": 3, "label": "new stage"}]
+    assert t.result({}).extra["stages"] == [{"step": 3, "label": "new stage (loss not comparable)"}]
     assert t.result({}, stages=[]).extra["stages"] == []
 
 

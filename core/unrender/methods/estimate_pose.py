@@ -639,11 +639,11 @@ class EstimatePose(Method):
             frames.append(torch.stack([0.8 * mask, 0.8 * s, 0.1 * torch.ones_like(s)], -1))
         from ..plots import legend
 
-        start = "given initial camera" if inputs.get("camera") is not None else "first step of the search"
+        start = "given camera" if inputs.get("camera") is not None else "search start"
         before_after = legend(before_after.clamp(0, 1), [
-            ((0.6, 0.6, 0.6), "target mask (input image)"),
-            ((1.0, 0.2, 0.2), f"start: outline of the mesh seen from the {start}"),
-            ((0.2, 1.0, 0.2), f"result: outline from the camera found (IoU {result.metrics.get('iou', float('nan')):.3f})"),
+            ((0.6, 0.6, 0.6), "target mask (input)"),
+            ((1.0, 0.2, 0.2), f"start outline ({start})"),
+            ((0.2, 1.0, 0.2), f"found outline (IoU {result.metrics.get('iou', float('nan')):.3f})"),
         ])
         pics = {"before_after": before_after}
         if frames:

@@ -156,5 +156,5 @@ class Tracker:
             cancelled=self.cancelled,
             saved_step=self.best_step if self.cancelled and self.best_state is not None else None,
             extra=extra if "stages" in extra or not self.stage_starts else
-            {"stages": [{"step": s, "label": "new stage"} for s in self.stage_starts], **extra},
+            {"stages": [{"step": s, "label": "new stage (loss not comparable)"} for s in self.stage_starts], **extra},
         )
