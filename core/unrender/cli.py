@@ -70,6 +70,8 @@ def _add_method_parser(sub, m) -> None:
     outs.add_argument("--output", "-o", default=f"unrender_{m.id.replace('-', '_')}",
                       help="output folder (default: %(default)s)")
     outs.add_argument("--no-pictures", action="store_true", help="skip the before/after picture and the GIF")
+    outs.add_argument("--up-axis", choices=("auto", "y", "z"), default="auto",
+                      help="up axis of the pictures: y (Blender's OBJ export), z (Blender); auto: y for .obj input files, z otherwise")
     outs.add_argument("--quiet", action="store_true", help="no progress bar")
     ps.set_defaults(method=m)
 
@@ -136,6 +138,14 @@ def _gather(args):
                          f"--{s.name.replace('_', '-')} PATH, or --example)")
     check_inputs(m, inputs, params["device"])
     return m, inputs, params
+
+
+def _up_axis(args) -> str:
+    """``--up-axis``, with ``auto`` resolved: y when an input file is an OBJ (Blender writes them Y-up), else z."""
+    if args.up_axis != "auto":
+        return args.up_axis
+    paths = [getattr(args, f"input__{s.name}") or "" for s in args.method.inputs]
+    return "y" if any(str(p).lower().endswith(".obj") for p in paths) else "z"
 
 
 class _Progress:
@@ -216,6 +226,7 @@ class _Progress:
 
 def _run_method(args) -> int:
     from .methods import check_output, run_method, save_result
+    from .methods.pictures import pictures_up_axis
 
     check_output(args.output)
     m, inputs, params = _gather(args)
@@ -225,7 +236,8 @@ def _run_method(args) -> int:
         progress.saving = True
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # said below, in one line each
-            summary = save_result(m, inputs, result, args.output, pictures=not args.no_pictures)
+            with pictures_up_axis(_up_axis(args)):
+                summary = save_result(m, inputs, result, args.output, pictures=not args.no_pictures)
     for note in summary["warnings"]:
         print(f"unrender {m.id}: warning: {note}", file=sys.stderr)
     metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.metrics.items())

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["plot_curves", "caption", "hstack"]
+__all__ = ["plot_curves", "caption", "hstack", "legend"]
 
 _COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
@@ -51,7 +51,7 @@ def plot_curves(
     title: str = "",
     xlabel: str = "step",
     ylabel: str = "loss",
-    marks: Sequence[int] = (),
+    marks: Sequence[int | tuple[int, str]] = (),
 ) -> torch.Tensor:
     """Draw one or more curves over their step index; optionally write a PNG.
 
@@ -62,7 +62,9 @@ def plot_curves(
         size: ``(width, height)`` in pixels.
         log: log-scale y axis; default: when every value is positive and they
             span more than a factor of 20.
-        marks: steps to mark with a dashed vertical line (e.g. subdivisions).
+        marks: steps to mark with a dashed vertical line (e.g. subdivisions, a
+            change of resolution), each a step or ``(step, label)``; a label is
+            written at the top of its line.
     Returns:
         ``(H, W, 3)`` float image in [0, 1].
     """
@@ -115,9 +117,12 @@ def plot_curves(
         d.line([(x, y0), (x, y1)], fill=(240, 240, 240))
         d.text((x, y1 + 6), _fmt(t), fill=(60, 60, 60), font=small, anchor="mt")
     for m in marks:
+        m, label = (m if isinstance(m, (tuple, list)) else (m, ""))
         x = X(m)
         for y in range(int(y0), int(y1), 8):
             d.line([(x, y), (x, min(y + 4, y1))], fill=(150, 150, 150))
+        if label:
+            d.text((x + 4, y0 + 4), str(label), fill=(90, 90, 90), font=small, anchor="la")
     d.rectangle([x0, y0, x1, y1], outline=(80, 80, 80))
 
     # curves: at most ~2 points per pixel column, keeping each column's min and max
@@ -187,3 +192,21 @@ def hstack(images: Sequence[torch.Tensor], gap: int = 4) -> torch.Tensor:
             parts.append(torch.ones(H, gap, 3))
         parts.append(im[..., :3].cpu().float())
     return torch.cat(parts, 1)
+
+
+def legend(image: torch.Tensor, entries: Sequence[tuple[tuple[float, float, float], str]], *, size: int = 13) -> torch.Tensor:
+    """``image (H, W, 3)`` with a white band below it naming what each colour means:
+    ``entries`` are ``(rgb in [0, 1], label)``, one line each. Returns ``(H + band, W, 3)``."""
+    from PIL import Image, ImageDraw
+
+    line = size + 6
+    W = image.shape[1]
+    band = Image.new("RGB", (W, line * len(entries) + 6), (255, 255, 255))
+    d = ImageDraw.Draw(band)
+    font = _font(size)
+    for i, (rgb, text) in enumerate(entries):
+        y = 4 + i * line
+        d.rectangle([6, y + 2, 6 + size, y + 2 + size - 2], fill=tuple(int(255 * c + 0.5) for c in rgb), outline=(60, 60, 60))
+        d.text((12 + size, y), text, fill=(20, 20, 20), font=font)
+    b = torch.from_numpy(np.asarray(band, dtype=np.float32) / 255.0)
+    return torch.cat([image[..., :3].cpu().float(), b], 0)

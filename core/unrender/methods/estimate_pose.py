@@ -704,7 +704,7 @@ class EstimatePose(Method):
 
     def pictures(self, inputs: dict[str, Any], result: Result) -> dict[str, Any]:
         """``before_after``: ``(H, W, 3)`` the reference mask (grey) with the initial silhouette's
-        outline in red and the final one's in green; ``progress``: ``(N, H, W, 3)`` frames of the
+        outline in red and the final one's in green, with a legend below; ``progress``: ``(N, H, W, 3)`` frames of the
         render at each snapshot over the reference (reference red, render green, overlap yellow)."""
         mask = image_to_mask(inputs["image"].cpu(), result.params.get("background", "auto"),
                              result.params.get("threshold", 0.1)).float()
@@ -739,7 +739,15 @@ class EstimatePose(Method):
         for _, cam in result.snapshots:
             s = sil(cam)
             frames.append(torch.stack([0.8 * mask, 0.8 * s, 0.1 * torch.ones_like(s)], -1))
-        pics = {"before_after": before_after.clamp(0, 1)}
+        from ..plots import legend
+
+        start = "given camera" if inputs.get("camera") is not None else "search start"
+        before_after = legend(before_after.clamp(0, 1), [
+            ((0.6, 0.6, 0.6), "target mask (input)"),
+            ((1.0, 0.2, 0.2), f"start outline ({start})"),
+            ((0.2, 1.0, 0.2), f"found outline (IoU {result.metrics.get('iou', float('nan')):.3f})"),
+        ])
+        pics = {"before_after": before_after}
         if frames:
             pics["progress"] = torch.stack(frames).clamp(0, 1)
         return pics

@@ -113,11 +113,13 @@ class Tracker:
         self.best_loss = math.inf
         self.best_state: Any = None
         self._on_best = getattr(progress, "on_best", None)
+        self.stage_starts: list[int] = []  # history index where each new_stage began
 
     def new_stage(self) -> None:
         """The losses from the next step on are not comparable with the earlier ones: the best
         step is chosen among them."""
         self.best_step, self.best_loss, self.best_state = None, math.inf, None
+        self.stage_starts.append(len(self.history))
 
     def update(self, step: int, loss: float, make_preview: Callable[[], Any] | None = None,
                keep: Callable[[], Any] | None = None) -> bool:
@@ -147,7 +149,8 @@ class Tracker:
 
     def result(self, outputs: dict[str, Any], metrics: dict[str, float] | None = None, **extra) -> Result:
         """The :class:`Result`; when cancelled, ``saved_step`` is the best step (``outputs``
-        should then come from :meth:`kept`)."""
+        should then come from :meth:`kept`). Unless ``extra`` has its own ``stages``, the steps
+        where :meth:`new_stage` began stages are ``extra["stages"]`` (marked on the loss curve)."""
         return Result(
             outputs=outputs,
             metrics=dict(metrics or {}),
@@ -155,5 +158,6 @@ class Tracker:
             snapshots=list(self.snapshots),
             cancelled=self.cancelled,
             saved_step=self.best_step if self.cancelled and self.best_state is not None else None,
-            extra=dict(extra),
+            extra=extra if "stages" in extra or not self.stage_starts else
+            {"stages": [{"step": s, "label": "new stage (loss not comparable)"} for s in self.stage_starts], **extra},
         )

@@ -173,7 +173,8 @@ def save_result(method, inputs: dict[str, Any], result: Result, output, *, pictu
         if result.history:
             # stage boundaries (e.g. deform-mesh's subdivisions) as dashed lines
             stages = result.extra.get("stages", []) if isinstance(result.extra, dict) else []
-            marks = [st["step"] for st in stages if isinstance(st, dict) and st.get("step", 0) > 0]
+            marks = [(st["step"], st.get("label") or (f"level {st['level']}" if "level" in st else ""))
+                     for st in stages if isinstance(st, dict) and st.get("step", 0) > 0]
             plot_curves(result.history, tmp / "loss.png", title=f"{m.id}: loss per step", marks=marks)
             files["loss_curve"] = publish([tmp / "loss.png"])
         for name, pic in pics.items():

@@ -1,5 +1,5 @@
-"""One still picture of a mesh, point cloud or voxel grid (z up, like Blender): the pictures of
-method runs and of the demo."""
+"""One still picture of a mesh, point cloud or voxel grid (z up like Blender, or y up like
+Blender's OBJ export): the pictures of method runs and of the demo."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import torch
 from ..structures import Meshes, PointClouds, Voxels
 from .turntable import turntable
 
-__all__ = ["render_still", "still_renderable", "frame_of"]
+__all__ = ["render_still", "still_renderable", "frame_of", "point_spacing", "composite_splats", "UP_AXES"]
+
+UP_AXES = ("z", "y")  # Blender's up, and the up of Blender's OBJ export (and PyTorch3D)
 
 
 def still_renderable(obj) -> Meshes | PointClouds | None:
@@ -58,6 +60,21 @@ def _in_frame(r: Meshes | PointClouds, frame: tuple[torch.Tensor, float]) -> Mes
     return PointClouds([unit(p) for p in r.points_list()], r.normals_list(), r.features_list())
 
 
+def point_spacing(points: torch.Tensor, *, sample: int = 4096, seed: int = 0) -> float:
+    """Mean distance from a point of ``points (P, 3)`` to its nearest other point (0 for fewer
+    than 2 points), measured on at most ``sample`` seeded query points against the whole cloud."""
+    from ..ops import knn_points
+
+    P = points.shape[0]
+    if P < 2:
+        return 0.0
+    q = points
+    if P > sample:
+        q = points[torch.randperm(P, generator=torch.Generator().manual_seed(seed))[:sample]]
+    d2 = knn_points(q[None].float(), points[None].float(), K=2).dists[0, :, 1]
+    return float(d2.clamp_min(0).sqrt().mean())
+
+
 def render_still(
     obj,
     *,
@@ -69,6 +86,8 @@ def render_still(
     shader: str = "phong",
     point_radius: float | None = None,
     fov: float = 40.0,
+    up: str = "z",
+    background=(1.0, 1.0, 1.0),
 ) -> torch.Tensor:
     """One ``(size, size, 3)`` shaded render in [0, 1] of a mesh, point cloud or voxel grid (z up).
 
@@ -79,14 +98,53 @@ def render_still(
     frame share one scale. ``color``: 3 numbers or per-vertex / per-point
     ``(V, 3)`` colours; None takes a point cloud's own features.
     ``shader``: ``"phong"``, ``"gouraud"`` or ``"flat"`` (meshes).
-    ``point_radius``: NDC disk radius of points (default from their density).
-    Nothing to draw (see :func:`still_renderable`) gives a white picture.
+    ``point_radius``: NDC disk radius of points; default: the mean nearest-neighbour
+    distance of the cloud (:func:`point_spacing`) times 3 seen from the camera (random
+    samples leave gaps of several mean distances), at least 1.5 pixels and at most 0.025
+    (sparse clouds stay points). Points are composited by
+    coverage (the disks' colours averaged where any disk lands, the background
+    only where the coverage is low, see :func:`composite_splats`), so gaps between splats do not
+    show through.
+    ``up``: ``"z"`` (Blender) or ``"y"`` (Blender's OBJ export, PyTorch3D).
+    ``background``: RGB of empty pixels.
+    Nothing to draw (see :func:`still_renderable`) gives a picture of the background.
     """
+    if up not in UP_AXES:
+        raise ValueError(f"up: expected one of {list(UP_AXES)}, found {up!r}")
+    bg = torch.as_tensor(background, dtype=torch.float32).reshape(3)
     r = still_renderable(obj)
     if r is None:
-        return torch.ones(size, size, 3)
+        return bg.expand(size, size, 3).clone()
     r = _in_frame(r, frame if frame is not None else frame_of(r))
     distance = 1.1 / math.sin(math.radians(fov) / 2)
-    kw = {} if isinstance(r, Meshes) else {"point_radius": point_radius}
-    return turntable(r, n_frames=1, image_size=size, elevation=elevation, distance=distance, fov=fov, up="z",
-                     start_azimuth=azimuth, colors=color, shader=shader, **kw)[0][..., :3]
+    common = dict(n_frames=1, image_size=size, elevation=elevation, distance=distance, fov=fov, up=up,
+                  start_azimuth=azimuth, colors=color, shader=shader)
+    if isinstance(r, Meshes):
+        return turntable(r, background=bg, **common)[0][..., :3]
+    if point_radius is None:
+        ndc_per_unit = 1.0 / (distance * math.tan(math.radians(fov) / 2))
+        point_radius = min(max(3.0 * point_spacing(r.points_packed()) * ndc_per_unit, 3.0 / size), 0.025)
+    # on black, the RGB is the premultiplied colour: divide by the coverage, then boost the coverage
+    img = turntable(r, background=(0.0, 0.0, 0.0), alpha=True, point_radius=point_radius, **common)[0]
+    return composite_splats(img, bg, window=2 * max(size // 48, 2) + 1)  # gaps scale with the picture
+
+
+def composite_splats(img: torch.Tensor, background: torch.Tensor, window: int = 11) -> torch.Tensor:
+    """``(H, W, 3)`` picture of splats ``img (H, W, 4)`` (premultiplied RGB over black, coverage)
+    over ``background (3,)``, without the background showing through gaps between splats.
+
+    The colour is the coverage-weighted mean of the splats; the coverage is boosted (x 3); a pixel
+    of low coverage whose ``window`` x ``window`` neighbourhood is mostly covered (a gap inside the
+    surface, not its outline) takes the neighbourhood's mean colour.
+    """
+    import torch.nn.functional as F
+
+    a = img[..., 3:].clamp(0, 1)
+    pre = img[..., :3]
+    pool = lambda x: F.avg_pool2d(x.permute(2, 0, 1)[None], window, 1, window // 2, count_include_pad=False)[0].permute(1, 2, 0)  # noqa: E731
+    a_n, pre_n = pool(a), pool(pre)
+    cover = (3.0 * a).clamp(0, 1)
+    gap = (cover < 1) & (a_n > 0.6)
+    rgb = torch.where(gap, pre_n / a_n.clamp_min(1e-6), pre / a.clamp_min(1e-6))
+    cover = torch.where(gap, torch.ones_like(cover), cover)
+    return (rgb * cover + (1 - cover) * background).clamp(0, 1)
