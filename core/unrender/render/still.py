@@ -10,7 +10,7 @@ import torch
 from ..structures import Meshes, PointClouds, Voxels
 from .turntable import turntable
 
-__all__ = ["render_still", "still_renderable", "frame_of", "point_spacing", "composite_splats", "UP_AXES"]
+__all__ = ["render_still", "still_renderable", "frame_of", "composite_splats", "UP_AXES"]
 
 UP_AXES = ("z", "y")  # Blender's up, and the up of Blender's OBJ export (and PyTorch3D)
 
@@ -60,21 +60,6 @@ def _in_frame(r: Meshes | PointClouds, frame: tuple[torch.Tensor, float]) -> Mes
     return PointClouds([unit(p) for p in r.points_list()], r.normals_list(), r.features_list())
 
 
-def point_spacing(points: torch.Tensor, *, sample: int = 4096, seed: int = 0) -> float:
-    """Mean distance from a point of ``points (P, 3)`` to its nearest other point (0 for fewer
-    than 2 points), measured on at most ``sample`` seeded query points against the whole cloud."""
-    from ..ops import knn_points
-
-    P = points.shape[0]
-    if P < 2:
-        return 0.0
-    q = points
-    if P > sample:
-        q = points[torch.randperm(P, generator=torch.Generator().manual_seed(seed))[:sample]]
-    d2 = knn_points(q[None].float(), points[None].float(), K=2).dists[0, :, 1]
-    return float(d2.clamp_min(0).sqrt().mean())
-
-
 def render_still(
     obj,
     *,
@@ -99,7 +84,7 @@ def render_still(
     ``(V, 3)`` colours; None takes a point cloud's own features.
     ``shader``: ``"phong"``, ``"gouraud"`` or ``"flat"`` (meshes).
     ``point_radius``: NDC disk radius of points; default: the mean nearest-neighbour
-    distance of the cloud (:func:`point_spacing`) times 3 seen from the camera (random
+    distance of the cloud (:func:`~unrender.render.turntable.point_spacing`) times 3 seen from the camera (random
     samples leave gaps of several mean distances), at least 1.5 pixels and at most 0.025
     (sparse clouds stay points). Points are composited by
     coverage (the disks' colours averaged where any disk lands, the background
@@ -121,9 +106,6 @@ def render_still(
                   start_azimuth=azimuth, colors=color, shader=shader)
     if isinstance(r, Meshes):
         return turntable(r, background=bg, **common)[0][..., :3]
-    if point_radius is None:
-        ndc_per_unit = 1.0 / (distance * math.tan(math.radians(fov) / 2))
-        point_radius = min(max(3.0 * point_spacing(r.points_packed()) * ndc_per_unit, 3.0 / size), 0.025)
     # on black, the RGB is the premultiplied colour: divide by the coverage, then boost the coverage
     img = turntable(r, background=(0.0, 0.0, 0.0), alpha=True, point_radius=point_radius, **common)[0]
     return composite_splats(img, bg, window=2 * max(size // 48, 2) + 1)  # gaps scale with the picture

@@ -24,10 +24,25 @@ from .mesh import HardFlatShader, HardGouraudShader, HardPhongShader, MeshRaster
 from .points import PointsRasterizationSettings, PointsRasterizer, PointsRenderer
 from .textures import TexturesVertex, as_textures
 
-__all__ = ["turntable", "turntable_cameras", "save_turntable"]
+__all__ = ["turntable", "turntable_cameras", "save_turntable", "point_spacing"]
 
 _SHADERS = {"phong": HardPhongShader, "gouraud": HardGouraudShader, "flat": HardFlatShader}
 _DEFAULT_COLOR = (0.72, 0.74, 0.78)
+
+
+def point_spacing(points: torch.Tensor, *, sample: int = 4096, seed: int = 0) -> float:
+    """Mean distance from a point of ``points (P, 3)`` to its nearest other point (0 for fewer
+    than 2 points), measured on at most ``sample`` seeded query points against the whole cloud."""
+    from ..ops import knn_points
+
+    P = points.shape[0]
+    if P < 2:
+        return 0.0
+    q = points
+    if P > sample:
+        q = points[torch.randperm(P, generator=torch.Generator().manual_seed(seed))[:sample]]
+    d2 = knn_points(q[None].float(), points[None].float(), K=2).dists[0, :, 1]
+    return float(d2.clamp_min(0).sqrt().mean())
 
 
 def _bounding_sphere(points: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -183,7 +198,8 @@ def turntable(
         shader: ``"phong"``, ``"gouraud"`` or ``"flat"`` (meshes).
         background: RGB of empty pixels.
         alpha: also return the coverage as a 4th channel.
-        point_radius: NDC disk radius for point clouds (default from density).
+        point_radius: NDC disk radius for point clouds (default: 3 x the mean nearest-neighbour
+            spacing, :func:`point_spacing`, seen from the camera, within [3 px, 0.025]).
         points_per_pixel: K for point clouds.
         cull_backfacing: for clouds with normals, skip points facing away
             from the camera (no far side showing through gaps).
@@ -240,11 +256,10 @@ def turntable(
     else:
         feats = _point_features(pts, obj, colors)
         feats = torch.cat([feats, torch.ones_like(feats[:, :1])], 1)  # coverage channel
-        if point_radius is None:
-            spacing = radius * math.sqrt(4 * math.pi / max(pts.shape[0], 1))
+        if point_radius is None:  # splats that close the gaps between neighbouring points (no background speckles)
             cam_dist = float((eye[0] - center).norm())
-            point_radius = 1.4 * spacing / (cam_dist * math.tan(math.radians(fov) / 2))
-            point_radius = min(max(point_radius, 3.0 / min(H, W)), 0.05)
+            ndc_per_unit = 1.0 / (cam_dist * math.tan(math.radians(fov) / 2))
+            point_radius = min(max(3.0 * point_spacing(pts.detach()) * ndc_per_unit, 3.0 / min(H, W)), 0.025)
         point_radius = parse_real("point_radius", point_radius)
         if point_radius < 0:
             raise ValueError(f"point_radius: expected a number >= 0, found {point_radius}")
