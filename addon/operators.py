@@ -10,7 +10,9 @@
   and restores the scene; ``execute`` (scripts, background mode) runs it blocking;
 * writes the outputs with :mod:`.writers`, all in one undo step.
 
-Every failure is a ``self.report`` error and leaves the scene as it was. The
+Every failure is a ``self.report`` error and leaves the scene as it was; a
+finished run reports its summary, then each of the method's warnings
+(``Result.warnings``, e.g. an unsure pose or an open mesh) as a warning. The
 classes are registered by :mod:`.registration`.
 """
 
@@ -47,6 +49,7 @@ class Session:
         self.new_camera = False
         self.main_object = None
         self.job: Job | None = None
+        self.warnings: list[str] = []  # the finished result's ``Result.warnings``, reported after its summary
         self.inputs = self._read_inputs(op, context)
         params = properties.param_values(method, op)
         params["device"] = registration.device(context)
@@ -193,9 +196,22 @@ class Session:
             self.job.join()
         self.restore()
 
+    def report_finish(self, state, reports) -> set[str]:
+        """:meth:`finish`, then ``reports.report`` its message and each of the result's warnings -> the return set.
+
+        The warnings come last so the status bar, which shows the newest report, shows one."""
+        status, level, message = self.finish(state)
+        reports.report({level}, message)
+        for note in self.warnings:
+            reports.report({"WARNING"}, f"{self.method.label}: {note}")
+        return status
+
     def finish(self, state) -> tuple[set[str], str, str]:
-        """Write a finished job's result (or undo everything on error/cancel) -> (return set, report level, message)."""
+        """Write a finished job's result (or undo everything on error/cancel) -> (return set, report level, message).
+
+        The result's own warnings are kept in :attr:`warnings` (see :meth:`report_finish`)."""
         label = self.method.label
+        self.warnings = []
         if self.job is not None and self.job.cancelled:  # Esc: undone whatever the worker got to
             self.restore()
             return {"CANCELLED"}, "WARNING", f"{label} cancelled; the scene is unchanged"
@@ -210,6 +226,7 @@ class Session:
         except Exception as exc:  # a writer failing half-way must not leave half a result
             self.restore()
             return {"CANCELLED"}, "ERROR", f"{label}: could not write the result: {exc}"
+        self.warnings = [str(w) for w in getattr(state.result, "warnings", ())]
         message = summary(self.method, state.result)
         if skipped:
             message += "; no converter to the scene for output " + ", ".join(skipped)
@@ -272,9 +289,7 @@ class MethodRun(ModalJob):
         return f"Cancelling {self.session.method.label}"
 
     def outcome(self, reports) -> set[str]:
-        status, level, message = self.session.finish(self.state)
-        reports.report({level}, message)
-        return status
+        return self.session.report_finish(self.state, reports)
 
     def abandon(self, context) -> None:
         self.session.cancel()
@@ -303,20 +318,15 @@ class MethodOperator:
             self.report({"ERROR"}, str(exc))
             return None
 
-    def _finish(self, session: Session, state) -> set[str]:
-        status, level, message = session.finish(state)
-        self.report({level}, message)
-        return status
-
     def execute(self, context):
         session = self._prepare(context)
         if session is None:
             return {"CANCELLED"}
         if not bpy.app.background:
-            return self._finish(session, session.make_job().run())
+            return session.report_finish(session.make_job().run(), self)
         with _ConsoleProgress(session.method.label) as bar:  # headless scripts: a tqdm bar on stderr
             state = session.make_job(bar).run()
-        return self._finish(session, state)
+        return session.report_finish(state, self)
 
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:

@@ -122,6 +122,22 @@ def ellipsoid(name="Target", location=(0.4, -0.2, 0.3), scale=(1.2, 0.8, 0.6)):
     return obj
 
 
+def open_icosphere(name="Open", holes=6):
+    """A level-2 icosphere with its first ``holes`` faces removed: a mesh that is not closed."""
+    import bmesh
+
+    bpy.ops.mesh.primitive_ico_sphere_add(subdivisions=2, radius=1.0)
+    obj = bpy.context.active_object
+    obj.name = name
+    bm = bmesh.new()
+    bm.from_mesh(obj.data)
+    bm.faces.ensure_lookup_table()
+    bmesh.ops.delete(bm, geom=[bm.faces[i] for i in range(holes)], context="FACES_ONLY")
+    bm.to_mesh(obj.data)
+    bm.free()
+    return obj
+
+
 def look_at(location, target=(0.0, 0.0, 0.0)):
     from mathutils import Vector
 

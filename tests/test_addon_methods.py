@@ -13,7 +13,7 @@ import torch
 
 bpy = pytest.importorskip("bpy", reason="the add-on tests need the bpy module (Blender as a Python module)")
 
-from blender_addon import activate, ellipsoid, pose_scene, rotation_deg, state, turn  # noqa: E402
+from blender_addon import activate, ellipsoid, open_icosphere, pose_scene, rotation_deg, state, turn  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.addon]
 
@@ -125,6 +125,18 @@ def test_fit_voxels_previews_as_mesh_or_points(scene, voxels_as):
         assert "Unrender points" in points.modifiers and len(points.data.vertices) > 100
     else:
         assert len(new) == 1
+
+
+def test_fit_voxels_on_an_open_mesh_reports_the_warning_and_still_writes_the_result(scene, capfd):
+    """A method's ``Result.warnings`` reach the artist as warning reports (printed in background mode)."""
+    open_icosphere()
+    before = {o.name for o in bpy.data.objects}
+    capfd.readouterr()
+    assert bpy.ops.unrender.fit_voxels(resolution=12, steps=5) == {"FINISHED"}
+    out = capfd.readouterr().out
+    assert "Warning: Fit voxels: target: the mesh is not closed" in out, out
+    (new,) = _new_objects(before)
+    assert len(new.data.polygons) > 0  # the result is in the scene all the same
 
 
 # ----------------------------------------------------------------------------- estimate-pose

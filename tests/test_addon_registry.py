@@ -18,7 +18,7 @@ import pytest
 bpy = pytest.importorskip("bpy", reason="the add-on tests need the bpy module (Blender as a Python module)")
 
 import blender_addon  # noqa: E402
-from blender_addon import activate, ellipsoid, pose_scene, rotation_deg, state, turn  # noqa: E402
+from blender_addon import activate, ellipsoid, open_icosphere, pose_scene, rotation_deg, state, turn  # noqa: E402
 from plugin_fixture import build_plugin_wheel  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.addon]
@@ -225,6 +225,16 @@ def test_the_modal_run_writes_the_result_and_reports_it(scene):
     result, reports = blender_addon.drive_modal(run.modal, [("MOUSEMOVE", {"PASS_THROUGH"})])  # Blender stays usable
     assert result == {"FINISHED"} and reports[-1][0] == {"INFO"} and reports[-1][1].startswith("Fit points:")
     assert len(run.session.objects["points"].data.vertices) == 300
+
+
+def test_the_modal_run_reports_the_methods_warnings_after_its_summary(scene):
+    open_icosphere()
+    run = _modal_run(_session("fit-voxels", resolution=12, steps=5))
+    result, reports = blender_addon.drive_modal(run.modal, [])
+    assert result == {"FINISHED"} and [r[0] for r in reports] == [{"INFO"}, {"WARNING"}]
+    assert reports[0][1].startswith("Fit voxels:")
+    assert reports[1][1].startswith("Fit voxels: target: the mesh is not closed")
+    assert len(run.session.objects["mesh"].data.polygons) > 0  # the result is written all the same
 
 
 def test_esc_stops_the_modal_run_and_leaves_the_scene_as_it_was(scene):

@@ -133,6 +133,24 @@ def test_compositor_by_name_and_unknown_name():
         PointsRenderer(r, "over")
 
 
+def test_depth_window_leaves_out_points_far_behind_a_pixels_nearest():
+    from unrender.cameras import FoVPerspectiveCameras
+
+    # a red point 2 units in front of a blue one on the same ray; soft splats let the blue show
+    cloud = PointClouds([torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 5.0]])], features=[torch.eye(3)[[0, 2]]])
+    rs = PointsRasterizationSettings(image_size=16, radius=0.3, points_per_pixel=2)
+    raster = PointsRasterizer(FoVPerspectiveCameras(), raster_settings=rs)
+    mixed = PointsRenderer(raster, "alpha")(cloud)[0]
+    kept = PointsRenderer(raster, "alpha", depth_window=1.0)(cloud)[0]
+    assert float(mixed[..., 2].max()) > 0.1  # PyTorch3D's behaviour: the far point shows at splat edges
+    assert float(kept[..., 2].max()) == 0.0 and torch.equal(kept[..., 0], mixed[..., 0])  # the near point as before
+    assert float(kept[..., 0].max()) > 0.9
+    wide = PointsRenderer(raster, "alpha", depth_window=3.0)(cloud)[0]  # within the window: composited
+    assert torch.equal(wide, mixed)
+    with pytest.raises(ValueError, match="depth_window"):
+        PointsRenderer(raster, depth_window=-1.0)
+
+
 def test_bad_inputs_name_the_argument():
     pc = PointClouds(_clouds(8, (50,)))
     with pytest.raises(ValueError, match="radius"):

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from unrender.geometry.primitives import icosphere, torus
-from unrender.render import TexturesUV, save_turntable, turntable
+from unrender.render import TexturesUV, save_turntable, turntable, turntable_cameras
 from unrender.structures import Meshes, PointClouds
 
 
@@ -74,6 +74,57 @@ def test_point_cloud_turntable_with_features_and_culling():
     assert float((c - 0.5).abs().max()) < 0.06
     plain = turntable(PointClouds([pts]), n_frames=2, image_size=32, colors=(1.0, 0.0, 0.0), background=(0.0, 0.0, 1.0))
     assert float(plain[..., 0].max()) > 0.9 and float(plain[..., 2].max()) == 1.0
+
+
+def _inside(drawn: torch.Tensor, margin: int) -> torch.Tensor:
+    """``(H, W)`` bool: pixels inside the filled outline of ``drawn (H, W)`` (a blob: between its first and
+    last drawn pixel along both the row and the column), at least ``margin`` pixels from the outside."""
+    H, W = drawn.shape
+    cols, rows = torch.arange(W), torch.arange(H)[:, None]
+    lo_c = torch.where(drawn, cols, W).amin(1, keepdim=True)
+    hi_c = torch.where(drawn, cols, -1).amax(1, keepdim=True)
+    lo_r = torch.where(drawn, rows, H).amin(0, keepdim=True)
+    hi_r = torch.where(drawn, rows, -1).amax(0, keepdim=True)
+    filled = (cols >= lo_c) & (cols <= hi_c) & (rows >= lo_r) & (rows <= hi_r)
+    outside = (~filled).float()[None, None]
+    near_outside = torch.nn.functional.max_pool2d(outside, 2 * margin + 1, 1, margin, ceil_mode=False)[0, 0] > 0
+    return filled & ~near_outside
+
+
+def _dense_cloud(n: int = 20_000):
+    from unrender.geometry import sample_points_from_meshes
+    from unrender.geometry.shapes import bumpy_ellipsoid
+
+    torch.manual_seed(0)
+    return sample_points_from_meshes(bumpy_ellipsoid(), n)[0]
+
+
+def test_dense_point_cloud_turntable_has_no_background_speckles():
+    """Coverage-aware compositing (as the stills): inside the object nothing lighter than its colour shows.
+    Splatted over the background alone, 1.5-2.6 % of these pixels were lighter speckles."""
+    color = torch.tensor([0.2, 0.3, 0.8])
+    frames = turntable(PointClouds([_dense_cloud()]), n_frames=4, image_size=256, elevation=30.0, up="z", colors=color)
+    for f in frames:
+        inside = _inside(~(f > 0.97).all(-1), margin=3)
+        assert int(inside.sum()) > 10_000
+        off = (f - color).abs().amax(-1) > 0.05
+        assert float(off[inside].float().mean()) < 0.002
+
+
+def test_cloud_without_normals_hides_its_far_side():
+    """Points of the far half (blue) do not show through between the near half's (red) splats.
+    Without the depth-aware composite 0.9-2.4 % of the inner pixels were blue."""
+    pts = _dense_cloud()
+    c = (pts.min(0).values + pts.max(0).values) / 2
+    _, eye = turntable_cameras(c, 1.0, 4, 30.0, up="z")
+    for i in (0, 3):
+        front = ((pts - c) @ torch.nn.functional.normalize(eye[i] - c, dim=0) > 0)[:, None].float()
+        colors = front * torch.tensor([1.0, 0.0, 0.0]) + (1 - front) * torch.tensor([0.0, 0.0, 1.0])
+        f = turntable(PointClouds([pts]), n_frames=4, image_size=256, elevation=30.0, up="z", colors=colors)[i]
+        inside = _inside(~(f > 0.97).all(-1), margin=8)  # the halves meet at the outline
+        assert int(inside.sum()) > 10_000
+        blue = f[..., 2] > f[..., 0] + 0.2
+        assert float(blue[inside].float().mean()) < 0.005
 
 
 def test_save_turntable_writes_gif_and_pngs(tmp_path):

@@ -55,9 +55,9 @@ from .scene import (
     render_scene,
     srgb_to_linear,
 )
-from .still import UP_AXES, composite_splats, frame_of, render_still, still_renderable
+from .still import UP_AXES, frame_of, render_still, still_renderable
 from .textures import TexturesAtlas, TexturesBase, TexturesUV, TexturesVertex, as_textures, gather_interpolate, interpolate_face_attributes, interpolate_packed
-from .turntable import point_spacing, save_turntable, turntable, turntable_cameras
+from .turntable import composite_splats, point_spacing, save_turntable, turntable, turntable_cameras
 
 __all__ = [
     *_mesh_names,

@@ -10,7 +10,7 @@ import torch
 from ..structures import Meshes, PointClouds, Voxels
 from .turntable import turntable
 
-__all__ = ["render_still", "still_renderable", "frame_of", "composite_splats", "UP_AXES"]
+__all__ = ["render_still", "still_renderable", "frame_of", "UP_AXES"]
 
 UP_AXES = ("z", "y")  # Blender's up, and the up of Blender's OBJ export (and PyTorch3D)
 
@@ -104,29 +104,6 @@ def render_still(
     distance = 1.1 / math.sin(math.radians(fov) / 2)
     common = dict(n_frames=1, image_size=size, elevation=elevation, distance=distance, fov=fov, up=up,
                   start_azimuth=azimuth, colors=color, shader=shader)
-    if isinstance(r, Meshes):
-        return turntable(r, background=bg, **common)[0][..., :3]
-    # on black, the RGB is the premultiplied colour: divide by the coverage, then boost the coverage
-    img = turntable(r, background=(0.0, 0.0, 0.0), alpha=True, point_radius=point_radius, **common)[0]
-    return composite_splats(img, bg, window=2 * max(size // 48, 2) + 1)  # gaps scale with the picture
-
-
-def composite_splats(img: torch.Tensor, background: torch.Tensor, window: int = 11) -> torch.Tensor:
-    """``(H, W, 3)`` picture of splats ``img (H, W, 4)`` (premultiplied RGB over black, coverage)
-    over ``background (3,)``, without the background showing through gaps between splats.
-
-    The colour is the coverage-weighted mean of the splats; the coverage is boosted (x 3); a pixel
-    of low coverage whose ``window`` x ``window`` neighbourhood is mostly covered (a gap inside the
-    surface, not its outline) takes the neighbourhood's mean colour.
-    """
-    import torch.nn.functional as F
-
-    a = img[..., 3:].clamp(0, 1)
-    pre = img[..., :3]
-    pool = lambda x: F.avg_pool2d(x.permute(2, 0, 1)[None], window, 1, window // 2, count_include_pad=False)[0].permute(1, 2, 0)  # noqa: E731
-    a_n, pre_n = pool(a), pool(pre)
-    cover = (3.0 * a).clamp(0, 1)
-    gap = (cover < 1) & (a_n > 0.6)
-    rgb = torch.where(gap, pre_n / a_n.clamp_min(1e-6), pre / a.clamp_min(1e-6))
-    cover = torch.where(gap, torch.ones_like(cover), cover)
-    return (rgb * cover + (1 - cover) * background).clamp(0, 1)
+    if isinstance(r, PointClouds):
+        common["point_radius"] = point_radius
+    return turntable(r, background=bg, **common)[0][..., :3]

@@ -24,7 +24,7 @@ from .mesh import HardFlatShader, HardGouraudShader, HardPhongShader, MeshRaster
 from .points import PointsRasterizationSettings, PointsRasterizer, PointsRenderer
 from .textures import TexturesVertex, as_textures
 
-__all__ = ["turntable", "turntable_cameras", "save_turntable", "point_spacing"]
+__all__ = ["turntable", "turntable_cameras", "save_turntable", "point_spacing", "composite_splats"]
 
 _SHADERS = {"phong": HardPhongShader, "gouraud": HardGouraudShader, "flat": HardFlatShader}
 _DEFAULT_COLOR = (0.72, 0.74, 0.78)
@@ -43,6 +43,57 @@ def point_spacing(points: torch.Tensor, *, sample: int = 4096, seed: int = 0) ->
         q = points[torch.randperm(P, generator=torch.Generator().manual_seed(seed))[:sample]]
     d2 = knn_points(q[None].float(), points[None].float(), K=2).dists[0, :, 1]
     return float(d2.clamp_min(0).sqrt().mean())
+
+
+def composite_splats(
+    img: torch.Tensor,
+    background: torch.Tensor,
+    window: int = 11,
+    *,
+    depth: torch.Tensor | None = None,
+    depth_tolerance: float = 0.0,
+    with_coverage: bool = False,
+) -> torch.Tensor:
+    """``(H, W, 3)`` picture of splats ``img (H, W, 4)`` (premultiplied RGB over black, coverage)
+    over ``background (3,)``, without the background showing through gaps between splats.
+
+    The colour is the coverage-weighted mean of the splats; the coverage is boosted (x 3); a pixel
+    of low coverage whose ``window`` x ``window`` neighbourhood is mostly covered (a gap inside the
+    surface, not its outline) takes the neighbourhood's mean colour. ``with_coverage``: also
+    return that coverage as a 4th channel (``(H, W, 4)``).
+
+    ``depth``: ``(H, W)`` view-space depth of the splats at each pixel (any value where nothing
+    is drawn). A pixel more than ``depth_tolerance`` behind the nearest depth in its window sees
+    another part of the surface; where the near surface surrounds it (most of the window), it is
+    seen through a gap in the near one (the far side of a cloud): it is cleared, then filled as a gap.
+    """
+    import torch.nn.functional as F
+
+    pool = lambda x: F.avg_pool2d(x.permute(2, 0, 1)[None], window, 1, window // 2, count_include_pad=False)[0].permute(1, 2, 0)  # noqa: E731
+    if depth is not None:
+        drawn = img[..., 3] > 0
+        d = torch.where(drawn, depth.to(img), torch.full_like(img[..., 3], float("inf")))
+        near = -F.max_pool2d(-d[None, None], window, 1, window // 2)[0, 0]
+        behind = drawn & (d > near + depth_tolerance)
+        front = (drawn & ~behind).to(img)[..., None]
+        # behind the near surface and surrounded by it: seen through a hole (beyond the near surface's
+        # outline, a farther part is what the eye sees, and stays)
+        img = img.masked_fill(behind[..., None] & (pool(front) > 0.6), 0.0)
+    a = img[..., 3:].clamp(0, 1)
+    pre = img[..., :3]
+    a_n, pre_n = pool(a), pool(pre)
+    cover = (3.0 * a).clamp(0, 1)
+    gap = (cover < 1) & (a_n > 0.6)
+    rgb = torch.where(gap, pre_n / a_n.clamp_min(1e-6), pre / a.clamp_min(1e-6))
+    cover = torch.where(gap, torch.ones_like(cover), cover)
+    out = (rgb * cover + (1 - cover) * background.to(rgb)).clamp(0, 1)
+    return torch.cat([out, cover], -1) if with_coverage else out
+
+
+def _splat_window(height: int, width: int) -> int:
+    """The :func:`composite_splats` window for an ``height`` x ``width`` picture: odd, about
+    1/24 of the shorter side (the gaps between splats scale with the picture), at least 5."""
+    return 2 * max(min(height, width) // 48, 2) + 1
 
 
 def _bounding_sphere(points: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -199,7 +250,10 @@ def turntable(
         background: RGB of empty pixels.
         alpha: also return the coverage as a 4th channel.
         point_radius: NDC disk radius for point clouds (default: 3 x the mean nearest-neighbour
-            spacing, :func:`point_spacing`, seen from the camera, within [3 px, 0.025]).
+            spacing, :func:`point_spacing`, seen from the camera, within [3 px, 0.025]). Splats
+            are composited by coverage (:func:`composite_splats`: no background speckles between
+            them), and a pixel's points more than 4 splat radii behind its nearest are left out
+            (the far side of a cloud does not show through).
         points_per_pixel: K for point clouds.
         cull_backfacing: for clouds with normals, skip points facing away
             from the camera (no far side showing through gaps).
@@ -255,7 +309,7 @@ def turntable(
         out = torch.cat(frames, 0)
     else:
         feats = _point_features(pts, obj, colors)
-        feats = torch.cat([feats, torch.ones_like(feats[:, :1])], 1)  # coverage channel
+        feats = torch.cat([feats, torch.ones_like(feats[:, :1])], 1)  # coverage channel (depth is added per frame)
         if point_radius is None:  # splats that close the gaps between neighbouring points (no background speckles)
             cam_dist = float((eye[0] - center).norm())
             ndc_per_unit = 1.0 / (cam_dist * math.tan(math.radians(fov) / 2))
@@ -265,17 +319,28 @@ def turntable(
             raise ValueError(f"point_radius: expected a number >= 0, found {point_radius}")
         settings = PointsRasterizationSettings(image_size=(H, W), radius=point_radius, points_per_pixel=points_per_pixel)
         nrm = obj.normals_list()[0] if (cull_backfacing and obj.normals_list() is not None) else None
+        # a splat's radius in world units at the object; points farther behind a pixel's nearest than a few
+        # radii are another part of the surface (the far side of a cloud without normals): not composited
+        world_radius = point_radius * float((eye[0] - center).norm()) * math.tan(math.radians(fov) / 2)
+        window = _splat_window(H, W)
+        # depths within a window of one surface differ by up to ~ its width (slopes up to ~60 degrees)
+        tolerance = 4.0 * world_radius + 2.0 * window * world_radius / max(point_radius * min(H, W) / 2, 1e-9)
         for s in range(0, n_frames, batch_size):
             b = min(batch_size, n_frames - s)
-            renderer = PointsRenderer(PointsRasterizer(cameras=cams[list(range(s, s + b))], raster_settings=settings), "alpha")
+            renderer = PointsRenderer(PointsRasterizer(cameras=cams[list(range(s, s + b))], raster_settings=settings), "alpha",
+                                      depth_window=4.0 * world_radius)
             if nrm is None:
                 keep = [slice(None)] * b
             else:  # drop points whose normal faces away from that frame's camera
                 keep = [((eye[s + i] - pts) * nrm).sum(1) > 0 for i in range(b)]
+            z = [(pts[keep[i]] @ cams.R[s + i] + cams.T[s + i])[:, 2:] for i in range(b)]  # view-space depth
             with torch.no_grad():
-                img = renderer(PointClouds([pts[k] for k in keep]), features=torch.cat([feats[k] for k in keep]))
-            a = img[..., 3:4]
-            frames.append(torch.cat([img[..., :3] + (1 - a) * bg, a], -1))  # over the background
+                img = renderer(PointClouds([pts[k] for k in keep]),
+                               features=torch.cat([torch.cat([feats[k], zi], 1) for k, zi in zip(keep, z)]))
+            # premultiplied over black: composited by coverage, gaps between splats filled, far side left out
+            depth = img[..., 4] / img[..., 3].clamp_min(1e-6)
+            frames.append(torch.stack([composite_splats(f[..., :4], bg, window, depth=d, depth_tolerance=tolerance,
+                                                        with_coverage=True) for f, d in zip(img, depth)]))
         out = torch.cat(frames, 0)
     out = out.clamp(0, 1)
     return out if alpha else out[..., :3].contiguous()

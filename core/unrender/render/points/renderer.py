@@ -21,12 +21,19 @@ class PointsRenderer(nn.Module):
     Args:
         rasterizer: a ``PointsRasterizer``.
         compositor: a compositor module or ``"alpha"`` / ``"norm_weighted"`` / ``"weighted_sum"``.
+        depth_window: (not in PyTorch3D) drop the points of a pixel lying more than this
+            (view-space z units) behind its nearest point, so that the far side of a cloud
+            without normals does not show through between the near side's splats; None
+            (the default, PyTorch3D's behaviour) keeps all ``points_per_pixel``.
     """
 
-    def __init__(self, rasterizer, compositor="alpha") -> None:
+    def __init__(self, rasterizer, compositor="alpha", depth_window: float | None = None) -> None:
         super().__init__()
         self.rasterizer = rasterizer
         self.compositor = make_compositor(compositor)
+        if depth_window is not None and not depth_window >= 0:
+            raise ValueError(f"depth_window: expected None or a number >= 0, found {depth_window}")
+        self.depth_window = depth_window
 
     def to(self, device):
         self.rasterizer = self.rasterizer.to(device)
@@ -36,6 +43,9 @@ class PointsRenderer(nn.Module):
     def forward(self, point_clouds, **kwargs) -> torch.Tensor:
         clouds = as_pointclouds(point_clouds)
         frags = self.rasterizer(clouds, **kwargs)
+        idx = frags.idx
+        if self.depth_window is not None:  # slots are sorted nearest first
+            idx = idx.masked_fill(frags.zbuf > frags.zbuf[..., :1] + self.depth_window, -1)
         rs = kwargs.get("raster_settings", self.rasterizer.raster_settings)
         pts = clouds.points_packed()
         feats = kwargs.get("features")
@@ -46,10 +56,10 @@ class PointsRenderer(nn.Module):
         if feats.dim() != 2 or feats.shape[0] != pts.shape[0]:
             raise ValueError(f"features: expected shape ({pts.shape[0]}, C) (one row per point), found {tuple(feats.shape)}")
         r = packed_radius(rs.radius, clouds, frags.dists.dtype, frags.dists.device)
-        r_slot = r[frags.idx.clamp(min=0)] if r.numel() else torch.ones_like(frags.dists)
+        r_slot = r[idx.clamp(min=0)] if r.numel() else torch.ones_like(frags.dists)
         w = (1 - frags.dists / (r_slot * r_slot).clamp(min=1e-20)).clamp(0, 1)
         images = self.compositor(
-            frags.idx.permute(0, 3, 1, 2),
+            idx.permute(0, 3, 1, 2),
             w.permute(0, 3, 1, 2),
             feats.t(),
             **{k: v for k, v in kwargs.items() if k == "background_color"},
