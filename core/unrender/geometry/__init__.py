@@ -1,8 +1,20 @@
-"""Geometry: primitives, generated target shapes, surface sampling, conversions between representations, rotations."""
+"""Geometry: primitives, generated target shapes, surface sampling, conversions between representations, remeshing, surface topology, rotations."""
 
 from .cubify import cubify
+from .enclose import enclosing_surface, points_occupancy
 from .depth import depth_to_points, project_points, unproject_depth
 from .marching_cubes import marching_cubes, marching_cubes_implicit
+from .remesh import (
+    MeshEdges,
+    adaptive_edge_lengths,
+    collapse_edges,
+    edge_lengths,
+    flip_edges,
+    mesh_edges,
+    remesh,
+    split_edges,
+    tangential_relax,
+)
 from .primitives import (
     cube,
     ico_sphere,
@@ -19,6 +31,7 @@ from .primitives import (
 from .rotations import *  # noqa: F401,F403  (the conversions listed in rotations.__all__)
 from .rotations import __all__ as _rotation_names
 from .sampling import SurfaceSamples, sample_points_from_meshes, sample_surface
+from .surface_topology import SurfaceTopology, connected_components, surface_topology, weld_vertices
 from .shapes import TARGET_SHAPES, bumpy_ellipsoid, radial_mesh, rounded_cube, superquadric, target_shape
 from .voxelize import closed_surface, mesh_to_voxels, points_inside_mesh, winding_number
 
@@ -46,6 +59,21 @@ __all__ = [
     "marching_cubes",
     "marching_cubes_implicit",
     "cubify",
+    "enclosing_surface",
+    "points_occupancy",
+    "MeshEdges",
+    "adaptive_edge_lengths",
+    "collapse_edges",
+    "edge_lengths",
+    "flip_edges",
+    "mesh_edges",
+    "remesh",
+    "split_edges",
+    "tangential_relax",
+    "SurfaceTopology",
+    "connected_components",
+    "surface_topology",
+    "weld_vertices",
     "closed_surface",
     "mesh_to_voxels",
     "points_inside_mesh",

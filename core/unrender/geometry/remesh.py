@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 
 from ..ops.topology import MeshTopology
+from ..structures import Meshes
 
 __all__ = [
     "MeshEdges",
@@ -39,7 +40,6 @@ __all__ = [
     "remesh",
     "split_edges",
     "tangential_relax",
-    "vertex_normals",
 ]
 
 _BIG = torch.iinfo(torch.int64).max
@@ -114,13 +114,6 @@ def _face_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """``(F, 3)`` unnormalised normals (twice the area)."""
     v0, v1, v2 = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
     return torch.cross(v1 - v0, v2 - v0, dim=1)
-
-
-def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """``(V, 3)`` area-weighted unit vertex normals."""
-    n = _face_normals(verts, faces)
-    out = torch.zeros_like(verts).index_add_(0, faces.reshape(-1), n.repeat_interleave(3, 0))
-    return out / out.norm(dim=1, keepdim=True).clamp_min(1e-20)
 
 
 def _mix(attrs, a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
@@ -396,7 +389,7 @@ def tangential_relax(verts, faces, *, weight: float = 0.5, fixed: torch.Tensor |
     total = torch.zeros_like(verts).index_add_(0, a, verts[b]).index_add_(0, b, verts[a])
     centroid = total / me.valence.clamp_min(1)[:, None].to(verts.dtype)
     step = centroid - verts
-    n = vertex_normals(verts, faces)
+    n = Meshes([verts], [faces]).verts_normals_packed()
     step = step - (step * n).sum(1, keepdim=True) * n
     still = me.boundary_vertex | (me.valence == 0)
     if fixed is not None:
