@@ -7,7 +7,7 @@ minimised with Adam or SGD with momentum over per-vertex positions.
 
 Beyond the tutorial, three schedules:
 
-- ``"remesh"`` (the default) remeshes the surface every ``remesh_every``
+- ``"remesh"`` remeshes the surface every ``remesh_every``
   steps (:func:`unrender.geometry.remesh`: edge split, collapse, flip and
   tangential relaxation, as continuous remeshing for inverse rendering does)
   towards an edge length that shrinks from the starting mesh's to
@@ -21,7 +21,7 @@ Beyond the tutorial, three schedules:
   a closed surface extracted from it (:func:`unrender.geometry.enclosing_surface`:
   winding-number and sample occupancy, marching cubes, remeshed to
   ``edge_length``), so a torus stays a torus and separate parts stay apart.
-- ``"coarse-to-fine"`` starts on a coarse icosphere (``start_level``) and
+- ``"coarse-to-fine"`` (the default) starts on a coarse icosphere (``start_level``) and
   subdivides it during the fit until ``level`` (fixed connectivity: the
   result is a level-``level`` icosphere's). Each stage gets a fresh
   optimiser, a cosine learning-rate decay to ``lr_decay * lr``, ``points /
@@ -112,7 +112,7 @@ class DeformMesh(Method):
     params = (
         Param("level", 4, "icosphere level of the result (10 * 4^level + 2 vertices)", minimum=0, maximum=6),
         Param("steps", 150, "optimisation steps", minimum=1, maximum=1_000_000),
-        Param("points", 10_000, "points sampled on each surface per step (at the final resolution)",
+        Param("points", 5000, "points sampled on each surface per step (at the final resolution)",
               minimum=10, maximum=10_000_000),
         Param("optimizer", "adam", "optimiser", choices=("adam", "sgd")),
         Param("lr", 0.01, "learning rate (PyTorch3D's tutorial uses 1.0 with SGD)", minimum=1e-8, maximum=100.0),
@@ -120,12 +120,12 @@ class DeformMesh(Method):
         Param("lr_decay", 0.1, "final learning rate as a fraction of lr (cosine decay in each stage); 1: constant",
               minimum=0.0, maximum=1.0),
         Param("w_chamfer", 1.0, "weight of the chamfer distance", minimum=0.0),
-        Param("w_edge", 0.1, "weight of the edge-length loss (mean squared edge length; PyTorch3D's tutorial: 1)",
-              minimum=0.0),
+        Param("w_edge", 1.0, "weight of the edge-length loss (mean squared edge length; with remesh, 0.1 keeps "
+              "more detail)", minimum=0.0),
         Param("w_normal", 0.01, "weight of the normal-consistency loss", minimum=0.0),
-        Param("w_laplacian", 0.01, "weight of the uniform Laplacian smoothing loss (PyTorch3D's tutorial: 0.1; "
-              "remeshing keeps triangles well shaped, so less smoothing keeps more detail)", minimum=0.0),
-        Param("schedule", "remesh",
+        Param("w_laplacian", 0.1, "weight of the uniform Laplacian smoothing loss (with remesh, 0.01 keeps more "
+              "detail: remeshing keeps triangles well shaped)", minimum=0.0),
+        Param("schedule", "coarse-to-fine",
               "remesh: start coarse and remesh towards a shrinking, curvature-adaptive edge length during the "
               "fit (detail and thin parts appear, triangles stay well shaped); coarse-to-fine: start coarse, "
               "subdivide during the fit (the result keeps an icosphere's connectivity); plain: fit at the final "
