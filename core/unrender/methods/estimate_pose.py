@@ -756,28 +756,25 @@ class EstimatePose(Method):
                                      lr=lr * LR_STAGE[1], tol=TOL_PX * px, on_step=on_step(R0f))
         done = [float("inf"), R0b, theta_c]  # the best polished finalist so far: loss, R0, theta
 
-        def polish_step(R0s):
+        def polish_step(R0s, last: list):
+            """Progress of one finalist's polish: its loss while it beats the polished ones before, else theirs."""
             def call(loss: torch.Tensor, th: torch.Tensor) -> bool:
                 nonlocal step
-                best = float(loss[0]) <= done[0]
-                state = (R0s, th.detach().clone()) if best else (done[1], done[2])
-                go = tracker.update(step, float(loss[0]) if best else done[0], lambda: camera_of(*state),
-                                    keep=lambda: state)
+                last[:] = [float(loss[0]), R0s, th.detach().clone()]
+                lead = list(last) if last[0] <= done[0] else list(done)
+                go = tracker.update(step, lead[0], lambda: camera_of(lead[1], lead[2]), keep=lambda: (lead[1], lead[2]))
                 step += 1
                 return go
             return call
 
         polished = []
         for i in range(thf.shape[0]):
-            th_i = thf[i : i + 1]
+            th_i, last = thf[i : i + 1], [float("inf"), None, None]
             if go and POLISH_ITERS:
                 th_i, go = _polish(fit, R0f[i : i + 1], th_i, refs[2], blur_px=BLUR_PX[1], iters=POLISH_ITERS,
-                                   on_step=polish_step(R0f[i : i + 1]))
-                with torch.no_grad():
-                    li = float(_loss(fit.render(*fit.rt(R0f[i : i + 1], th_i[:, :3], th_i[:, 3], th_i[:, 4], th_i[:, 5]),
-                                                tuple(refs[2].shape)), blur(refs[2][None], BLUR_PX[1])[0], BLUR_PX[1])[0])
-                if li < done[0]:
-                    done[:] = [li, R0f[i : i + 1], th_i]
+                                   on_step=polish_step(R0f[i : i + 1], last))
+                if last[0] < done[0]:
+                    done[:] = last
             polished.append(th_i)
         thf = torch.cat(polished)
         with torch.no_grad():
