@@ -607,7 +607,8 @@ class EstimatePose(Method):
         Param("rolls", 36, "without a camera: turns about each viewing direction screened (as turns of the picture, "
               "36: every 10 degrees)", minimum=1, maximum=360),
         Param("coarse_steps", 40, "Adam steps of the restarts (batched) at half of image_size", minimum=0, maximum=100),
-        Param("steps", 15, "most Adam steps of the best view at image_size before the Levenberg-Marquardt polish", minimum=2, maximum=1000),
+        Param("steps", 30, "most Adam steps of the finalists at image_size (a stage stops early once the pose settles) "
+              "before the Levenberg-Marquardt polish", minimum=2, maximum=1000),
         Param("spread", 35.0, "degrees the starting views spread around the given camera", minimum=0.0,
               maximum=180.0),
         Param(
