@@ -320,3 +320,46 @@ def test_blender_render_of_suzanne_small():
     assert image.shape == (256, 256, 4)
     r = run_method("estimate-pose", {"mesh": mesh, "image": image}, {"seed": 0, "fov": fov})
     assert float(rotation_error_deg(R, r.outputs["camera"].R[0])) < 3.0
+
+
+def test_screen_views_finds_the_roll_from_one_render_per_view():
+    """One render per view, compared with the picture turned by every roll: the true view, rolled
+    by 40 degrees, is screened back to within the roll step of the truth and scores above the other views."""
+    from unrender.geometry.rotations import random_rotations, so3_exp_map
+    from unrender.methods.estimate_pose import _Fit, _Lens, _hard_silhouette, _normalised_surface, example_mesh
+    from unrender.methods.estimate_pose import screen_views
+
+    mesh = example_mesh()
+    R_true = random_rotations(1, generator=torch.Generator().manual_seed(5))
+    cam = FoVPerspectiveCameras(R=R_true, T=torch.tensor([[0.1, -0.05, 3.0]]), fov=40.0)
+    ref = _hard_silhouette(mesh, cam, (64, 64))
+    verts, faces, _, radius = _normalised_surface(mesh, "cpu")
+    lens = _Lens(None, 40.0, radius, None)
+    rolled = R_true @ so3_exp_map(torch.tensor([[0.0, 0.0, math.radians(40.0)]]))
+    others = random_rotations(7, generator=torch.Generator().manual_seed(6))
+    R, score = screen_views(_Fit(verts, faces, lens), torch.cat([rolled, others]), ref, 36, 3.0 / radius)
+    assert R.shape == (8 * 36, 3, 3) and score.shape == (8 * 36,)
+    best = int(score.argmax())
+    assert best < 36 and float(rotation_error_deg(R_true[0], R[best])) < 5.1  # the rolls are 10 degrees apart
+
+
+def test_ambiguous_silhouette_is_reported():
+    """An ellipsoid looks the same after a half turn about any of its axes: the fit still ends at a
+    high IoU, and says that a distant pose fits as well (a warning, extra["ambiguous"], the rival
+    among the alternatives)."""
+    from unrender.geometry.shapes import radial_mesh
+
+    axes = torch.tensor([1.0, 0.7, 0.45], dtype=torch.float64)
+    mesh = radial_mesh(lambda d: (d / axes).pow(2).sum(1).rsqrt(), 3)
+    from unrender.cameras import look_at_view_transform
+    from unrender.methods.estimate_pose import _hard_silhouette
+
+    R, T = look_at_view_transform(3.0, 30.0, 50.0)
+    image = _hard_silhouette(mesh, FoVPerspectiveCameras(R=R, T=T, fov=40.0), (128, 128))[..., None]
+    r = run_method("estimate-pose", {"mesh": mesh, "image": image},
+                   {"seed": 0, "image_size": 64, "views": 64, "rolls": 12, "coarse_steps": 20, "steps": 10})
+    assert r.metrics["iou"] > 0.95 and r.extra["ambiguous"] is True
+    assert any("ambiguous" in w for w in r.warnings)
+    rivals = [a for a in r.extra["alternatives"] if a["image_size"] == 64
+              and float(rotation_error_deg(torch.tensor(a["R"]), r.outputs["camera"].R[0])) > 20.0]
+    assert rivals and rivals[0]["iou"] > r.metrics["iou"] - 0.01

@@ -26,34 +26,48 @@ around the outline carries a gradient, so the loss is smooth in the pose.
    object centre and ``s = log(Z)`` its log depth.
 3. **Candidates and restarts.** ``candidates`` starting rotations are spread
    around the initial camera (within ``spread`` degrees; the initial rotation
-   itself is always one) or, without a camera, a global grid over the whole
-   rotation group: ``views`` directions on a Fibonacci sphere x ``rolls``
-   turns about each (:func:`sphere_of_views`, 64 x 8 = 512: every pose is
-   within ~25 degrees of one), screened with cheap hard renders
-   (:meth:`_Fit.render_hard`, batched); the ``restarts`` best that are at
-   least :data:`DISTINCT_DEG` apart go on (:func:`distinct_best`). The
-   distinct poses the restarts end in are reported, best first, with their
-   IoU (``extra["alternatives"]``): near-equal IoUs flag an ambiguous
-   (e.g. symmetric) silhouette. Each gets its depth and image position from the mask's area and
-   centroid (two renders at a quarter size); with a camera the ``restarts``
-   best by silhouette IoU (the given camera always among them) are optimised
-   **together in one batch** at half of ``image_size`` for ``coarse_steps``
-   Adam steps on a residual blurred by 3 pixels; the lowest loss is kept.
-4. **Refinement.** The winner gets at most ``steps`` Adam steps at
-   ``image_size`` (residual blurred by 0.5 pixel), then a Levenberg-Marquardt
-   polish (:func:`_polish`: Jacobian by central differences of batched
-   renders), which converges in a few iterations along the directions where
-   the outline barely changes and Adam crawls.
+   itself is always one) or, without a camera, a global search over the whole
+   rotation group (:func:`screen_views`): ``views`` directions on a Fibonacci
+   sphere (:func:`sphere_of_views`, 256: ~13 degrees apart), each rendered
+   once (hard, at half of ``image_size``) and compared with the picture turned
+   by each of ``rolls`` angles (36: every 10 degrees) in a frame centred on
+   the silhouette's centroid and scaled by its area; rolling the camera about
+   its axis turns the picture, so one render serves every roll. The
+   :data:`SCREEN_KEEP` best distinct poses are placed (below) and the
+   ``restarts`` best by hard IoU that are at least :data:`DISTINCT_DEG`
+   apart go on (:func:`distinct_best`). Each gets its depth and image
+   position from the mask's area and centroid; with a camera the ``restarts``
+   best by silhouette IoU (the given camera always among them) are chosen
+   likewise. The restarts are optimised **together in one batch** at half of
+   ``image_size`` for ``coarse_steps`` Adam steps on a residual blurred by 3
+   pixels.
+4. **Refinement.** The :data:`FINALISTS` best distinct poses of the coarse
+   stage get at most ``steps`` Adam steps at ``image_size`` (batched; residual
+   blurred by 0.5 pixel), then each a Levenberg-Marquardt polish
+   (:func:`_polish`: Jacobian by central differences of batched renders),
+   which converges in a few iterations along the directions where the outline
+   barely changes and Adam crawls. The finalist with the lowest final loss at
+   ``image_size`` wins: a pose that looked best at half size is checked
+   against a distant rival at full detail.
+
+**Ambiguity.** The distinct poses are reported, best first, with their hard
+IoU and the ``image_size`` it was measured at (``extra["alternatives"]``: the
+refined finalists at ``image_size``, the other coarse ends at half of it). A
+refined pose at least :data:`DISTINCT_DEG` from the winner within
+:data:`AMBIGUOUS_IOU` of its IoU means the silhouette hardly tells them
+apart (a symmetric object, or a view along a symmetry): a warning names it and
+``extra["ambiguous"]`` is ``True``.
 
 Adam runs on the mean squared difference ``blur(render) - blur(mask)`` (both
 blurred by the same Gaussian: the optimum stays at the true pose, the basin
 widens), each pose parameter scaled to the image motion it causes (NDC units)
 so that one ``lr`` suits all; ``lr`` (x 1.3 in the coarse stage, x 0.5 in the
 refinement) cosine-decays to 5 % over each stage. Poses of a batch are
-independent. Loss history: the best loss of the batch at each step.
+independent. Loss history: the best loss of the batch at each step (while the
+finalists are polished one after another: the best loss so far).
 Metrics: ``iou`` (hard IoU, silhouette > 0.5 against mask > 0.5, of the final
-pose at ``image_size``), ``coarse_iou`` (of the restart that won the coarse
-stage), ``restart`` (its index among the restarts, 0 to ``restarts - 1``) and
+pose at ``image_size``), ``coarse_iou`` (at half size, of the restart that
+won), ``restart`` (its index among the restarts, 0 to ``restarts - 1``) and
 ``candidate`` (its index among the candidates; 0 is the given camera).
 
 **Confidence.** A final IoU below :data:`CONFIDENT_IOU` (0.95) adds a warning
@@ -88,6 +102,7 @@ __all__ = [
     "make_example",
     "example_mesh",
     "sphere_of_views",
+    "screen_views",
     "distinct_best",
     "CONFIDENT_IOU",
 ]
@@ -97,6 +112,9 @@ LR_STAGE = (1.3, 0.5)  # lr multiplier of the coarse and fine stages
 POLISH_ITERS = 6  # Levenberg-Marquardt iterations at image_size after Adam (see _polish)
 TOL_PX = 0.05  # a stage stops once the pose moved less than this many pixels over 4 steps
 DISTINCT_DEG = 20.0  # restarts (and reported alternatives) are poses at least this far apart
+SCREEN_KEEP = 48  # without a camera: the best screened views (distinct) that are placed and ranked by hard IoU
+FINALISTS = 2  # the best distinct coarse poses refined at image_size; the lowest final loss wins
+AMBIGUOUS_IOU = 0.005  # a refined pose DISTINCT_DEG away within this IoU of the winner: an ambiguous silhouette
 CONFIDENT_IOU = 0.95  # a final silhouette IoU below this: the pose is reported as unsure (a warning)
 ORTHO_DEPTH = 1000.0  # depth (in object radii) at which the fit renders an object seen by an orthographic camera
 
@@ -313,6 +331,60 @@ def sphere_of_views(views: int, rolls: int, dtype=torch.float32, device=None) ->
     return R.reshape(-1, 3, 3).to(dtype=dtype, device=device)
 
 
+def _canonical(masks: torch.Tensor, angles: torch.Tensor | None, size: int) -> torch.Tensor:
+    """Masks ``(N, H, W)`` resampled about their centroid, scaled by the root of their area, on a
+    ``size`` x ``size`` grid -> ``(N, size, size)``, or ``(N, A, size, size)`` turned by each of
+    ``angles (A,)`` (radians, counter-clockwise in NDC): a frame in which silhouettes that differ
+    by a move, a zoom or a turn in the picture plane coincide."""
+    N, H, W = masks.shape
+    a, cx, cy = _moments(masks)
+    s = min(H, W)
+    half = 1.6 * (a * (H * W) / (s * s) * 4).sqrt()  # NDC half-width of the grid: ~1.6 x the root of the area
+    t = torch.linspace(-1, 1, size, dtype=masks.dtype, device=masks.device)
+    py, px = torch.meshgrid(-t, -t, indexing="ij")  # grid rows top to bottom (NDC y falls), columns left (+x) to right
+    p = torch.stack([px, py], -1)  # (size, size, 2) canonical NDC offsets
+    if angles is None:
+        angles = torch.zeros(1, dtype=masks.dtype, device=masks.device)
+    c, sn = torch.cos(angles), torch.sin(angles)
+    q = torch.stack([c[:, None, None] * p[..., 0] - sn[:, None, None] * p[..., 1],
+                     sn[:, None, None] * p[..., 0] + c[:, None, None] * p[..., 1]], -1)  # (A, size, size, 2)
+    ndc = torch.stack([cx, cy], -1)[:, None, None, None] + half[:, None, None, None, None] * q[None]  # (N, A, ...)
+    grid = torch.stack([-ndc[..., 0] * s / W, -ndc[..., 1] * s / H], -1)  # grid_sample: +x right, +y down
+    A = angles.shape[0]
+    out = F.grid_sample(masks[:, None].expand(N, A, H, W).reshape(N * A, 1, H, W), grid.reshape(N * A, size, size, 2),
+                        mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.reshape(N, A, size, size)
+
+
+def screen_views(fit: "_Fit", R: torch.Tensor, ref: torch.Tensor, rolls: int, depth: float,
+                 size: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
+    """Score every view of ``R (V, 3, 3)`` at every roll against ``ref (h, w)`` with one hard render
+    per view -> rotations ``(V * rolls, 3, 3)`` and scores ``(V * rolls,)`` (soft IoU, higher is better).
+
+    Rolling the camera about its forward axis turns the picture about the principal point, so a
+    view is rendered once (the object ahead at ``depth``) and compared with the reference turned by
+    each of ``rolls`` angles, both in the centroid-and-area frame of :func:`_canonical` (which
+    also absorbs the object's position and depth)."""
+    V = R.shape[0]
+    hw = tuple(ref.shape)
+    zero = torch.zeros(V, device=R.device)
+    with torch.no_grad():
+        sil = fit.render_hard(*fit.rt(R, torch.zeros(V, 3, device=R.device), zero, zero,
+                                      torch.full((V,), math.log(depth), device=R.device)), hw)
+        ang = torch.arange(rolls, dtype=ref.dtype, device=ref.device) * (2 * math.pi / rolls)
+        views = _canonical(sil, None, size)[:, 0].flatten(1)  # (V, P)
+        refs = _canonical(ref[None], ang, size)[0].flatten(1)  # (K, P)
+        inter = views @ refs.T  # (V, K)
+        union = views.sum(1)[:, None] + refs.sum(1)[None] - inter
+        score = inter / union.clamp_min(1e-6)
+    c, sn = torch.cos(ang), torch.sin(ang)
+    o, i = torch.zeros_like(c), torch.ones_like(c)
+    Rz = torch.stack([torch.stack([c, sn, o], -1), torch.stack([-sn, c, o], -1), torch.stack([o, o, i], -1)], 1)
+    # X R Rz: the view coordinates turned by the angle, so the picture turns with the reference
+    Rk = R[:, None] @ Rz.to(R.dtype)[None]  # (V, K, 3, 3)
+    return Rk.reshape(-1, 3, 3), score.reshape(-1)
+
+
 def distinct_best(R: torch.Tensor, score: torch.Tensor, n: int, min_deg: float) -> torch.Tensor:
     """Indices ``(<= n,)`` of the best poses by ``score (N,)`` whose rotations ``R (N, 3, 3)`` are
     pairwise more than ``min_deg`` apart (greedy, best first)."""
@@ -345,16 +417,24 @@ def _spread_rotations(n: int, spread_deg: float, g: torch.Generator, dtype, devi
     return out.to(device)
 
 
-def _alternatives(fit: _Fit, R0: torch.Tensor, theta: torch.Tensor, ious: torch.Tensor, camera_of) -> list[dict]:
-    """The distinct poses the restarts ended in (``DISTINCT_DEG`` apart), best first, for
-    ``summary.json``: ``[{"iou", "R", "T"}]`` (IoU at half ``image_size``, the world camera's ``R``, ``T``).
-    Near-equal IoUs of distant poses mean an ambiguous (e.g. symmetric) silhouette."""
+def _alternatives(fit: _Fit, R0: torch.Tensor, theta: torch.Tensor, ious: torch.Tensor, camera_of,
+                  size: int) -> list[dict]:
+    """The distinct poses ``theta (N, 6)`` (``DISTINCT_DEG`` apart), best first by ``ious (N,)``
+    (hard IoU at ``size`` pixels, the longer side) for ``summary.json``: ``[{"iou", "image_size", "R",
+    "T"}]`` (the world camera's ``R``, ``T``). Near-equal IoUs of distant poses mean an ambiguous (e.g.
+    symmetric) silhouette."""
     R = fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5])[0]
     out = []
     for i in distinct_best(R.detach(), ious, R.shape[0], DISTINCT_DEG).tolist():
         cam = camera_of(R0[i : i + 1], theta[i : i + 1].detach())
-        out.append({"iou": round(float(ious[i]), 4), "R": cam.R[0].tolist(), "T": cam.T[0].tolist()})
+        out.append({"iou": round(float(ious[i]), 4), "image_size": int(size), "R": cam.R[0].tolist(),
+                    "T": cam.T[0].tolist()})
     return out
+
+
+def _apart(a: dict, b: dict) -> bool:
+    """Whether the rotations ``"R"`` (nested lists) of two alternatives are more than ``DISTINCT_DEG`` apart."""
+    return float(rotation_error_deg(torch.tensor(a["R"]), torch.tensor(b["R"]))) > DISTINCT_DEG
 
 
 def blur(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
@@ -522,11 +602,13 @@ class EstimatePose(Method):
               minimum=1, maximum=64),
         Param("candidates", 8, "with a camera: starting views around it screened (small renders) to choose the restarts from",
               minimum=1, maximum=1024),
-        Param("views", 64, "without a camera: viewing directions screened (a Fibonacci sphere; 64 are ~25 degrees "
-              "apart), each at every roll", minimum=4, maximum=1024),
-        Param("rolls", 8, "without a camera: turns about each viewing direction screened", minimum=1, maximum=64),
+        Param("views", 256, "without a camera: viewing directions screened (a Fibonacci sphere; 256 are ~13 degrees "
+              "apart), one render each, compared at every roll", minimum=4, maximum=1024),
+        Param("rolls", 36, "without a camera: turns about each viewing direction screened (as turns of the picture, "
+              "36: every 10 degrees)", minimum=1, maximum=360),
         Param("coarse_steps", 40, "Adam steps of the restarts (batched) at half of image_size", minimum=0, maximum=100),
-        Param("steps", 15, "most Adam steps of the best view at image_size before the Levenberg-Marquardt polish", minimum=2, maximum=1000),
+        Param("steps", 30, "most Adam steps of the finalists at image_size (a stage stops early once the pose settles) "
+              "before the Levenberg-Marquardt polish", minimum=2, maximum=1000),
         Param("spread", 35.0, "degrees the starting views spread around the given camera", minimum=0.0,
               maximum=180.0),
         Param(
@@ -617,14 +699,17 @@ class EstimatePose(Method):
         else:
             # the whole sphere of views x rolls, with a random turn of the grid (seeded)
             turn = random_rotations(1, generator=g, dtype=torch.float32)[0]
-            R0 = (turn @ sphere_of_views(params["views"], params["rolls"])).to(device)
+            z0 = 1.0 / (0.6 * tan_half)  # the unit sphere spans ~60 % of the picture's height
+            Rv, score = screen_views(fit, (turn @ sphere_of_views(params["views"], 1)).to(device), refs[1],
+                                     params["rolls"], z0)
+            R0 = Rv[distinct_best(Rv, score, SCREEN_KEEP, DISTINCT_DEG / 2)]
             n_cand = R0.shape[0]
             w = torch.zeros(n_cand, 3, device=device)
-            z0 = 1.0 / (0.6 * tan_half)  # the unit sphere spans ~60 % of the picture's height
             u = torch.zeros(n_cand, device=device)
             v = torch.zeros(n_cand, device=device)
         s = torch.full((n_cand,), math.log(z0), device=device)
-        u, v, s, iou0 = _place(fit, R0, w, u, v, s, refs[0], tuple(refs[0].shape), hard=R_in is None)
+        ref_place = refs[0] if R_in is not None else refs[1]
+        u, v, s, iou0 = _place(fit, R0, w, u, v, s, ref_place, tuple(ref_place.shape), hard=R_in is None)
         if R_in is not None:  # the given camera always starts
             order = torch.argsort(iou0, descending=True, stable=True)
             keep = torch.cat([order[order == 0], order[order != 0]])[: params["restarts"]]
@@ -633,7 +718,7 @@ class EstimatePose(Method):
         R0 = R0[keep]
         theta = torch.cat([w[keep], u[keep, None], v[keep, None], s[keep, None]], 1)
 
-        total = params["coarse_steps"] + params["steps"] + POLISH_ITERS
+        total = params["coarse_steps"] + params["steps"] + FINALISTS * POLISH_ITERS
         tracker = Tracker(progress, total, snapshots=24, preview_every=1)
         step = 0
 
@@ -657,26 +742,65 @@ class EstimatePose(Method):
                 sil = fit.render(*fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5]),
                                  tuple(refs[1].shape))
             loss = _loss(sil, blur(refs[1][None], BLUR_PX[0])[0], BLUR_PX[0])
-        k = int(torch.argmin(loss))
-        ious = _iou(sil, refs[1])
-        coarse_iou = float(ious[k])
-        alternatives = _alternatives(fit, R0, theta, ious, camera_of)
-        R0b, theta = R0[k : k + 1], theta[k : k + 1]
+        ious, theta_coarse = _iou(sil, refs[1]), theta
+        Rc = fit.rt(R0, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5])[0].detach()
+        fin = distinct_best(Rc, -loss, FINALISTS, DISTINCT_DEG)  # the best by coarse loss first
+        k = int(fin[0])
+        R0b, theta_c = R0[k : k + 1], theta[k : k + 1]
+        R0f, thf = R0[fin], theta[fin]
 
-        # ---------------------------------------------------------- refine the best at image_size
+        # ---------------------------------------------------------- refine the finalists at image_size
         if go:
             tracker.new_stage()  # losses at image_size are not compared with the coarse ones
             px = 2.0 / min(refs[2].shape)
-            theta, _, _, go = _descend(fit, R0b, theta, refs[2], blur_px=BLUR_PX[1], steps=params["steps"],
-                                       lr=lr * LR_STAGE[1], tol=TOL_PX * px, on_step=on_step(R0b))
-        if go and POLISH_ITERS:
-            theta, go = _polish(fit, R0b, theta, refs[2], blur_px=BLUR_PX[1], iters=POLISH_ITERS, on_step=on_step(R0b))
-        # the accepted pose of the last stage (or of the coarse phase when cancelled there): the best step
-        R0b, theta = tracker.kept((R0b, theta))
+            thf, _, _, go = _descend(fit, R0f, thf, refs[2], blur_px=BLUR_PX[1], steps=params["steps"],
+                                     lr=lr * LR_STAGE[1], tol=TOL_PX * px, on_step=on_step(R0f))
+        done = [float("inf"), R0b, theta_c]  # the best polished finalist so far: loss, R0, theta
+
+        def polish_step(R0s, last: list):
+            """Progress of one finalist's polish: its loss while it beats the polished ones before, else theirs."""
+            def call(loss: torch.Tensor, th: torch.Tensor) -> bool:
+                nonlocal step
+                last[:] = [float(loss[0]), R0s, th.detach().clone()]
+                lead = list(last) if last[0] <= done[0] else list(done)
+                go = tracker.update(step, lead[0], lambda: camera_of(lead[1], lead[2]), keep=lambda: (lead[1], lead[2]))
+                step += 1
+                return go
+            return call
+
+        polished = []
+        for i in range(thf.shape[0]):
+            th_i, last = thf[i : i + 1], [float("inf"), None, None]
+            if go and POLISH_ITERS:
+                th_i, go = _polish(fit, R0f[i : i + 1], th_i, refs[2], blur_px=BLUR_PX[1], iters=POLISH_ITERS,
+                                   on_step=polish_step(R0f[i : i + 1], last))
+                if last[0] < done[0]:
+                    done[:] = last
+            polished.append(th_i)
+        thf = torch.cat(polished)
+        with torch.no_grad():
+            Rf, Tf = fit.rt(R0f, thf[:, :3], thf[:, 3], thf[:, 4], thf[:, 5])
+            sil_f = fit.render(Rf, Tf, tuple(refs[2].shape))
+            loss_f = _loss(sil_f, blur(refs[2][None], BLUR_PX[1])[0], BLUR_PX[1])
+            iou_f = _iou(sil_f, refs[2])
+        j = int(torch.argmin(loss_f))
+        # the winner by final loss at image_size (or, when cancelled, the best step kept)
+        R0b, theta = tracker.kept((R0f[j : j + 1], thf[j : j + 1]))
+        if not tracker.cancelled:
+            k = int(fin[j])
+        coarse_iou = float(ious[k])
+        # the refined finalists (IoU at image_size) and the other distinct poses of the coarse stage (at half)
+        alternatives = _alternatives(fit, R0f, thf, iou_f, camera_of, max(refs[2].shape))
+        alternatives += [a for a in _alternatives(fit, R0, theta_coarse, ious, camera_of, max(refs[1].shape))
+                         if all(_apart(a, b) for b in alternatives)]
+        alternatives.sort(key=lambda a: -a["iou"])  # best first (stable: a refined pose before an equal coarse one)
         with torch.no_grad():
             R, T = fit.rt(R0b, theta[:, :3], theta[:, 3], theta[:, 4], theta[:, 5])
             sil = fit.render(R, T, tuple(refs[2].shape))
             final_iou = float(_iou(sil, refs[2])[0])
+        won = {"R": R[0].tolist()}
+        rivals = [a for a in alternatives if a["image_size"] == max(refs[2].shape) and _apart(a, won)
+                  and a["iou"] >= final_iou - AMBIGUOUS_IOU]
         camera_out = make_camera(R, T)
         if not tracker.snapshots or tracker.snapshots[-1][0] != step - 1:
             tracker.snapshots.append((max(step - 1, 0), camera_out))
@@ -690,6 +814,12 @@ class EstimatePose(Method):
         result.cancelled = tracker.cancelled
         result.extra["alternatives"] = alternatives
         result.extra["confident"] = final_iou >= CONFIDENT_IOU
+        result.extra["ambiguous"] = bool(rivals)
+        for a in rivals:
+            turn = float(rotation_error_deg(R[0].cpu(), torch.tensor(a["R"])))
+            result.warnings.append(
+                f"ambiguous silhouette: a pose {turn:.0f} degrees away fits about as well (IoU {a['iou']:.3f} against "
+                f"{final_iou:.3f}); it is listed in summary.json's alternatives")
         if not result.extra["confident"]:
             result.warnings.append(
                 f"unsure pose: the final silhouette IoU {final_iou:.3f} is below {CONFIDENT_IOU}; the mesh may not "
