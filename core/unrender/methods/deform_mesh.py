@@ -7,6 +7,8 @@ minimised with Adam or SGD with momentum over per-vertex positions.
 
 Beyond the tutorial, three schedules:
 
+- ``"auto"`` (the default): ``"remesh"``, or ``"coarse-to-fine"`` when a
+  source mesh is given (its connectivity is kept).
 - ``"remesh"`` remeshes the surface every ``remesh_every``
   steps (:func:`unrender.geometry.remesh`: edge split, collapse, flip and
   tangential relaxation, as continuous remeshing for inverse rendering does)
@@ -21,7 +23,7 @@ Beyond the tutorial, three schedules:
   a closed surface extracted from it (:func:`unrender.geometry.enclosing_surface`:
   winding-number and sample occupancy, marching cubes, remeshed to
   ``edge_length``), so a torus stays a torus and separate parts stay apart.
-- ``"coarse-to-fine"`` (the default) starts on a coarse icosphere (``start_level``) and
+- ``"coarse-to-fine"`` starts on a coarse icosphere (or the source) (``start_level``) and
   subdivides it during the fit until ``level`` (fixed connectivity: the
   result is a level-``level`` icosphere's). Each stage gets a fresh
   optimiser, a cosine learning-rate decay to ``lr_decay * lr``, ``points /
@@ -105,14 +107,14 @@ class DeformMesh(Method):
     )
     inputs = (
         Input("target", ("mesh", "points"), "the shape to fit: a mesh (sampled each step) or a point cloud"),
-        Input("source", ("mesh",), "deform this mesh instead of an icosphere (its connectivity is kept)",
+        Input("source", ("mesh",), "deform this mesh instead of an icosphere (its connectivity is kept, except with schedule remesh)",
               required=False),
     )
     outputs = (Output("mesh", "mesh", "the deformed mesh, in the target's frame"),)
     params = (
         Param("level", 4, "icosphere level of the result (10 * 4^level + 2 vertices)", minimum=0, maximum=6),
         Param("steps", 150, "optimisation steps", minimum=1, maximum=1_000_000),
-        Param("points", 5000, "points sampled on each surface per step (at the final resolution)",
+        Param("points", 10_000, "points sampled on each surface per step (at the final resolution)",
               minimum=10, maximum=10_000_000),
         Param("optimizer", "adam", "optimiser", choices=("adam", "sgd")),
         Param("lr", 0.01, "learning rate (PyTorch3D's tutorial uses 1.0 with SGD)", minimum=1e-8, maximum=100.0),
@@ -120,16 +122,16 @@ class DeformMesh(Method):
         Param("lr_decay", 0.1, "final learning rate as a fraction of lr (cosine decay in each stage); 1: constant",
               minimum=0.0, maximum=1.0),
         Param("w_chamfer", 1.0, "weight of the chamfer distance", minimum=0.0),
-        Param("w_edge", 1.0, "weight of the edge-length loss (mean squared edge length; with remesh, 0.1 keeps "
-              "more detail)", minimum=0.0),
+        Param("w_edge", 0.1, "weight of the edge-length loss (mean squared edge length; PyTorch3D's tutorial: 1)",
+              minimum=0.0),
         Param("w_normal", 0.01, "weight of the normal-consistency loss", minimum=0.0),
-        Param("w_laplacian", 0.1, "weight of the uniform Laplacian smoothing loss (with remesh, 0.01 keeps more "
-              "detail: remeshing keeps triangles well shaped)", minimum=0.0),
-        Param("schedule", "coarse-to-fine",
-              "remesh: start coarse and remesh towards a shrinking, curvature-adaptive edge length during the "
+        Param("w_laplacian", 0.01, "weight of the uniform Laplacian smoothing loss (PyTorch3D's tutorial: 0.1; "
+              "remeshing keeps triangles well shaped, so less smoothing keeps more detail)", minimum=0.0),
+        Param("schedule", "auto",
+              "auto: remesh, or coarse-to-fine when a source mesh is given (its connectivity is kept); remesh: start coarse and remesh towards a shrinking, curvature-adaptive edge length during the "
               "fit (detail and thin parts appear, triangles stay well shaped); coarse-to-fine: start coarse, "
               "subdivide during the fit (the result keeps an icosphere's connectivity); plain: fit at the final "
-              "resolution", choices=("remesh", "coarse-to-fine", "plain")),
+              "resolution", choices=("auto", "remesh", "coarse-to-fine", "plain")),
         Param("init", "auto",
               "remesh: the starting surface; sphere: an icosphere; target: a closed surface extracted from the "
               "target (occupancy, marching cubes), with the target's genus and parts; auto: target when the "
@@ -194,6 +196,8 @@ class DeformMesh(Method):
             else:
                 source_verts = (source_verts - center) / scale
             source = (source_verts, source.faces_list()[0])
+        if params["schedule"] == "auto":
+            params = {**params, "schedule": "coarse-to-fine" if source is not None else "remesh"}
         fit = self._fit_remesh if params["schedule"] == "remesh" else self._fit_levels
         final, faces, stage_log, info = fit(params, tgt_mesh, tgt_pts, source, sample_target, weights, tracker,
                                             lambda x, f: Meshes([x.detach() * scale + center], [f]).cpu(), g)
@@ -350,6 +354,11 @@ class DeformMesh(Method):
         state = opt.state.get(v, {})
         names = [k for k, t in state.items() if isinstance(t, torch.Tensor) and t.shape == v.shape]
         verts, faces, attrs, _ = remesh(v.detach(), faces, length, [state[k] for k in names])
+        # Per-vertex gradients scale with 1 / (vertex count) (the chamfer is a mean over samples
+        # shared by the vertices): rescale the moments, or a finer mesh inherits a coarse mesh's
+        # large second moments and crawls.
+        r = v.shape[0] / verts.shape[0]
+        attrs = [t * (r * r if k == "exp_avg_sq" else r) for k, t in zip(names, attrs)]
         new_v = verts.clone().requires_grad_(True)
         new_opt = self._optimizer(params, new_v, opt.param_groups[0]["lr"])
         if state:
