@@ -175,7 +175,8 @@ def test_live_run_updates_the_new_object_while_it_fits_then_writes_the_result(sc
 
     final = _drive(session, seen)
     assert final.done and final.error is None and final.step == 60
-    assert len(shapes) >= 2 and not np.allclose(shapes[0], shapes[-1])  # the viewport saw the fit move
+    # the viewport saw the fit move (and remesh: the vertex count may change)
+    assert len(shapes) >= 2 and not (shapes[0].shape == shapes[-1].shape and np.allclose(shapes[0], shapes[-1]))
     status, level, message = session.finish(final)
     assert status == {"FINISHED"} and level == "INFO" and message.startswith("Deform mesh:")
     obj = session.objects["mesh"]

@@ -63,10 +63,10 @@ def test_deform_mesh_script_fits_and_saves_a_copy(tmp_path):
     run = _script("blender_deform_mesh.py", scene, "--target", "Target", "--output", out, "--level", "3",
                   "--steps", "80", "--param", "points=1500")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "Deform mesh Target: 642 vertices" in run.stdout and "100%" in run.stderr  # the tqdm bar ran to the end
+    assert "Deform mesh Target: " in run.stdout and "100%" in run.stderr  # the tqdm bar ran to the end
     assert scene.stat().st_mtime_ns == stamp  # the opened file is left as it was
     found = _python(CHECK_FIT, out)
-    assert found["verts"] == 642 and found["f1"] > 0.95, found
+    assert 300 < found["verts"] < 3000 and found["f1"] > 0.95, found  # remeshed near a level-3 edge length
 
 
 def test_scripts_report_bad_input_in_one_line(tmp_path):

@@ -79,7 +79,7 @@ def test_deform_mesh_from_files_and_the_pictures(capsys, tmp_path):
                                  "--steps", "60", "--level", "2", "--seed", "3"])
     assert code == 0, err
     fit = load_obj(out_dir / "mesh.obj")
-    assert fit.faces.shape[0] == 320
+    assert 100 < fit.faces.shape[0] < 1500  # remeshed near a level-2 icosphere's edge length
     # the fit lies in the target's frame, not the unit sphere
     assert torch.allclose(fit.verts.mean(0), v.mean(0), atol=0.3)
     assert 2.0 < float((fit.verts - v.mean(0)).norm(dim=1).max()) < 4.0

@@ -90,7 +90,7 @@ def _shaded_turntable(out: Path, seed: int) -> dict:
 
 
 def _deform_mesh(out: Path, seed: int) -> dict:
-    # The deform-mesh method, coarse to fine, from an icosphere onto a bumpy
+    # The deform-mesh method, remeshing as it goes, from an icosphere onto a bumpy
     # ellipsoid; its result folder holds the fit, the loss curve and a GIF.
     from .methods import get_method, run_method, save_result
     from .metrics import mesh_f1
