@@ -4,17 +4,8 @@ from .cubify import cubify
 from .enclose import enclosing_surface, points_occupancy
 from .depth import depth_to_points, project_points, unproject_depth
 from .marching_cubes import marching_cubes, marching_cubes_implicit
-from .remesh import (
-    MeshEdges,
-    adaptive_edge_lengths,
-    collapse_edges,
-    edge_lengths,
-    flip_edges,
-    mesh_edges,
-    remesh,
-    split_edges,
-    tangential_relax,
-)
+from .remesh import *  # noqa: F401,F403  (the operations listed in remesh.__all__)
+from .remesh import __all__ as _remesh_names
 from .primitives import (
     cube,
     ico_sphere,
@@ -61,15 +52,7 @@ __all__ = [
     "cubify",
     "enclosing_surface",
     "points_occupancy",
-    "MeshEdges",
-    "adaptive_edge_lengths",
-    "collapse_edges",
-    "edge_lengths",
-    "flip_edges",
-    "mesh_edges",
-    "remesh",
-    "split_edges",
-    "tangential_relax",
+    *_remesh_names,
     "SurfaceTopology",
     "connected_components",
     "surface_topology",
