@@ -50,7 +50,7 @@ def test_quality_bar_with_defaults(name):
     f1_02, f1_05 = _f1(mesh, tgt)
     assert f1_05 >= 0.98, f"{name}: F1@0.05 {f1_05:.3f}"
     assert f1_02 >= 0.85, f"{name}: F1@0.02 {f1_02:.3f}"
-    # The method's own 50k-point metrics agree with the 100k-point measure.
+    # The method's own 200k-point metrics agree with the 100k-point measure.
     assert abs(result.metrics["f1@0.05"] - f1_05) < 0.02
     assert abs(result.metrics["f1@0.02"] - f1_02) < 0.05
     assert set(result.metrics) >= {"chamfer", "f1@0.01", "f1@0.02", "f1@0.05"}
