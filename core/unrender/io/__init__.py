@@ -1,6 +1,6 @@
 """File formats: OBJ (+MTL, UV textures; PyTorch3D's ``verts, faces, aux = load_obj(f)`` and
 ``load_objs_as_meshes``), PLY (ascii + binary), images and GIFs, voxel grids
-(``.npz``/``.npy``), cameras (``.json``) and keypoints (``.json``/``.npy``); each a load/save pair.
+(``.npz``/``.npy``), cameras (``.json``), keypoints (``.json``/``.npy``) and OpenPose keypoint JSON; each a load/save pair.
 NumPy files (voxels, points, keypoints) are read by :func:`load_arrays` (``arrays.py``).
 
 Readers raise ``FileNotFoundError`` for a missing file and ``ValueError``
@@ -22,6 +22,14 @@ from .cameras import (CAMERA_FIELDS, CAMERAS_FORMAT, ROTATION_TOLERANCE, camera_
                       save_cameras)
 from .images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, save_gif, save_image
 from .keypoints import KEYPOINTS_FORMAT, load_keypoints, save_keypoints
+from .openpose import (
+    KEYPOINT_LAYOUTS,
+    check_confident_joints,
+    convert_layout,
+    layout_of,
+    load_openpose,
+    save_openpose,
+)
 from .obj import Material, ObjMesh, load_mtl, load_obj, save_obj
 from .obj_views import ObjFaces, ObjProperties, load_objs_as_meshes, make_texture_atlas, obj_as_tuple
 from .ply import PlyData, load_ply, save_ply
@@ -48,6 +56,12 @@ __all__ = [
     "camera_record",
     "load_cameras",
     "load_keypoints",
+    "load_openpose",
+    "save_openpose",
+    "KEYPOINT_LAYOUTS",
+    "check_confident_joints",
+    "convert_layout",
+    "layout_of",
     "load_voxels",
     "save_cameras",
     "save_keypoints",
