@@ -222,6 +222,13 @@ def _safe_scalar(dtype, *args):
     return _SCALAR(dtype, *args)
 
 
+def _safe_encode(text, encoding="utf-8"):
+    """``_codecs.encode``, which Python 3 pickles of protocol < 3 use for bytes: text to bytes only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise ValueError(f"pickle: expected _codecs.encode(str, 'latin1'), found {type(text).__name__}, {encoding!r}")
+    return text.encode(encoding)
+
+
 def _safe_reconstructor(cls, base, state):
     """``copyreg._reconstructor`` (how protocol 0/1 pickles make objects), for stand-ins only."""
     if not (isinstance(cls, type) and issubclass(cls, _StandIn)) or base is not object or state is not None:
@@ -246,8 +253,10 @@ class _SmplUnpickler(pickle.Unpickler):
             return _safe_scalar
         if found is not None:
             return found
-        if (module, name) == ("copyreg", "_reconstructor"):
+        if module in ("copyreg", "copy_reg") and name == "_reconstructor":
             return _safe_reconstructor
+        if (module, name) == ("_codecs", "encode"):
+            return _safe_encode
         if module == "chumpy" or module.startswith("chumpy."):
             return _stand_in(module, name)
         if module.startswith("scipy.sparse") and name in _SPARSE:
