@@ -80,9 +80,12 @@ def parent_levels(parents) -> list[tuple[torch.Tensor, torch.Tensor]]:
     Raises:
         ValueError: a parent index out of range, or a cycle.
     """
-    p = torch.as_tensor(parents).reshape(-1).tolist() if not isinstance(parents, (list, tuple)) else list(parents)
+    try:
+        p = [int(i) for i in torch.as_tensor(parents).reshape(-1).tolist()]
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"parents: expected a sequence of ints, found {parents!r}") from None
     J = len(p)
-    if not all(isinstance(i, int) and -1 <= i < J for i in p):
+    if not all(-1 <= i < J for i in p) or torch.as_tensor(parents).is_floating_point():
         raise ValueError(f"parents: expected ints in [-1, {J - 1}] (-1: root), found {p}")
     if any(i == j for j, i in enumerate(p)):
         raise ValueError(f"parents: expected no joint to be its own parent, found {p}")
