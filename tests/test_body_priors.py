@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from unrender.body.poses import JOINT_RANGES_DEG, SMPL_JOINT_NAMES, SMPL_PARENTS, sample_body_poses
+from unrender.body.poses import JOINT_RANGES_DEG, sample_body_poses
+from unrender.io.body_models import SMPL_JOINT_NAMES, SMPL_PARENTS
 from unrender.body.priors import PosePrior, bend_penalty, fit_gmm, geman_mcclure
 from unrender.geometry.rotations import axis_angle_to_matrix, matrix_to_euler_angles
 

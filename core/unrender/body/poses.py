@@ -15,16 +15,9 @@ from __future__ import annotations
 import torch
 
 from ..geometry.rotations import euler_angles_to_matrix, matrix_to_axis_angle
+from ..io.body_models import SMPL_JOINT_NAMES
 
-__all__ = ["JOINT_RANGES_DEG", "SMPL_JOINT_NAMES", "SMPL_PARENTS", "sample_body_poses"]
-
-SMPL_JOINT_NAMES = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand",
-    "right_hand",
-)
-SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+__all__ = ["JOINT_RANGES_DEG", "sample_body_poses"]
 
 # (x, y, z) ranges in degrees of the left (or central) joints; right joints mirror their left twin.
 _LEFT = {

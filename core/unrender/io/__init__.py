@@ -1,6 +1,7 @@
 """File formats: OBJ (+MTL, UV textures; PyTorch3D's ``verts, faces, aux = load_obj(f)`` and
 ``load_objs_as_meshes``), PLY (ascii + binary), images and GIFs, voxel grids
-(``.npz``/``.npy``), cameras (``.json``), keypoints (``.json``/``.npy``) and OpenPose keypoint JSON; each a load/save pair.
+(``.npz``/``.npy``), cameras (``.json``), keypoints (``.json``/``.npy``), OpenPose keypoint JSON and body
+models (unrender's ``.npz``, smplx ``.npz``, SMPL ``.pkl`` by a restricted unpickler); each a load/save pair.
 NumPy files (voxels, points, keypoints) are read by :func:`load_arrays` (``arrays.py``).
 
 Readers raise ``FileNotFoundError`` for a missing file and ``ValueError``
@@ -18,6 +19,8 @@ import torch
 
 from ._common import as_path
 from .arrays import MAX_ARRAY_BYTES, load_arrays
+from .body_models import (BODY_MODEL_KEYS, MAX_BODY_MODEL_BYTES, SMPL_JOINT_NAMES, SMPL_PARENTS, check_body_arrays,
+                          load_body_model, save_body_model)
 from .cameras import (CAMERA_FIELDS, CAMERAS_FORMAT, ROTATION_TOLERANCE, camera_fields, camera_record, load_cameras,
                       save_cameras)
 from .images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, save_gif, save_image
@@ -36,6 +39,13 @@ from .ply import PlyData, load_ply, save_ply
 from .voxels import load_voxels, save_voxels
 
 __all__ = [
+    "BODY_MODEL_KEYS",
+    "MAX_BODY_MODEL_BYTES",
+    "SMPL_JOINT_NAMES",
+    "SMPL_PARENTS",
+    "check_body_arrays",
+    "load_body_model",
+    "save_body_model",
     "CAMERA_FIELDS",
     "CAMERAS_FORMAT",
     "IMAGE_FORMATS",

@@ -39,7 +39,7 @@ class _Refused(Exception):
     """A check of ours failed: the message is final (the file name is added once)."""
 
 
-def _header(f, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+def _header(f, what: str, strings: bool = False) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Read and check an ``.npy`` header from the stream ``f``: ``(shape, fortran_order, dtype)``."""
     fmt = np.lib.format
     version = fmt.read_magic(f)
@@ -51,7 +51,8 @@ def _header(f, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
         raise _Refused(f"{what}: expected .npy format version 1.0 or 2.0, found {version[0]}.{version[1]}")
     if not all(isinstance(d, int) and d >= 0 for d in shape):
         raise _Refused(f"{what}: expected a shape of non-negative integers, found {shape!r}")
-    if dtype.kind not in _REAL_KINDS or dtype.fields is not None or dtype.shape != ():
+    real = dtype.kind in _REAL_KINDS or (strings and dtype.kind == "U")
+    if not real or dtype.fields is not None or dtype.shape != ():
         raise _Refused(f"{what}: expected a bool, integer or float array, found dtype {dtype} ({dtype.kind!r} kind)")
     return shape, fortran, dtype
 
@@ -76,17 +77,19 @@ def _check_size(what: str, shape, dtype: np.dtype, available: int, used: int, li
     return nbytes
 
 
-def _load_npy(p, limit: int) -> dict[str, np.ndarray]:
+def _load_npy(p, limit: int, strings: bool) -> dict[str, np.ndarray]:
     with open(p, "rb") as f:
-        shape, fortran, dtype = _header(f, str(p))
+        shape, fortran, dtype = _header(f, str(p), strings)
         available = p.stat().st_size - f.tell()
         nbytes = _check_size(str(p), shape, dtype, available, 0, limit)
         return {"array": _read_body(f, str(p), shape, fortran, dtype, nbytes)}
 
 
-def _load_npz(p, limit: int) -> dict[str, np.ndarray]:
+def _load_npz(p, limit: int, strings: bool, keys) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(p) as z:
         infos = z.infolist()
+        if keys is not None:
+            infos = [info for info in infos if info.filename[:-4] in keys]
         for info in infos:
             if not info.filename.endswith(".npy"):
                 raise _Refused(f"{p}: expected only .npy members in the archive, found {info.filename!r}")
@@ -95,27 +98,32 @@ def _load_npz(p, limit: int) -> dict[str, np.ndarray]:
         for info in infos:
             what = f"{p} member {info.filename!r}"
             with z.open(info) as f:
-                shape, fortran, dtype = _header(f, what)
+                shape, fortran, dtype = _header(f, what, strings)
                 nbytes = _check_size(what, shape, dtype, info.file_size - f.tell(), used, limit)
             used += nbytes
             plan.append((info, what, shape, fortran, dtype, nbytes))
         out = {}
         for info, what, shape, fortran, dtype, nbytes in plan:
             with z.open(info) as f:
-                _header(f, what)
+                _header(f, what, strings)
                 out[info.filename[:-4]] = _read_body(f, what, shape, fortran, dtype, nbytes)
                 f.read(1)  # reaching the end checks the member's CRC
         return out
 
 
-def load_arrays(path, *, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+def load_arrays(path, *, max_bytes: int | None = None, strings: bool = False,
+                keys=None) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file by name, or ``{"array": a}`` for an ``.npy`` file.
 
     Args:
         max_bytes: the most bytes to allocate for the file's arrays together
             (default :data:`MAX_ARRAY_BYTES`, 1 GiB).
+        strings: also admit fixed-width unicode arrays (dtype kind ``U``; never pickles).
+        keys: for an ``.npz``, read (and check) only the members of these names;
+            the others are neither read nor checked.
     Returns:
-        bool, integer or float arrays (any other dtype is refused).
+        bool, integer or float arrays (any other dtype is refused), and unicode
+        arrays with ``strings``.
     Raises:
         FileNotFoundError: missing file.
         ValueError: naming the file: not an ``.npy`` / ``.npz`` file, unreadable
@@ -129,7 +137,9 @@ def load_arrays(path, *, max_bytes: int | None = None) -> dict[str, np.ndarray]:
     regular_file(p)
     limit = MAX_ARRAY_BYTES if max_bytes is None else int(max_bytes)
     try:
-        return _load_npy(p, limit) if suffix == ".npy" else _load_npz(p, limit)
+        if suffix == ".npy":
+            return _load_npy(p, limit, strings)
+        return _load_npz(p, limit, strings, None if keys is None else set(keys))
     except _Refused as exc:
         raise ValueError(str(exc)) from None
     except _READ_ERRORS as exc:

@@ -1,0 +1,40 @@
+"""Human bodies: linear blend skinning for any skeleton and the SMPL body model.
+
+``skinning.py`` poses rest vertices with per-joint rotations (axis-angle,
+matrices or 6D) along a tree of joints; ``model.py`` holds :class:`BodyModel`
+(SMPL's numerics: shape blend, joints regressed from the shaped mesh, pose
+correctives, skinning, OpenPose BODY_25 / COCO-17 keypoint regressors);
+``procedural.py`` a tiny tube body for tests; ``poses.py`` plausible random
+poses within per-joint ranges; ``priors.py`` SMPLify's priors and robust
+terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees).
+``data/default_body.npz`` is the shipped body built from MakeHuman's CC0 data
+(``scripts/build_default_body.py``). Files are read and written by
+:mod:`unrender.io.body_models`.
+"""
+
+from .model import KEYPOINT_REGRESSORS, BodyModel, BodyOutput
+from .poses import JOINT_RANGES_DEG, sample_body_poses
+from .priors import PosePrior, bend_penalty, fit_gmm, geman_mcclure
+from .procedural import BODY25_NEAREST_JOINT, COCO17_NEAREST_JOINT, procedural_body_arrays
+from .skinning import (batch_rigid_transform, linear_blend_skinning, parent_levels, rotations_to_matrices,
+                       skinning_transforms)
+
+__all__ = [
+    "BodyModel",
+    "BodyOutput",
+    "KEYPOINT_REGRESSORS",
+    "procedural_body_arrays",
+    "BODY25_NEAREST_JOINT",
+    "COCO17_NEAREST_JOINT",
+    "rotations_to_matrices",
+    "parent_levels",
+    "batch_rigid_transform",
+    "skinning_transforms",
+    "linear_blend_skinning",
+    "JOINT_RANGES_DEG",
+    "sample_body_poses",
+    "PosePrior",
+    "bend_penalty",
+    "fit_gmm",
+    "geman_mcclure",
+]
