@@ -12,7 +12,8 @@ terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees).
 :mod:`unrender.io.body_models`.
 """
 
-from .model import KEYPOINT_REGRESSORS, BodyModel, BodyOutput
+from .fit_keypoints import KeypointFit, default_pose_prior, fit_keypoints, project_points
+from .model import KEYPOINT_REGRESSORS, BodyModel, BodyOutput, default_body_path
 from .poses import JOINT_RANGES_DEG, sample_body_poses
 from .priors import PosePrior, bend_penalty, fit_gmm, geman_mcclure
 from .procedural import BODY25_NEAREST_JOINT, COCO17_NEAREST_JOINT, procedural_body_arrays
@@ -22,6 +23,11 @@ from .skinning import (batch_rigid_transform, linear_blend_skinning, parent_leve
 __all__ = [
     "BodyModel",
     "BodyOutput",
+    "default_body_path",
+    "KeypointFit",
+    "default_pose_prior",
+    "fit_keypoints",
+    "project_points",
     "KEYPOINT_REGRESSORS",
     "procedural_body_arrays",
     "BODY25_NEAREST_JOINT",

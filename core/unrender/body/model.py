@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ from .._validate import check_tensor
 from ..io.body_models import check_body_arrays, load_body_model, save_body_model
 from .skinning import linear_blend_skinning, rotations_to_matrices
 
-__all__ = ["BodyOutput", "BodyModel", "KEYPOINT_REGRESSORS"]
+__all__ = ["BodyOutput", "BodyModel", "KEYPOINT_REGRESSORS", "default_body_path"]
 
 #: keypoint layout name -> the model array holding its regressor
 KEYPOINT_REGRESSORS = {"body25": "body25_regressor", "coco17": "coco17_regressor"}
@@ -37,6 +38,12 @@ class BodyOutput:
     transforms: torch.Tensor
     rest_vertices: torch.Tensor
     rest_joints: torch.Tensor
+
+
+def default_body_path() -> Path:
+    """Path of the shipped default body, ``unrender/body/data/default_body.npz`` (built by
+    ``scripts/build_default_body.py``; licence and provenance beside it)."""
+    return Path(__file__).resolve().parent / "data" / "default_body.npz"
 
 
 class BodyModel(torch.nn.Module):
@@ -71,6 +78,11 @@ class BodyModel(torch.nn.Module):
     def from_arrays(cls, arrays, *, dtype=torch.float32, device="cpu") -> "BodyModel":
         """A model from a mapping of unrender's body-model arrays (``BODY_FORMAT.md``)."""
         return cls(arrays, dtype=dtype, device=device)
+
+    @classmethod
+    def default(cls, *, dtype=torch.float32, device="cpu") -> "BodyModel":
+        """The shipped default body (MakeHuman's CC0 data in SMPL's layout, :func:`default_body_path`)."""
+        return cls.load(default_body_path(), dtype=dtype, device=device)
 
     @classmethod
     def load(cls, path, *, dtype=torch.float32, device="cpu") -> "BodyModel":
