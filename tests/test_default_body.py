@@ -82,6 +82,24 @@ def test_template_is_an_upright_adult_facing_plus_z(body):
     assert k[20, 0] > k[19, 0] > 0  # left small toe outside the big toe
 
 
+@pytest.mark.parametrize("betas", [None, [2.0, -1.5, 1.0], [-2.0, 1.5, -1.0]])
+def test_rest_pose_is_smpls_t_pose(body, betas):
+    # SMPL's rest: arms straight out along +-X at shoulder height (pose ranges and priors assume it)
+    v, J = joints(body, betas)
+    j = {n: J[i] for i, n in enumerate(NAMES)}
+    for side, sign in (("left_", 1), ("right_", -1)):
+        sh, el, wr = j[side + "shoulder"], j[side + "elbow"], j[side + "wrist"]
+        assert abs(wr[1] - sh[1]) < 0.03 and abs(wr[2] - sh[2]) < 0.03, side
+        for a, b in ((sh, el), (el, wr)):  # upper arm and forearm within 3 degrees of the X axis
+            d = (b - a) / np.linalg.norm(b - a)
+            assert sign * d[0] > np.cos(np.radians(3)), (side, d)
+        assert sign * (j[side + "hand"][0] - wr[0]) > 0.05  # the hand carries on outwards
+        arm = v[body["weights"].argmax(1) == NAMES.index(side + "elbow")]  # the forearm's skin
+        assert np.abs(arm[:, 1] - sh[1]).max() < 0.08, side
+    assert abs(v[:, 1].min()) < 0.01  # the legs still stand on the ground
+    assert np.ptp(v[:, 0]) > 0.8 * np.ptp(v[:, 1])  # the span of the arms is about the height
+
+
 def test_keypoints_sit_on_their_body_parts(body):
     v, J = joints(body)
     j = {n: J[i] for i, n in enumerate(NAMES)}
