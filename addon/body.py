@@ -246,7 +246,7 @@ class UNRENDER_OT_add_body(bpy.types.Operator):
             model = load_model(self.model_path)
             betas = list(self.betas)[: model.num_betas]
             arm, _ = build_rigged_body(context, model, {"betas": betas}, name="Body")
-        except (ValueError, FileNotFoundError, OSError) as exc:
+        except (ValueError, FileNotFoundError, OSError, RuntimeError) as exc:  # RuntimeError: a bpy.ops call refused
             self.report({"ERROR"}, f"Add body: {exc}")
             return {"CANCELLED"}
         arm.location = context.scene.cursor.location

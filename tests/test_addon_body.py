@@ -17,21 +17,12 @@ pytestmark = [pytest.mark.blender, pytest.mark.addon]
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(addon):
+    """The shipped default body in float64 (Blender's float32 is then the only rounding)."""
     from unrender.body import BodyModel
-    from unrender_addon import body  # noqa: F401  (the add-on is enabled by the scene fixture)
+    from unrender_addon.body import default_model_path
 
-    from unrender.io import load_body_model
-
-    return BodyModel.from_arrays(load_body_model(_default_path()), dtype=torch.float64)
-
-
-def _default_path():
-    from pathlib import Path
-
-    import unrender
-
-    return Path(unrender.__file__).parent / "body" / "data" / "default_body.npz"
+    return BodyModel.load(default_model_path(), dtype=torch.float64)
 
 
 def _random_params(model, seed):
@@ -73,9 +64,10 @@ def test_blender_deforms_the_rigged_body_as_unrender_skins_it(scene, model, seed
     assert seconds < 5.0, f"building the body took {seconds:.1f} s"
     # The pose is really on the bones: the rest pose puts the mesh back at the shaped rest mesh.
     arm.data.pose_position = "REST"
+    from unrender_addon.body import Y_UP_TO_Z_UP
+
     with torch.no_grad():
-        rest = model(betas=params["betas"]).rest_vertices[0].numpy() @ np.array(
-            [[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]).T
+        rest = model(betas=params["betas"]).rest_vertices[0].numpy() @ Y_UP_TO_Z_UP.T
     assert np.abs(_deformed_world(mesh) - rest).max() < 1e-5
 
 
@@ -98,6 +90,10 @@ def test_bones_and_vertex_groups_are_the_models_joints_and_weights(scene, model)
     found_heads = np.array([b.head_local for b in bones])
     assert np.abs(found_heads - heads).max() < 1e-5
     assert all(b.length > 1e-3 for b in bones)
+    # SMPL's Y up and +Z front become Blender's Z up and -Y front (x, y, z) -> (x, -z, y): the body stands on Z.
+    assert np.allclose(Y_UP_TO_Z_UP @ [1.0, 2.0, 3.0], [1.0, -3.0, 2.0])
+    head, ankle = arm.data.bones["head"].head_local, arm.data.bones["left_ankle"].head_local
+    assert head.z - ankle.z > 1.0 and abs(head.y - ankle.y) < 0.3
     weights = np.zeros((len(mesh.data.vertices), len(bones)))
     index = {g.index: model.joint_names.index(g.name) for g in mesh.vertex_groups}
     assert sorted(index.values()) == list(range(len(bones)))
