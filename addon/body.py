@@ -156,8 +156,8 @@ def build_rigged_body(context, model, params: dict | None = None, name: str = "B
     with torch.no_grad():
         out = model(**p)
         J = model.num_joints
-        rot = torch.cat([rotations_to_matrices("global_orient", p.get("global_orient", torch.zeros(1, 3)).reshape(1, 1, 3)),
-                         rotations_to_matrices("body_pose", p.get("body_pose", torch.zeros(1, (J - 1) * 3))
+        rot = torch.cat([rotations_to_matrices("global_orient", p.get("global_orient", torch.zeros(1, 3, dtype=torch.float64)).reshape(1, 1, 3)),
+                         rotations_to_matrices("body_pose", p.get("body_pose", torch.zeros(1, (J - 1) * 3, dtype=torch.float64))
                                                .reshape(1, J - 1, 3))], dim=1)[0].double().numpy()
         correctives = None
         if bool(model.posedirs.any()):
