@@ -60,7 +60,8 @@ def _parameters(model, params: dict) -> dict:
 
     unknown = sorted(set(params) - set(PARAMETER_NAMES))
     if unknown:
-        raise ValueError(f"body parameters: expected keys among {', '.join(PARAMETER_NAMES)}, found {', '.join(unknown)}")
+        raise ValueError(f"body parameters: expected keys among {', '.join(PARAMETER_NAMES)}, "
+                         f"found {', '.join(unknown)}")
     sizes = {"betas": None, "body_pose": (model.num_joints - 1) * 3, "global_orient": 3, "transl": 3}
     out = {}
     for name, size in sizes.items():
@@ -156,9 +157,10 @@ def build_rigged_body(context, model, params: dict | None = None, name: str = "B
     with torch.no_grad():
         out = model(**p)
         J = model.num_joints
-        rot = torch.cat([rotations_to_matrices("global_orient", p.get("global_orient", torch.zeros(1, 3, dtype=torch.float64)).reshape(1, 1, 3)),
-                         rotations_to_matrices("body_pose", p.get("body_pose", torch.zeros(1, (J - 1) * 3, dtype=torch.float64))
-                                               .reshape(1, J - 1, 3))], dim=1)[0].double().numpy()
+        zeros = {"global_orient": torch.zeros(1, 3, dtype=torch.float64),
+                 "body_pose": torch.zeros(1, (J - 1) * 3, dtype=torch.float64)}
+        rot = torch.cat([rotations_to_matrices(k, p.get(k, zeros[k]).reshape(1, n, 3), n)
+                         for k, n in (("global_orient", 1), ("body_pose", J - 1))], dim=1)[0].numpy()
         correctives = None
         if bool(model.posedirs.any()):
             feature = (torch.as_tensor(rot[1:]) - torch.eye(3, dtype=torch.float64)).reshape(1, -1)
