@@ -18,10 +18,10 @@ from __future__ import annotations
 
 
 def register():
-    from . import compare, install, operators, panel, preferences, registration
+    from . import body, compare, install, operators, panel, preferences, registration
 
     registration.register(
-        classes=(*preferences.CLASSES, *install.CLASSES, *panel.CLASSES, *compare.CLASSES),
+        classes=(*preferences.CLASSES, *install.CLASSES, *panel.CLASSES, *compare.CLASSES, *body.CLASSES),
         scene_properties=compare.SCENE_PROPERTIES,
         builders=registration.MethodClasses(operators.make_operator, operators.make_settings, panel.make_method_panel))
 

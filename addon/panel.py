@@ -32,6 +32,7 @@ class UNRENDER_PT_main(bpy.types.Panel):
         row = layout.row()
         row.label(text=f"Device: {registration.device(context).upper()}", icon="MEMORY")
         row.operator("unrender.refresh_methods", text="", icon="FILE_REFRESH")
+        layout.operator("unrender.add_body", icon="OUTLINER_OB_ARMATURE")
         if registration.methods_error:
             wrapped(layout.box(), f"unrender failed to load: {registration.methods_error}", width)
         for method_id, why in sorted(registration.unavailable.items()):

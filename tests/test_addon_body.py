@@ -1,0 +1,185 @@
+"""Rigged bodies in Blender: Blender's own deformation of the armature and mesh the add-on builds equals
+unrender's linear blend skinning of the same shape and pose."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+bpy = pytest.importorskip("bpy", reason="the add-on tests need the bpy module (Blender as a Python module)")
+
+from blender_addon import state  # noqa: E402
+
+pytestmark = [pytest.mark.blender, pytest.mark.addon]
+
+
+@pytest.fixture(scope="module")
+def model(addon):
+    """The shipped default body in float64 (Blender's float32 is then the only rounding)."""
+    from unrender.body import BodyModel
+    from unrender_addon.body import default_model_path
+
+    return BodyModel.load(default_model_path(), dtype=torch.float64)
+
+
+def _random_params(model, seed):
+    from unrender.body import sample_body_poses
+
+    g = torch.Generator().manual_seed(seed)
+    return {"betas": torch.randn(1, model.num_betas, generator=g, dtype=torch.float64) * 1.5,
+            "body_pose": sample_body_poses(1, seed=seed, dtype=torch.float64).reshape(1, -1),
+            "global_orient": torch.randn(1, 3, generator=g, dtype=torch.float64),
+            "transl": torch.randn(1, 3, generator=g, dtype=torch.float64)}
+
+
+def _deformed_world(obj) -> np.ndarray:
+    from unrender_addon import convert
+
+    return convert.point_array(obj, bpy.context.evaluated_depsgraph_get())
+
+
+def _core_in_blender_axes(model, params) -> np.ndarray:
+    from unrender_addon.body import Y_UP_TO_Z_UP
+
+    with torch.no_grad():
+        return model(**params).vertices[0].numpy() @ Y_UP_TO_Z_UP.T
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_blender_deforms_the_rigged_body_as_unrender_skins_it(scene, model, seed):
+    from unrender_addon.body import build_rigged_body
+
+    params = _random_params(model, seed)
+    t0 = time.perf_counter()
+    arm, mesh = build_rigged_body(bpy.context, model, params, name="Body")
+    seconds = time.perf_counter() - t0
+    expected = _core_in_blender_axes(model, params)
+    found = _deformed_world(mesh)
+    assert found.shape == expected.shape
+    err = np.abs(found - expected).max()
+    assert err < 1e-4, f"max vertex difference between Blender's deformation and unrender's LBS: {err:.2e} m"
+    assert seconds < 5.0, f"building the body took {seconds:.1f} s"
+    # The pose is really on the bones: the rest pose puts the mesh back at the shaped rest mesh.
+    arm.data.pose_position = "REST"
+    from unrender_addon.body import Y_UP_TO_Z_UP
+
+    with torch.no_grad():
+        rest = model(betas=params["betas"]).rest_vertices[0].numpy() @ Y_UP_TO_Z_UP.T
+    assert np.abs(_deformed_world(mesh) - rest).max() < 1e-5
+
+
+def test_bones_and_vertex_groups_are_the_models_joints_and_weights(scene, model):
+    from unrender_addon.body import build_rigged_body
+
+    params = _random_params(model, 2)
+    arm, mesh = build_rigged_body(bpy.context, model, params, name="Person")
+    assert arm.type == "ARMATURE" and mesh.parent == arm and arm.name == "Person" and mesh.name == "Person Mesh"
+    assert [m.type for m in mesh.modifiers] == ["ARMATURE"] and mesh.modifiers[0].object == arm
+    names = list(model.joint_names)
+    assert sorted(b.name for b in arm.data.bones) == sorted(names)
+    bones = [arm.data.bones[n] for n in names]  # in the model's order (Blender lists them depth first)
+    parents = [-1 if b.parent is None else names.index(b.parent.name) for b in bones]
+    assert parents == model.parents.tolist()
+    from unrender_addon.body import Y_UP_TO_Z_UP
+
+    with torch.no_grad():
+        heads = model(betas=params["betas"]).rest_joints[0].numpy() @ Y_UP_TO_Z_UP.T
+    found_heads = np.array([b.head_local for b in bones])
+    assert np.abs(found_heads - heads).max() < 1e-5
+    assert all(b.length > 1e-3 for b in bones)
+    # SMPL's Y up and +Z front become Blender's Z up and -Y front (x, y, z) -> (x, -z, y): the body stands on Z.
+    assert np.allclose(Y_UP_TO_Z_UP @ [1.0, 2.0, 3.0], [1.0, -3.0, 2.0])
+    head, ankle = arm.data.bones["head"].head_local, arm.data.bones["left_ankle"].head_local
+    assert head.z - ankle.z > 1.0 and abs(head.y - ankle.y) < 0.3
+    weights = np.zeros((len(mesh.data.vertices), len(bones)))
+    index = {g.index: model.joint_names.index(g.name) for g in mesh.vertex_groups}
+    assert sorted(index.values()) == list(range(len(bones)))
+    for v in mesh.data.vertices:
+        for g in v.groups:
+            weights[v.index, index[g.group]] = g.weight
+    assert np.abs(weights - model.weights.numpy()).max() < 1e-6
+
+
+def test_pose_correctives_are_baked_as_a_shape_key(scene, model):
+    from unrender.body import BodyModel
+    from unrender_addon.body import build_rigged_body
+
+    arrays = model.to_arrays()
+    rng = np.random.default_rng(0)
+    arrays["posedirs"] = rng.normal(0.0, 2e-3, arrays["posedirs"].shape)
+    with_correctives = BodyModel.from_arrays(arrays, dtype=torch.float64)
+    params = _random_params(with_correctives, 3)
+    _, mesh = build_rigged_body(bpy.context, with_correctives, params)
+    assert [k.name for k in mesh.data.shape_keys.key_blocks] == ["Basis", "Pose correctives"]
+    expected = _core_in_blender_axes(with_correctives, params)
+    assert np.abs(expected - _core_in_blender_axes(model, params)).max() > 1e-3  # the correctives matter
+    assert np.abs(_deformed_world(mesh) - expected).max() < 1e-4
+
+
+def test_bad_parameters_leave_the_scene_unchanged(scene, model):
+    from unrender_addon.body import build_rigged_body
+
+    before = state(), len(bpy.data.armatures)
+    for bad, words in [({"body_pose": np.zeros(10)}, "body_pose: expected 69"),
+                       ({"transl": [0.0, np.nan, 0.0]}, "transl: expected finite"),
+                       ({"pose": np.zeros(3)}, "expected keys among")]:
+        with pytest.raises(ValueError, match=words):
+            build_rigged_body(bpy.context, model, bad)
+        assert (state(), len(bpy.data.armatures)) == before
+
+
+def test_a_failure_half_way_removes_what_was_built(scene, model, monkeypatch):
+    from unrender_addon import body
+
+    def broken(*args):
+        raise RuntimeError("weights failed")
+
+    monkeypatch.setattr(body, "_add_weights", broken)
+    before = state(), len(bpy.data.armatures)
+    with pytest.raises(RuntimeError, match="weights failed"):
+        body.build_rigged_body(bpy.context, model, {})
+    assert (state(), len(bpy.data.armatures)) == before and bpy.context.mode == "OBJECT"
+
+
+def test_add_body_operator_shapes_the_default_body_at_the_cursor(scene, model):
+    bpy.context.scene.cursor.location = (1.0, 2.0, 0.0)
+    betas = [1.0, -0.5] + [0.0] * 8
+    assert bpy.ops.unrender.add_body(betas=betas) == {"FINISHED"}
+    arm = bpy.context.view_layer.objects.active
+    mesh = next(o for o in bpy.data.objects if o.parent == arm)
+    from unrender_addon.body import Y_UP_TO_Z_UP
+
+    with torch.no_grad():
+        expected = model(betas=torch.tensor([betas], dtype=torch.float64)).vertices[0].numpy() @ Y_UP_TO_Z_UP.T
+    assert np.abs(_deformed_world(mesh) - (expected + [1.0, 2.0, 0.0])).max() < 1e-4
+    assert "unrender.add_body" in _panel_operators()
+
+
+def test_add_body_with_a_missing_model_file_is_an_error_and_changes_nothing(scene):
+    before = state(), len(bpy.data.armatures)
+    with pytest.raises(RuntimeError, match="expected a model file"):
+        bpy.ops.unrender.add_body(model_path="/nonexistent/body.npz")
+    assert (state(), len(bpy.data.armatures)) == before
+
+
+def _panel_operators() -> list[str]:
+    """The operator ids the main panel draws (its draw function run on a recording layout)."""
+    from types import SimpleNamespace
+
+    from unrender_addon import panel
+
+    drawn = []
+
+    class Layout:
+        def __getattr__(self, name):
+            return lambda *a, **k: Layout()
+
+        def operator(self, op, **kw):
+            drawn.append(op)
+            return SimpleNamespace()
+
+    panel.UNRENDER_PT_main.draw(SimpleNamespace(layout=Layout()), bpy.context)
+    return drawn
