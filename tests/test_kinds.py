@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from unrender.io.body_params import BodyParameters
 from unrender.cameras import PerspectiveCameras
 from unrender.geometry.primitives import icosphere
 from unrender.kinds import INPUT_KINDS, KINDS, OUTPUT_KINDS, Kind, get_kind, kind_of, load_as, register_kind
@@ -23,11 +24,21 @@ EXAMPLES = {
     "voxels": Voxels([torch.rand(4, 5, 6, generator=G)], torch.tensor([[-1.0, -1, -2], [1, 2, 1]])),
     "image": torch.rand(6, 7, 3, generator=G),
     "cameras": PerspectiveCameras(focal_length=((1.2, 1.3),), principal_point=((0.1, 0.0),), T=((0.0, 0.0, 3.0),)),
+    "body": BodyParameters(
+        betas=torch.randn(10, generator=G, dtype=torch.float64),
+        body_pose=torch.randn(2, 3, generator=G, dtype=torch.float64),
+        global_orient=torch.randn(3, generator=G, dtype=torch.float64),
+        transl=torch.randn(3, generator=G, dtype=torch.float64),
+        joint_names=("root", "spine", "head"), parents=(-1, 0, 1),
+        rest_joints=torch.randn(3, 3, generator=G, dtype=torch.float64), focal=1000.0, image_size=(640, 480)),
     "keypoints": torch.randn(5, 2, generator=G),
 }
 
 
 def _same(kind: str, a, b) -> bool:
+    if kind == "body":
+        return all(torch.allclose(x, y) for x, y in zip(a.as_dict().values(), b.as_dict().values())) and (
+            a.joint_names, a.parents, a.focal, a.image_size) == (b.joint_names, b.parents, b.focal, b.image_size)
     if kind == "mesh":
         return torch.allclose(a.verts_packed(), b.verts_packed(), atol=1e-6) and torch.equal(a.faces_packed(), b.faces_packed())
     if kind == "points":
@@ -43,7 +54,7 @@ def _same(kind: str, a, b) -> bool:
 
 
 def test_the_table_holds_the_kinds_of_today():
-    assert tuple(INPUT_KINDS) == ("mesh", "points", "voxels", "image", "cameras", "keypoints")
+    assert tuple(INPUT_KINDS) == ("mesh", "points", "voxels", "image", "cameras", "body", "keypoints")
     assert tuple(OUTPUT_KINDS) == tuple(k for k in INPUT_KINDS if KINDS[k].save is not None)
     assert set(EXAMPLES) == set(KINDS)
 

@@ -402,8 +402,22 @@ def _check_keypoints(name: str, value: torch.Tensor, accepts: tuple[str, ...]) -
 
 
 def _load_keypoints(path: Path, name: str) -> torch.Tensor:
-    from .io import load_keypoints
+    import json
 
+    from .io import load_keypoints, load_openpose
+
+    if path.suffix.lower() == ".json":
+        try:
+            rec = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(f"{path} is not JSON: {exc}") from None
+        if isinstance(rec, dict) and rec.get("format") == "unrender body parameters 1":
+            raise NotThisKind(f"{path.name} holds body parameters")
+        if isinstance(rec, dict) and "people" in rec:  # OpenPose: the most confident person
+            people, _ = load_openpose(path)
+            if people.shape[0] == 0:
+                raise ValueError(f"{path}: an OpenPose file with no people")
+            return people[int(people[..., 2].sum(1).argmax())]
     return load_keypoints(path)
 
 
@@ -413,6 +427,44 @@ def _save_keypoints(stem: Path, value) -> list[Path]:
     p = stem.with_suffix(".json")
     save_keypoints(p, value)
     return [p]
+
+
+# ----------------------------------------------------------------------------- body parameters
+def _load_body(path: Path, name: str):
+    import json
+
+    from .io import BODY_PARAMETERS_FORMAT, load_body_parameters
+
+    try:
+        rec = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path} is not JSON: {exc}") from None
+    if not (isinstance(rec, dict) and rec.get("format") == BODY_PARAMETERS_FORMAT):
+        raise NotThisKind(f"no body parameters in {path.name}")
+    return load_body_parameters(path)
+
+
+def _save_body(stem: Path, value) -> list[Path]:
+    from .io import save_body_parameters
+
+    p = stem.with_suffix(".json")
+    save_body_parameters(p, value)
+    return [p]
+
+
+def _body_type():
+    from .io.body_params import BodyParameters
+
+    return BodyParameters
+
+
+register_kind(Kind(
+    "body", (), "fitted body parameters (shape, pose, placement, skeleton) of a body model",
+    recognise=lambda v: isinstance(v, _body_type()),
+    describe=lambda v: {"kind": "body", "joints": len(v.joint_names), "betas": int(v.betas.shape[0]),
+                        "frame": v.frame},
+    suffixes=(".json",), load=_load_body, save=_save_body,
+))
 
 
 register_kind(Kind(

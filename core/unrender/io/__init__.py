@@ -24,6 +24,7 @@ from .body_models import (BODY_MODEL_KEYS, MAX_BODY_MODEL_BYTES, SMPL_JOINT_NAME
 from .cameras import (CAMERA_FIELDS, CAMERAS_FORMAT, ROTATION_TOLERANCE, camera_fields, camera_record, load_cameras,
                       save_cameras)
 from .images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, save_gif, save_image
+from .body_params import BODY_PARAMETERS_FORMAT, BodyParameters, load_body_parameters, save_body_parameters
 from .keypoints import KEYPOINTS_FORMAT, load_keypoints, save_keypoints
 from .openpose import (
     KEYPOINT_LAYOUTS,
@@ -67,6 +68,10 @@ __all__ = [
     "load_cameras",
     "load_keypoints",
     "load_openpose",
+    "BODY_PARAMETERS_FORMAT",
+    "BodyParameters",
+    "load_body_parameters",
+    "save_body_parameters",
     "save_openpose",
     "KEYPOINT_LAYOUTS",
     "check_confident_joints",
