@@ -213,7 +213,7 @@ def fit_keypoints(
         opt.step()
         history.append(float(loss.detach()))
         step += 1
-        if progress is not None and progress(step, total, float(loss)) is False:
+        if progress is not None and progress(step, total, history[-1]) is False:
             break
     global_orient, transl = go.detach(), tr.detach()
 
@@ -240,7 +240,7 @@ def fit_keypoints(
         opt.step()
         history.append(float(loss.detach()))
         step += 1
-        if progress is not None and progress(step, total, float(loss)) is False:
+        if progress is not None and progress(step, total, history[-1]) is False:
             break
 
     b, pose, go, tr = (t.detach() for t in params)
