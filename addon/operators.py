@@ -153,7 +153,10 @@ class Session:
     def write(self, result) -> list[str]:
         """Write every output that has a writer -> names of outputs without one."""
         skipped = []
+        rigged = any(o.kind == "body" for o in self.method.outputs)
         for output in self.method.outputs:
+            if rigged and output.kind == "mesh":
+                continue  # the rigged body holds the posed mesh
             writer = writers.writer_for(output)
             if writer is None:
                 skipped.append(f"{output.name} ({output.kind})")
@@ -174,7 +177,8 @@ class Session:
         for item in reversed(self.created):
             try:
                 coll = {bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
-                        bpy.types.Camera: bpy.data.cameras, bpy.types.Image: bpy.data.images}[type(item)]
+                        bpy.types.Camera: bpy.data.cameras, bpy.types.Image: bpy.data.images,
+                        bpy.types.Armature: bpy.data.armatures}[type(item)]
                 coll.remove(item)
             except (ReferenceError, KeyError):
                 pass

@@ -172,7 +172,40 @@ class CameraReader:
         return cameras
 
 
-READERS = (ObjectReader(), ImageReader(), CameraReader())
+class KeypointsReader:
+    """Inputs of kind keypoints: a file (OpenPose JSON, unrender's keypoints JSON or ``.npy``)."""
+
+    kinds = ("keypoints",)
+
+    def operator_props(self, inp, main: bool) -> dict:
+        return {f"{inp.name}_file": bpy.props.StringProperty(
+            name=f"{inp.title} file", subtype="FILE_PATH",
+            description=f"Keypoints file (OpenPose JSON: its most confident person): {inp.help}")}
+
+    def settings_props(self, inp, main: bool) -> dict:
+        return {f"{inp.name}_file": bpy.props.StringProperty(
+            name=f"{inp.title} file", subtype="FILE_PATH", description=f"Keypoints file: {inp.help}")}
+
+    def copy(self, inp, main: bool, settings, op) -> None:
+        setattr(op, f"{inp.name}_file", getattr(settings, f"{inp.name}_file"))
+
+    def draw(self, layout, inp, main: bool, settings, context) -> None:
+        layout.prop(settings, f"{inp.name}_file")
+
+    def read(self, inp, main: bool, op, context):
+        from unrender.kinds import load_as
+
+        path = bpy.path.abspath(getattr(op, f"{inp.name}_file"))
+        if not path:
+            if inp.required:
+                raise ValueError(f"{inp.name}: expected a keypoints file (OpenPose JSON), found none")
+            return None
+        from pathlib import Path
+
+        return load_as(("keypoints",), Path(path), inp.name)
+
+
+READERS = (ObjectReader(), ImageReader(), CameraReader(), KeypointsReader())
 
 
 def reader_for(inp):

@@ -150,7 +150,40 @@ class ImageWriter:
         self.apply(session, output, self.payload(value, session.options))
 
 
-WRITERS = {w.kind: w for w in (MeshWriter(), PointsWriter(), VoxelsWriter(), CameraWriter(), ImageWriter())}
+class BodyWriter:
+    """A body output: a rigged body (armature with the fitted pose, skinned mesh). Bodies fitted in a
+    camera's frame are placed in front of the scene camera as it sees them."""
+
+    kind = "body"
+
+    def options(self, method) -> dict:
+        return {}
+
+    def payload(self, value, options):
+        return None  # no live preview: the rig is built once, at the end
+
+    def apply(self, session, output, payload) -> None:
+        pass
+
+    def write(self, session, output, value) -> None:
+        from . import body as body_rig
+
+        model = body_rig.load_model("" if value.model == "default" else value.model)
+        arm, mesh = body_rig.build_rigged_body(session.context, model, value.as_dict(),
+                                               name=f"{session.name_base} body")
+        session.created += [arm, arm.data, mesh, mesh.data]
+        session.objects[output.name] = arm
+        cam = session.context.scene.camera
+        if value.frame == "camera" and cam is not None:
+            # The rig maps the body's Y-up frame to Blender's Z-up world; a camera-frame body is in the
+            # camera's own Y-up frame, so undo that axis change and apply the camera's placement.
+            undo = np.eye(4)
+            undo[:3, :3] = body_rig.Y_UP_TO_Z_UP.T
+            arm.matrix_world = type(arm.matrix_world)((np.array(cam.matrix_world) @ undo).tolist())
+
+
+WRITERS = {w.kind: w for w in (MeshWriter(), PointsWriter(), VoxelsWriter(), CameraWriter(), ImageWriter(),
+                               BodyWriter())}
 
 
 def writer_for(output):

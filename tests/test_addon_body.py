@@ -183,3 +183,36 @@ def _panel_operators() -> list[str]:
 
     panel.UNRENDER_PT_main.draw(SimpleNamespace(layout=Layout()), bpy.context)
     return drawn
+
+
+def test_fit_to_keypoints_operator_builds_a_rigged_body_in_front_of_the_camera(scene, tmp_path):
+    """The registry-built "Fit body to keypoints" operator: an OpenPose file in, a rigged body whose
+    deformed mesh is the fitted body as the scene camera sees it."""
+    from unrender.io import load_obj, save_openpose
+    from unrender.methods import run_method
+    from unrender.methods.fit_smpl_keypoints import example_people, load_model
+
+    _, kp, _, _, _ = example_people(load_model(""), 1, seed=2)
+    path = tmp_path / "shot_keypoints.json"
+    save_openpose(path, kp, "body25")
+    cam_data = bpy.data.cameras.new("cam")
+    cam = bpy.data.objects.new("cam", cam_data)
+    bpy.context.scene.collection.objects.link(cam)
+    cam.location = (0.5, -6.0, 1.2)
+    cam.rotation_euler = (1.45, 0.0, 0.1)
+    bpy.context.scene.camera = cam
+    bpy.context.view_layer.update()
+    before = {o.name for o in bpy.data.objects}
+    params = dict(focal=1000.0, image_width=1000, image_height=1000, steps=80)
+    assert bpy.ops.unrender.fit_smpl_keypoints(keypoints_file=str(path), **params) == {"FINISHED"}
+    new = [o for o in bpy.data.objects if o.name not in before]
+    assert sorted(o.type for o in new) == ["ARMATURE", "MESH"]
+    mesh_obj = next(o for o in new if o.type == "MESH")
+    deps = bpy.context.evaluated_depsgraph_get()
+    ev = mesh_obj.evaluated_get(deps).to_mesh()
+    world = np.array([mesh_obj.matrix_world @ v.co for v in ev.vertices])
+    # The same fit in core, camera frame -> the scene camera's frame.
+    result = run_method("fit-smpl-keypoints", {"keypoints": kp[0].float()}, params)
+    cam_frame = result.outputs["mesh"].verts_packed().double().numpy()
+    expect = (np.array(cam.matrix_world) @ np.c_[cam_frame, np.ones(len(cam_frame))].T).T[:, :3]
+    assert np.abs(world - expect).max() < 1e-3
