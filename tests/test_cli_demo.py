@@ -35,7 +35,7 @@ def test_demo_writes_readable_files(tmp_path):
     assert float((q - 0.25).abs().max()) < 1e-2
     for name, item in items.items():
         img = load_image(out / item["picture"])
-        if name != "deform-mesh fit":
+        if name not in ("deform-mesh fit", "body fitted to keypoints"):  # those two have their own layouts
             assert img.shape[:2] == (512, 512)
         assert float(img.std()) > 0.05, f"{item['picture']} is blank"
     # the deform-mesh method's result folder: a close fit, its GIF and loss curve
@@ -60,6 +60,14 @@ def test_demo_writes_readable_files(tmp_path):
         assert abs(float(xs.float().mean()) - 127.5) < 12 and abs(float(ys.float().mean()) - 127.5) < 20
     with Image.open(out / items["point cloud sampled from a torus"]["gif"]) as gif:
         assert gif.n_frames == 24
+    # the body fitted to keypoints: a mesh, parameters that read back, the overlay picture
+    body = items["body fitted to keypoints"]
+    assert body["reprojection_px"] < 5.0
+    assert load_obj(out / body["file"]).verts.shape[0] > 5000
+    from unrender.io import load_body_parameters
+
+    assert load_body_parameters(out / body["parameters"]).frame == "camera"
+    assert load_image(out / body["picture"]).shape[2] == 3
 
 
 def test_demo_steps_are_reproducible(tmp_path):

@@ -113,12 +113,31 @@ def _deform_mesh(out: Path, seed: int) -> dict:
     }
 
 
+def _body_keypoints(out: Path, seed: int) -> dict:
+    # fit-smpl-keypoints on the shipped default body: keypoints of a random posed body with 2 px of
+    # noise, fitted back; the picture shows the given and the fitted keypoints over the fitted body.
+    from .methods import get_method, run_method, save_result
+
+    method = get_method("fit-smpl-keypoints")
+    inputs = method.example_inputs(seed)
+    result = run_method(method, inputs, {"seed": seed, "focal": 1000.0, "image_width": 1000, "image_height": 1000})
+    save_result(method, inputs, result, out / "body_keypoints")
+    return {
+        "file": "body_keypoints/mesh.obj",
+        "picture": "body_keypoints/overlay.png",
+        "parameters": "body_keypoints/body.json",
+        "fit_seconds": round(result.seconds, 2),
+        "reprojection_px": round(result.metrics["reprojection_px"], 2),
+    }
+
+
 STEPS = [
     ("icosphere", _icosphere),
     ("marching-cubes torus", _torus_marching_cubes),
     ("point cloud sampled from a torus", _point_cloud),
     ("shaded turntable", _shaded_turntable),
     ("deform-mesh fit", _deform_mesh),
+    ("body fitted to keypoints", _body_keypoints),
 ]
 
 
