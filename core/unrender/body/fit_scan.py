@@ -32,10 +32,11 @@ import torch
 from .._validate import check_finite, check_points
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ..losses import chamfer_distance
-from ..ops import laplacian
+from ..ops import DEFAULT_CHUNK_BYTES, knn_indices, laplacian
 from ..structures import Meshes
 from .model import BodyModel
 from .priors import PosePrior, bend_penalty
+from .skinning import linear_blend_skinning
 
 __all__ = ["ScanFit", "fit_scan", "placement_orients", "MIN_SCAN_POINTS"]
 
@@ -79,16 +80,51 @@ def placement_orients(turns: int, upside_down: bool = True, dtype=torch.float32)
     return matrix_to_axis_angle(R).to(dtype)
 
 
+class _ScanBody:
+    """The posed vertices of a body model for fitting: joints linear in the shape (no regression of
+    the whole mesh each step), no keypoints, and no pose correctives when the model's are all zero."""
+
+    def __init__(self, model: BodyModel, num_betas: int):
+        self.v = model.v_template
+        self.shapedirs = model.shapedirs[..., :num_betas]
+        self.joint_template = model.J_regressor @ model.v_template  # (J, 3)
+        self.joint_dirs = torch.einsum("jv,vkl->jkl", model.J_regressor, self.shapedirs)  # (J, 3, S)
+        self.posedirs = model.posedirs if bool(model.posedirs.abs().max() > 0) else None
+        self.weights, self.parents = model.weights, model.parents
+
+    def __call__(self, betas, body_pose, global_orient, transl):
+        """``(B, V, 3)`` posed vertices and ``(B, J, 4, 4)`` world transforms (``transl`` not in them)."""
+        B = betas.shape[0]
+        rot = axis_angle_to_matrix(torch.cat([global_orient[:, None], body_pose.reshape(B, -1, 3)], 1))
+        shaped = self.v + torch.einsum("bl,vkl->bvk", betas, self.shapedirs)
+        joints = self.joint_template + torch.einsum("bl,jkl->bjk", betas, self.joint_dirs)
+        if self.posedirs is not None:
+            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+            shaped = shaped + ((rot[:, 1:] - eye).reshape(B, -1) @ self.posedirs).reshape(B, -1, 3)
+        verts, world = linear_blend_skinning(shaped, self.weights, self.parents, joints, rot)
+        return verts + transl[:, None], world
+
+
+def _nearest_sq(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(B, P)`` squared distance of each point of ``x (B, P, 3)`` to the nearest point of ``y (B, Q, 3)``
+    (differentiable in both; the neighbours are chosen without autograd)."""
+    B, P, Q = x.shape[0], x.shape[1], y.shape[1]
+    l1 = torch.full((B,), P, dtype=torch.int64, device=x.device)
+    l2 = torch.full((B,), Q, dtype=torch.int64, device=x.device)
+    idx = knn_indices(x.detach(), y.detach(), l1, l2, 1, 2, DEFAULT_CHUNK_BYTES)[..., 0]  # (B, P)
+    near = torch.gather(y, 1, idx[..., None].expand(-1, -1, 3))
+    return ((x - near) ** 2).sum(-1)
+
+
 def _chamfer_terms(verts, scan, scan_normals, vert_idx, scan_idx, faces):
     """``(B,)`` body->scan and ``(B,)`` scan->body mean squared distances, and ``(B,)`` normal
     disagreement (0 without scan normals). ``verts (B, V, 3)``, ``scan (Q, 3)``."""
     B = verts.shape[0]
-    full = scan[None].expand(B, -1, -1)
-    to_scan = chamfer_distance(verts[:, vert_idx], full, single_directional=True, batch_reduction=None)[0]
+    # every body's vertices against the one scan: one search structure for the batch
+    to_scan = _nearest_sq(verts[:, vert_idx].reshape(1, -1, 3), scan[None]).reshape(B, -1).mean(1)
     sub = scan[scan_idx][None].expand(B, -1, -1)
     if scan_normals is None:
-        to_body = chamfer_distance(sub, verts, single_directional=True, batch_reduction=None)[0]
-        return to_scan, to_body, torch.zeros_like(to_scan)
+        return to_scan, _nearest_sq(sub, verts).mean(1), torch.zeros_like(to_scan)
     normals = Meshes(list(verts), [faces] * B).verts_normals_padded()
     to_body, normal = chamfer_distance(sub, verts, x_normals=scan_normals[scan_idx][None].expand(B, -1, -1),
                                        y_normals=normals, single_directional=True, batch_reduction=None)
@@ -163,6 +199,7 @@ def fit_scan(
     centroid = pts.mean(0)
     inv_s2 = 1.0 / float(sigma) ** 2
     pose_prior = prior if prior is not None else (lambda p: (p.reshape(p.shape[0], -1) ** 2).sum(1))
+    body = _ScanBody(model, S)
     off_steps = offset_steps if offsets else 0
     total = steps + off_steps
     history: list[float] = []
@@ -178,7 +215,9 @@ def fit_scan(
     with torch.no_grad():
         orients = placement_orients(turns, upside_down, dtype).to(device)
         C = orients.shape[0]
-        rest = model(global_orient=orients, betas=torch.zeros(C, S, dtype=dtype, device=device)).vertices
+        zero = torch.zeros(C, 3, dtype=dtype, device=device)
+        rest = body(torch.zeros(C, S, dtype=dtype, device=device), torch.zeros(C, J - 1, 3, dtype=dtype,
+                                                                                 device=device), orients, zero)[0]
         transl0 = centroid - rest.mean(1)
         vi, si = draw()
         a, b, _ = _chamfer_terms(rest + transl0[:, None], pts, None, vi, si, faces)
@@ -191,7 +230,7 @@ def fit_scan(
 
     def current(i=0):
         with torch.no_grad():
-            return model(betas[i:i + 1], body_pose[i:i + 1], global_orient[i:i + 1], transl[i:i + 1]).vertices[0]
+            return body(betas[i:i + 1], body_pose[i:i + 1], global_orient[i:i + 1], transl[i:i + 1])[0][0]
 
     def report(loss, vertices_fn) -> bool:
         nonlocal step
@@ -211,8 +250,8 @@ def fit_scan(
                                 {"params": [betas], "lr": 5 * lr}, {"params": [transl], "lr": lr / 2}])
         for _ in range(n):
             vi, si = draw()
-            out = model(betas, body_pose, global_orient, transl)
-            to_scan, to_body, normal = _chamfer_terms(out.vertices, pts, nrm, vi, si, faces)
+            verts = body(betas, body_pose, global_orient, transl)[0]
+            to_scan, to_body, normal = _chamfer_terms(verts, pts, nrm, vi, si, faces)
             data = (to_scan + to_body) * inv_s2 + normal
             reg = scale * (w_pose * pose_prior(body_pose.reshape(R, -1)) + w_shape * (betas ** 2).sum(1)
                            + w_bend * bend_penalty(body_pose))
@@ -233,9 +272,9 @@ def fit_scan(
             R = 1
 
     with torch.no_grad():
-        out = model(betas[:1], body_pose[:1], global_orient[:1], transl[:1])
-        base = out.vertices[0]
-        rot = torch.einsum("vj,jab->vab", model.weights, out.transforms[0, :, :3, :3])  # (V, 3, 3)
+        posed, world = body(betas[:1], body_pose[:1], global_orient[:1], transl[:1])
+        base = posed[0]
+        rot = torch.einsum("vj,jab->vab", model.weights, world[0, :, :3, :3])  # (V, 3, 3)
 
     # 3. offsets in the rest frame, turned by each vertex's blended rotation
     D = None
