@@ -33,12 +33,14 @@ from .._validate import check_finite, check_points
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ..losses import chamfer_distance
 from ..ops import DEFAULT_CHUNK_BYTES, knn_indices, laplacian
+from ..geometry.sampling import sample_points_from_meshes
 from ..structures import Meshes
 from .model import BodyModel
+from .poses import sample_body_poses
 from .priors import PosePrior, bend_penalty
 from .skinning import linear_blend_skinning
 
-__all__ = ["ScanFit", "fit_scan", "placement_orients", "MIN_SCAN_POINTS"]
+__all__ = ["ScanFit", "fit_scan", "placement_orients", "random_scan", "MIN_SCAN_POINTS"]
 
 #: Fewest scan points :func:`fit_scan` accepts (fewer cannot pin down 24 joints and a shape).
 MIN_SCAN_POINTS = 100
@@ -78,6 +80,25 @@ def placement_orients(turns: int, upside_down: bool = True, dtype=torch.float32)
         flip = axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=torch.float64))
         R = torch.cat([R, flip @ R])
     return matrix_to_axis_angle(R).to(dtype)
+
+
+def random_scan(model: BodyModel, seed: int = 0, points: int = 20000, *, spread: float = 0.7,
+                max_beta: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A scan of a random posed body: ``(points, 3)`` points sampled on its surface and its ``(V, 3)`` vertices.
+
+    Shape: normal betas clamped to ``+-max_beta``; pose: :func:`~unrender.body.sample_body_poses`
+    with ``spread``; a random heading about the vertical axis (Y) and a translation of about 0.5.
+    """
+    g = torch.Generator().manual_seed(seed)
+    dtype, device = model.v_template.dtype, model.v_template.device
+    betas = torch.randn(1, model.num_betas, generator=g, dtype=dtype).clamp(-max_beta, max_beta)
+    pose = sample_body_poses(1, seed=seed, spread=spread, dtype=dtype)
+    orient = torch.zeros(1, 3, dtype=dtype)
+    orient[0, 1] = float(torch.rand(1, generator=g)) * 2 * math.pi
+    transl = torch.randn(1, 3, generator=g, dtype=dtype) * 0.5
+    verts = model(betas.to(device), pose.to(device), orient.to(device), transl.to(device)).vertices[0]
+    pts = sample_points_from_meshes(Meshes([verts.cpu()], [model.faces.cpu()]), points, generator=g)[0]
+    return pts.to(device), verts
 
 
 class _ScanBody:
