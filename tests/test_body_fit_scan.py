@@ -122,3 +122,15 @@ def test_a_file_that_is_not_a_body_model_is_refused(tmp_path):
     np.savez(path, x=np.zeros(3))
     with pytest.raises(ValueError, match="not_a_body.npz"):
         run_method("fit-smpl-scan", {"target": PointClouds([torch.rand(500, 3)])}, {"model": str(path), "steps": 3})
+
+
+def test_method_takes_a_mesh_and_applies_offsets(model):
+    _, truth = random_scan(model, 6, points=1000)
+    res = run_method("fit-smpl-scan", {"target": Meshes([truth], [model.faces])},
+                     {"steps": 6, "offsets": True, "offset_steps": 4, "scan_points": 3000})
+    body, mesh = res.outputs["body"], res.outputs["mesh"]
+    bare = model(body.betas[None].float(), body.body_pose[None].float(), body.global_orient[None].float(),
+                 body.transl[None].float()).vertices[0]
+    moved = (mesh.verts_packed() - bare).norm(dim=1)
+    assert res.extra["scan_points"] == 3000 and body.extra["offsets"] is True
+    assert 0 < float(moved.max()) < 0.05 and res.steps == 10
