@@ -134,3 +134,17 @@ def test_method_takes_a_mesh_and_applies_offsets(model):
     moved = (mesh.verts_packed() - bare).norm(dim=1)
     assert res.extra["scan_points"] == 3000 and body.extra["offsets"] is True
     assert 0 < float(moved.max()) < 0.05 and res.steps == 10
+
+
+def test_scan_normals_are_used_and_checked(model):
+    _, truth = random_scan(model, 7, points=1000)
+    mesh = Meshes([truth], [model.faces])
+    from unrender.geometry import sample_points_from_meshes
+
+    pts, nrm = sample_points_from_meshes(mesh, 2000, return_normals=True, generator=torch.Generator().manual_seed(0))
+    fit = fit_scan(model, pts[0], nrm[0], steps=6)
+    assert torch.isfinite(fit.vertices).all() and len(fit.history) == 6
+    with pytest.raises(ValueError, match=r"target_normals: expected shape \(2000, 3\)"):
+        fit_scan(model, pts[0], nrm[0, :10], steps=3)
+    with pytest.raises(ValueError, match="target_points: expected at least 100 points, found 10"):
+        fit_scan(model, pts[0, :10], steps=3)
