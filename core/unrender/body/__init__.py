@@ -6,13 +6,15 @@ matrices or 6D) along a tree of joints; ``model.py`` holds :class:`BodyModel`
 correctives, skinning, OpenPose BODY_25 / COCO-17 keypoint regressors);
 ``procedural.py`` a tiny tube body for tests; ``poses.py`` plausible random
 poses within per-joint ranges; ``priors.py`` SMPLify's priors and robust
-terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees).
+terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees);
+``fit_keypoints.py`` and ``fit_scan.py`` fit a model to 2-D keypoints and to scans.
 ``data/default_body.npz`` is the shipped body built from MakeHuman's CC0 data
 (``scripts/build_default_body.py``). Files are read and written by
 :mod:`unrender.io.body_models`.
 """
 
 from .fit_keypoints import KeypointFit, default_pose_prior, fit_keypoints, project_points
+from .fit_scan import MIN_SCAN_POINTS, ScanFit, fit_scan, placement_orients, random_scan
 from .model import KEYPOINT_REGRESSORS, BodyModel, BodyOutput, default_body_path
 from .poses import JOINT_RANGES_DEG, sample_body_poses
 from .priors import PosePrior, bend_penalty, fit_gmm, geman_mcclure
@@ -28,6 +30,11 @@ __all__ = [
     "default_pose_prior",
     "fit_keypoints",
     "project_points",
+    "ScanFit",
+    "fit_scan",
+    "placement_orients",
+    "random_scan",
+    "MIN_SCAN_POINTS",
     "KEYPOINT_REGRESSORS",
     "procedural_body_arrays",
     "BODY25_NEAREST_JOINT",

@@ -8,7 +8,7 @@
 * :func:`save_result`, which writes a result folder (geometry, JSON summary,
   loss curve, before/after picture, GIF of the optimisation).
 
-Built-in methods: ``fit-voxels``, ``fit-points``, ``deform-mesh``, ``estimate-pose``.
+Built-in methods: ``fit-voxels``, ``fit-points``, ``deform-mesh``, ``estimate-pose``, ``fit-smpl-scan``.
 """
 
 from .base import COMMON_PARAMS, INPUT_KINDS, OUTPUT_KINDS, Input, Method, Output, Param, ProgressFn, Result, keep_going
