@@ -173,13 +173,16 @@ class BodyWriter:
                                                name=f"{session.name_base} body")
         session.created += [arm, arm.data, mesh, mesh.data]
         session.objects[output.name] = arm
+        # The rig maps the body's Y-up frame to Blender's Z-up world. A camera-frame body is in the
+        # camera's own Y-up frame: undo the axis change and apply the camera's placement. A body fitted
+        # to a scene object (frame "target", fitted with up_axis z) is already in world coordinates.
+        undo = np.eye(4)
+        undo[:3, :3] = body_rig.Y_UP_TO_Z_UP.T
         cam = session.context.scene.camera
         if value.frame == "camera" and cam is not None:
-            # The rig maps the body's Y-up frame to Blender's Z-up world; a camera-frame body is in the
-            # camera's own Y-up frame, so undo that axis change and apply the camera's placement.
-            undo = np.eye(4)
-            undo[:3, :3] = body_rig.Y_UP_TO_Z_UP.T
             arm.matrix_world = type(arm.matrix_world)((np.array(cam.matrix_world) @ undo).tolist())
+        elif value.frame == "target":
+            arm.matrix_world = type(arm.matrix_world)(undo.tolist())
 
 
 WRITERS = {w.kind: w for w in (MeshWriter(), PointsWriter(), VoxelsWriter(), CameraWriter(), ImageWriter(),

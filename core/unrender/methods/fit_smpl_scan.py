@@ -16,6 +16,7 @@ from ..body.fit_keypoints import default_pose_prior
 from ..body.fit_scan import MIN_SCAN_POINTS, fit_scan, random_scan
 from ..body.model import BodyModel
 from ..geometry import sample_points_from_meshes
+from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ..io.body_params import BodyParameters
 from ..ops import knn_points
 from ..structures import Meshes, PointClouds
@@ -55,6 +56,8 @@ class FitSmplScan(Method):
               minimum=MIN_SCAN_POINTS, maximum=1_000_000),
         Param("pose_prior", 1.0, "weight of the pose prior (it decreases to 1% along the fit)", minimum=0.0,
               maximum=1e4),
+        Param("up_axis", "y", "the scan's up axis: y (SMPL, OBJ files) or z (Blender's world); a z-up scan is "
+              "fitted turned to y-up and the results are turned back", choices=("y", "z")),
         Param("shape_prior", 1.0, "weight of the L2 shape prior |betas|^2", minimum=0.0, maximum=1e4),
     )
     outputs = (
@@ -73,6 +76,10 @@ class FitSmplScan(Method):
             pts = sample_points_from_meshes(target, params["scan_points"], generator=gen)[0]
         else:
             pts = target.points_list()[0]
+        # Z-up scans are turned to Y-up for the fit (the placement search turns about Y): (x, y, z) -> (x, z, -y).
+        up = torch.tensor([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]], dtype=pts.dtype, device=pts.device)
+        if params["up_axis"] == "z":
+            pts = pts @ up.T
         if pts.shape[0] < MIN_SCAN_POINTS:
             raise ValueError(f"target: expected a point cloud of at least {MIN_SCAN_POINTS} points, "
                              f"found {pts.shape[0]}")
@@ -82,7 +89,9 @@ class FitSmplScan(Method):
         tracker = Tracker(progress, total)
 
         def report(step, total, loss, vertices):
-            return tracker.update(step - 1, loss, lambda: Meshes([vertices().cpu()], [faces]))
+            back = up.T.to(torch.float32) if params["up_axis"] == "z" else None  # previews in the scan's frame
+            return tracker.update(step - 1, loss, lambda: Meshes(
+                [vertices().cpu().float() @ back.T if back is not None else vertices().cpu()], [faces]))
 
         fit = fit_scan(model, pts.detach(), prior=default_pose_prior(), steps=params["steps"],
                        offsets=params["offsets"], offset_steps=params["offset_steps"],
@@ -91,16 +100,23 @@ class FitSmplScan(Method):
         with torch.no_grad():
             rest_joints = model(betas=fit.betas[None]).rest_joints[0]
             near = knn_points(pts[None].to(fit.vertices), fit.vertices[None]).dists[0, :, 0]
+        vertices, global_orient, transl = fit.vertices, fit.global_orient, fit.transl
+        if params["up_axis"] == "z":  # back to the scan's frame: R' = U^T R, t' = U^T (t + root) - root
+            U = up.to(vertices.dtype).T
+            root = rest_joints[0].to(vertices.dtype)
+            vertices = vertices @ U.T
+            global_orient = matrix_to_axis_angle(U @ axis_angle_to_matrix(global_orient[None].to(U)))[0]
+            transl = U @ (transl.to(U) + root) - root
         body = BodyParameters(
             betas=fit.betas.double().cpu(), body_pose=fit.body_pose.double().cpu(),
-            global_orient=fit.global_orient.double().cpu(), transl=fit.transl.double().cpu(),
+            global_orient=global_orient.double().cpu(), transl=transl.double().cpu(),
             joint_names=model.joint_names, parents=tuple(int(i) for i in model.parents),
             rest_joints=rest_joints.double().cpu(), model=params["model"] or "default", frame="target",
             extra={"method": self.id, "offsets": bool(params["offsets"])},
         )
         labels = ["shape and pose, strong priors", "shape and pose", "shape and pose, weak priors", "offsets"]
         return tracker.result(
-            {"mesh": Meshes([fit.vertices.cpu()], [faces]), "body": body},
+            {"mesh": Meshes([vertices.cpu()], [faces]), "body": body},
             {"chamfer": fit.chamfer, "mean_distance": float(near.sqrt().mean())},
             stages=[{"step": s, "label": labels[i]} for i, s in enumerate(fit.stages)],
             scan_points=int(pts.shape[0]),
