@@ -175,7 +175,7 @@ class BodyWriter:
         session.objects[output.name] = arm
         # The rig maps the body's Y-up frame to Blender's Z-up world. A camera-frame body is in the
         # camera's own Y-up frame: undo the axis change and apply the camera's placement. A body fitted
-        # to a scene object (frame "target", fitted with up_axis z) is already in world coordinates.
+        # to a scene object (frame "target", fitted with vertical z) is already in world coordinates.
         undo = np.eye(4)
         undo[:3, :3] = body_rig.Y_UP_TO_Z_UP.T
         cam = session.context.scene.camera

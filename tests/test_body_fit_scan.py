@@ -150,13 +150,13 @@ def test_scan_normals_are_used_and_checked(model):
         fit_scan(model, pts[0, :10], steps=3)
 
 
-def test_a_z_up_scan_fits_with_up_axis_z_and_lands_in_its_own_frame(model):
+def test_a_z_up_scan_fits_with_vertical_z_and_lands_in_its_own_frame(model):
     # Blender's world is Z up: the scan is turned to Y up for the fit and everything is turned back.
     from unrender.methods import run_method
 
     pts, truth = random_scan(model, 5)
     to_z = torch.tensor([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]], dtype=pts.dtype)  # (x, y, z) -> (x, -z, y)
-    result = run_method("fit-smpl-scan", {"target": PointClouds([pts @ to_z.T])}, {"up_axis": "z", "seed": 0})
+    result = run_method("fit-smpl-scan", {"target": PointClouds([pts @ to_z.T])}, {"vertical": "z", "seed": 0})
     verts = result.outputs["mesh"].verts_packed().to(truth.dtype)
     assert float((verts - truth @ to_z.T.to(truth.dtype)).norm(dim=1).mean()) * 1000 <= 10.0
     body = result.outputs["body"]

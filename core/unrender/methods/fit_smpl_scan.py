@@ -56,7 +56,7 @@ class FitSmplScan(Method):
               minimum=MIN_SCAN_POINTS, maximum=1_000_000),
         Param("pose_prior", 1.0, "weight of the pose prior (it decreases to 1% along the fit)", minimum=0.0,
               maximum=1e4),
-        Param("up_axis", "y", "the scan's up axis: y (SMPL, OBJ files) or z (Blender's world); a z-up scan is "
+        Param("vertical", "y", "the scan's vertical axis: y (SMPL, OBJ files) or z (Blender's world); a z-up scan is "
               "fitted turned to y-up and the results are turned back", choices=("y", "z")),
         Param("shape_prior", 1.0, "weight of the L2 shape prior |betas|^2", minimum=0.0, maximum=1e4),
     )
@@ -78,7 +78,7 @@ class FitSmplScan(Method):
             pts = target.points_list()[0]
         # Z-up scans are turned to Y-up for the fit (the placement search turns about Y): (x, y, z) -> (x, z, -y).
         up = torch.tensor([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]], dtype=pts.dtype, device=pts.device)
-        if params["up_axis"] == "z":
+        if params["vertical"] == "z":
             pts = pts @ up.T
         if pts.shape[0] < MIN_SCAN_POINTS:
             raise ValueError(f"target: expected a point cloud of at least {MIN_SCAN_POINTS} points, "
@@ -89,7 +89,7 @@ class FitSmplScan(Method):
         tracker = Tracker(progress, total)
 
         def report(step, total, loss, vertices):
-            back = up.T.to(torch.float32) if params["up_axis"] == "z" else None  # previews in the scan's frame
+            back = up.T.to(torch.float32) if params["vertical"] == "z" else None  # previews in the scan's frame
             return tracker.update(step - 1, loss, lambda: Meshes(
                 [vertices().cpu().float() @ back.T if back is not None else vertices().cpu()], [faces]))
 
@@ -101,7 +101,7 @@ class FitSmplScan(Method):
             rest_joints = model(betas=fit.betas[None]).rest_joints[0]
             near = knn_points(pts[None].to(fit.vertices), fit.vertices[None]).dists[0, :, 0]
         vertices, global_orient, transl = fit.vertices, fit.global_orient, fit.transl
-        if params["up_axis"] == "z":  # back to the scan's frame: R' = U^T R, t' = U^T (t + root) - root
+        if params["vertical"] == "z":  # back to the scan's frame: R' = U^T R, t' = U^T (t + root) - root
             U = up.to(vertices.dtype).T
             root = rest_joints[0].to(vertices.dtype)
             vertices = vertices @ U.T
