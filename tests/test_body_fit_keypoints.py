@@ -1,15 +1,13 @@
 """SMPLify-style keypoint fitting on the shipped default body: the issue's quality bar at full size."""
 
-import math
 import time
 
 import pytest
 import torch
 
-from unrender.body import BodyModel, sample_body_poses
-from unrender.body.fit_keypoints import default_pose_prior, fit_keypoints, project_points
-from unrender.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from unrender.body import default_body_path
+from unrender.body import BodyModel, default_body_path
+from unrender.body.fit_keypoints import default_pose_prior, fit_keypoints
+from unrender.methods.fit_smpl_keypoints import example_people
 
 
 def _procrustes(X, Y):
@@ -23,22 +21,9 @@ def _procrustes(X, Y):
     return s[:, None, None] * X0 @ (U @ D @ Vt) + my
 
 
-def _random_people(model, n, seed=0, noise_px=2.0):
-    g = torch.Generator().manual_seed(seed)
-    d = torch.float64
-    betas = torch.randn(n, 10, generator=g, dtype=d).clamp(-2, 2)
-    pose = sample_body_poses(n, seed=seed + 1, dtype=d, spread=0.7)
-    yaw = (torch.rand(n, generator=g, dtype=d) - 0.5) * math.radians(120)
-    upright = axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=d))
-    turn = axis_angle_to_matrix(torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], 1))
-    orient = matrix_to_axis_angle(upright @ turn)
-    transl = torch.stack([torch.rand(n, generator=g, dtype=d) - 0.5, (torch.rand(n, generator=g, dtype=d) - 0.5) * 0.5,
-                          3 + 2 * torch.rand(n, generator=g, dtype=d)], 1)
-    truth = model(betas=betas, body_pose=pose, global_orient=orient, transl=transl)
-    focal, center = torch.full((n,), 1000.0, dtype=d), torch.tensor([500.0, 500.0], dtype=d).expand(n, 2)
-    uv = project_points(truth.keypoints["body25"], focal, center)
-    uv = uv + torch.randn(uv.shape, generator=g, dtype=d) * noise_px
-    return truth, torch.cat([uv, torch.ones(n, 25, 1, dtype=d)], -1), focal, center
+def _random_people(model, n, seed=0):
+    truth, kp, focal, center, _ = example_people(model, n, seed)
+    return truth, kp, focal, center
 
 
 @pytest.fixture(scope="module")
