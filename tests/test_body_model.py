@@ -105,3 +105,18 @@ def test_arrays_round_trip_and_float32_default(tmp_path, model):
     torch.testing.assert_close(again(**p).vertices, model(**{k: v.double() for k, v in p.items()}).vertices.float(),
                                atol=1e-5, rtol=0)
     np.testing.assert_array_equal(again.to_arrays()["f"], model.to_arrays()["f"])
+
+
+def test_posing_body_equals_forward_on_its_vertices(model):
+    from unrender.body import PosingBody
+
+    g = torch.Generator().manual_seed(3)
+    betas = torch.randn(2, model.num_betas, generator=g, dtype=torch.float64)
+    pose = torch.randn(2, 23, 3, generator=g, dtype=torch.float64) * 0.3
+    orient = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    transl = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    full = model(betas=betas, body_pose=pose, global_orient=orient, transl=transl)
+    ids = torch.arange(0, model.v_template.shape[0], 7)
+    for sub, expect in ((None, full.vertices), (ids, full.vertices[:, ids])):
+        verts, _ = PosingBody(model, sub)(betas, pose, orient, transl)
+        assert torch.allclose(verts, expect, atol=1e-10)

@@ -15,7 +15,7 @@ terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees);
 
 from .fit_keypoints import KeypointFit, default_pose_prior, fit_keypoints, project_points
 from .fit_scan import MIN_SCAN_POINTS, ScanFit, fit_scan, placement_orients, random_scan
-from .model import KEYPOINT_REGRESSORS, BodyModel, BodyOutput, default_body_path
+from .model import KEYPOINT_REGRESSORS, BodyModel, BodyOutput, PosingBody, default_body_path
 from .poses import JOINT_RANGES_DEG, sample_body_poses
 from .priors import PosePrior, bend_penalty, fit_gmm, geman_mcclure
 from .procedural import BODY25_NEAREST_JOINT, COCO17_NEAREST_JOINT, procedural_body_arrays
@@ -25,6 +25,7 @@ from .skinning import (batch_rigid_transform, linear_blend_skinning, parent_leve
 __all__ = [
     "BodyModel",
     "BodyOutput",
+    "PosingBody",
     "default_body_path",
     "KeypointFit",
     "default_pose_prior",

@@ -31,10 +31,9 @@ import torch
 
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ..io.openpose import KEYPOINT_LAYOUTS, convert_layout
-from .model import KEYPOINT_REGRESSORS, BodyModel
+from .model import KEYPOINT_REGRESSORS, BodyModel, PosingBody
 from .poses import sample_body_poses
 from .priors import PosePrior, bend_penalty, geman_mcclure
-from .skinning import linear_blend_skinning
 
 __all__ = ["KeypointFit", "default_pose_prior", "fit_keypoints", "project_points"]
 
@@ -49,38 +48,19 @@ def project_points(points: torch.Tensor, focal: torch.Tensor, center: torch.Tens
 
 
 class _KeypointBody:
-    """The keypoints (and joints) of a body model, skinning only the vertices the regressor reads."""
+    """The keypoints of a body model, skinning only the vertices the regressor reads."""
 
     def __init__(self, model: BodyModel, layout: str, dtype=torch.float64):
-        key = KEYPOINT_REGRESSORS[layout]
-        reg = getattr(model, key).to(dtype)
+        reg = getattr(model, KEYPOINT_REGRESSORS[layout]).to(dtype)
         support = torch.nonzero(reg.abs().sum(0) > 0).squeeze(1)
         self.regressor = reg[:, support]  # (K, S)
-        self.v = model.v_template.to(dtype)[support]
-        self.shapedirs = model.shapedirs.to(dtype)[support]
-        V = model.v_template.shape[0]
-        rows = (support[:, None] * 3 + torch.arange(3)).reshape(-1)
-        posedirs = model.posedirs.to(dtype)  # (P, V*3)
-        self.posedirs = posedirs[:, rows] if bool(posedirs.abs().max() > 0) else None
-        self.weights = model.weights.to(dtype)[support]
-        self.parents = model.parents
-        J = model.J_regressor.to(dtype)
-        self.joint_template = J @ model.v_template.to(dtype)  # (J, 3)
-        self.joint_dirs = torch.einsum("jv,vkl->jkl", J, model.shapedirs.to(dtype))  # (J, 3, S)
+        self.body = PosingBody(model, support, dtype=dtype)
         self.num_betas = model.num_betas
-        self.vertex_count = V
 
     def __call__(self, betas, body_pose, global_orient, transl) -> torch.Tensor:
-        """``(B, K, 3)`` keypoints in the camera frame."""
-        B = betas.shape[0]
-        rot = axis_angle_to_matrix(torch.cat([global_orient[:, None], body_pose.reshape(B, -1, 3)], 1))
-        shaped = self.v + torch.einsum("bl,vkl->bvk", betas, self.shapedirs[..., : betas.shape[1]])
-        joints = self.joint_template + torch.einsum("bl,jkl->bjk", betas, self.joint_dirs[..., : betas.shape[1]])
-        if self.posedirs is not None:
-            eye = torch.eye(3, dtype=rot.dtype)
-            shaped = shaped + ((rot[:, 1:] - eye).reshape(B, -1) @ self.posedirs).reshape(B, -1, 3)
-        verts, _ = linear_blend_skinning(shaped, self.weights, self.parents, joints, rot)
-        return torch.einsum("ks,bsc->bkc", self.regressor, verts) + transl[:, None]
+        """``(B, K, 3)`` keypoints in the camera frame (regressor rows sum to 1: ``transl`` passes through)."""
+        verts, _ = self.body(betas, body_pose, global_orient, transl)
+        return torch.einsum("ks,bsc->bkc", self.regressor, verts)
 
 
 @dataclass

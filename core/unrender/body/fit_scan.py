@@ -35,10 +35,9 @@ from ..losses import chamfer_distance
 from ..ops import DEFAULT_CHUNK_BYTES, knn_indices, laplacian
 from ..geometry.sampling import sample_points_from_meshes
 from ..structures import Meshes
-from .model import BodyModel
+from .model import BodyModel, PosingBody
 from .poses import sample_body_poses
 from .priors import PosePrior, bend_penalty
-from .skinning import linear_blend_skinning
 
 __all__ = ["ScanFit", "fit_scan", "placement_orients", "random_scan", "MIN_SCAN_POINTS"]
 
@@ -99,31 +98,6 @@ def random_scan(model: BodyModel, seed: int = 0, points: int = 20000, *, spread:
     verts = model(betas.to(device), pose.to(device), orient.to(device), transl.to(device)).vertices[0]
     pts = sample_points_from_meshes(Meshes([verts.cpu()], [model.faces.cpu()]), points, generator=g)[0]
     return pts.to(device), verts
-
-
-class _ScanBody:
-    """The posed vertices of a body model for fitting: joints linear in the shape (no regression of
-    the whole mesh each step), no keypoints, and no pose correctives when the model's are all zero."""
-
-    def __init__(self, model: BodyModel, num_betas: int):
-        self.v = model.v_template
-        self.shapedirs = model.shapedirs[..., :num_betas]
-        self.joint_template = model.J_regressor @ model.v_template  # (J, 3)
-        self.joint_dirs = torch.einsum("jv,vkl->jkl", model.J_regressor, self.shapedirs)  # (J, 3, S)
-        self.posedirs = model.posedirs if bool(model.posedirs.abs().max() > 0) else None
-        self.weights, self.parents = model.weights, model.parents
-
-    def __call__(self, betas, body_pose, global_orient, transl):
-        """``(B, V, 3)`` posed vertices and ``(B, J, 4, 4)`` world transforms (``transl`` not in them)."""
-        B = betas.shape[0]
-        rot = axis_angle_to_matrix(torch.cat([global_orient[:, None], body_pose.reshape(B, -1, 3)], 1))
-        shaped = self.v + torch.einsum("bl,vkl->bvk", betas, self.shapedirs)
-        joints = self.joint_template + torch.einsum("bl,jkl->bjk", betas, self.joint_dirs)
-        if self.posedirs is not None:
-            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
-            shaped = shaped + ((rot[:, 1:] - eye).reshape(B, -1) @ self.posedirs).reshape(B, -1, 3)
-        verts, world = linear_blend_skinning(shaped, self.weights, self.parents, joints, rot)
-        return verts + transl[:, None], world
 
 
 def _nearest_sq(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -220,7 +194,7 @@ def fit_scan(
     centroid = pts.mean(0)
     inv_s2 = 1.0 / float(sigma) ** 2
     pose_prior = prior if prior is not None else (lambda p: (p.reshape(p.shape[0], -1) ** 2).sum(1))
-    body = _ScanBody(model, S)
+    body = PosingBody(model)
     off_steps = offset_steps if offsets else 0
     total = steps + off_steps
     history: list[float] = []

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .._validate import check_tensor
+from ..geometry.rotations import axis_angle_to_matrix
 from ..io.body_models import check_body_arrays, load_body_model, save_body_model
 from .skinning import linear_blend_skinning, rotations_to_matrices
 
-__all__ = ["BodyOutput", "BodyModel", "KEYPOINT_REGRESSORS", "default_body_path"]
+__all__ = ["BodyOutput", "BodyModel", "KEYPOINT_REGRESSORS", "PosingBody", "default_body_path"]
 
 #: keypoint layout name -> the model array holding its regressor
 KEYPOINT_REGRESSORS = {"body25": "body25_regressor", "coco17": "coco17_regressor"}
@@ -174,3 +175,46 @@ class BodyModel(torch.nn.Module):
                      for name in self.keypoint_layouts}
         return BodyOutput(vertices=verts, joints=world[..., :3, 3], keypoints=keypoints, transforms=world,
                           rest_vertices=shaped, rest_joints=rest_joints)
+
+
+class PosingBody:
+    """Posed vertices of a body model for fitting loops, cheaper than :meth:`BodyModel.forward`.
+
+    The joints are linear in the shape (the joint regressor is applied to the
+    template and shape directions once, not to the whole shaped mesh each
+    step), pose correctives are skipped when the model's are all zero, and
+    only ``vertex_ids`` (all when None) are shaped and skinned: the same
+    numbers as ``forward`` for those vertices.
+    """
+
+    def __init__(self, model: "BodyModel", vertex_ids: torch.Tensor | None = None, *, dtype=None):
+        dtype = dtype or model.v_template.dtype
+        ids = slice(None) if vertex_ids is None else vertex_ids
+        J = model.J_regressor.to(dtype)
+        shapedirs = model.shapedirs.to(dtype)
+        self.v = model.v_template.to(dtype)[ids]
+        self.shapedirs = shapedirs[ids]
+        self.joint_template = J @ model.v_template.to(dtype)  # (J, 3)
+        self.joint_dirs = torch.einsum("jv,vkl->jkl", J, shapedirs)  # (J, 3, S)
+        self.posedirs = None
+        if bool(model.posedirs.abs().max() > 0):
+            posedirs = model.posedirs.to(dtype)  # (P, V*3)
+            if vertex_ids is not None:
+                posedirs = posedirs[:, (vertex_ids[:, None] * 3 + torch.arange(3, device=vertex_ids.device)).reshape(-1)]
+            self.posedirs = posedirs
+        self.weights, self.parents = model.weights.to(dtype)[ids], model.parents
+        self.num_betas = model.num_betas
+
+    def __call__(self, betas, body_pose, global_orient, transl):
+        """``(B, V', 3)`` posed vertices (``transl`` added) and ``(B, J, 4, 4)`` world transforms
+        (without ``transl``). ``betas (B, S' <= S)``, ``body_pose (B, J-1, 3)``, ``global_orient (B, 3)``
+        axis-angle, ``transl (B, 3)``."""
+        B, S = betas.shape
+        rot = axis_angle_to_matrix(torch.cat([global_orient[:, None], body_pose.reshape(B, -1, 3)], 1))
+        shaped = self.v + torch.einsum("bl,vkl->bvk", betas, self.shapedirs[..., :S])
+        joints = self.joint_template + torch.einsum("bl,jkl->bjk", betas, self.joint_dirs[..., :S])
+        if self.posedirs is not None:
+            eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+            shaped = shaped + ((rot[:, 1:] - eye).reshape(B, -1) @ self.posedirs).reshape(B, -1, 3)
+        verts, world = linear_blend_skinning(shaped, self.weights, self.parents, joints, rot)
+        return verts + transl[:, None], world
