@@ -180,20 +180,26 @@ def fit_keypoints(
         return (ww * geman_mcclure(r, sigma_px)).sum(1) / ww.sum(1).clamp_min(1e-6), r
 
     step = 0
-    # Stage 1: torso only, orientation and translation.
-    go, tr = global_orient.clone().requires_grad_(True), transl.clone().requires_grad_(True)
-    opt = torch.optim.Adam([go, tr], lr=lr)
-    torso_mask = torch.zeros(K, dtype=dtype)
-    torso_mask[torso] = 1.0
-    for _ in range(steps[0]):
-        loss_b, _ = reprojection(body(betas, body_pose, go, tr), torso_mask)
-        loss = loss_b.sum()
+
+    def descend(opt, loss) -> bool:
+        """One Adam step on ``loss``; whether to go on (the progress callback may stop the fit)."""
+        nonlocal step
         opt.zero_grad()
         loss.backward()
         opt.step()
         history.append(float(loss.detach()))
         step += 1
-        if progress is not None and progress(step, total, history[-1]) is False:
+        return progress is None or progress(step, total, history[-1]) is not False
+
+    # Stage 1: torso only, orientation and translation.
+    go, tr = global_orient.clone().requires_grad_(True), transl.clone().requires_grad_(True)
+    opt = torch.optim.Adam([go, tr], lr=lr)
+    torso_mask = torch.zeros(K, dtype=dtype)
+    torso_mask[torso] = 1.0
+    going = True
+    for _ in range(steps[0]):
+        loss_b, _ = reprojection(body(betas, body_pose, go, tr), torso_mask)
+        if not (going := descend(opt, loss_b.sum())):
             break
     global_orient, transl = go.detach(), tr.detach()
 
@@ -204,7 +210,7 @@ def fit_keypoints(
     per = max(steps[1] // len(weights), 1)
     scale = sigma_px**2 * 1e-3
     loss_b = None
-    for i in range(steps[1]):
+    for i in range(steps[1] if going else 0):
         w_pose, w_shape = weights[min(i // per, len(weights) - 1)]
         b, pose, go, tr = params
         data, _ = reprojection(body(b, pose, go, tr))
@@ -214,13 +220,7 @@ def fit_keypoints(
         else:
             reg = reg + w_pose * scale * (pose * pose).sum((1, 2))
         loss_b = data + reg
-        loss = loss_b.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        history.append(float(loss.detach()))
-        step += 1
-        if progress is not None and progress(step, total, history[-1]) is False:
+        if not descend(opt, loss_b.sum()):
             break
 
     b, pose, go, tr = (t.detach() for t in params)
