@@ -22,8 +22,10 @@ automatic thread count (``threads=0``), and prints the slow-down.
     python scripts/bench.py --contention --quick
 
 A second table times nearest neighbours and chamfer against SciPy's
-``cKDTree`` (build + query, 2 workers) on the CPU: both in one subprocess per
-row, interleaved, so a busy machine slows both alike.
+``cKDTree`` (build + query, 2 workers) on the CPU, and a third the body model
+against ``smplx`` (``pip install smplx``; its ``SMPL`` class on the same
+arrays): both sides in one subprocess per row, interleaved, so a busy machine
+slows both alike.
 
 Adding a row = appending a ``Case`` to ``CASES``: give it a name, the labels
 and a ``make(impl, quick, device)`` that builds the inputs and returns the
@@ -511,6 +513,7 @@ class TreeCase:
     quick_size: str
     make: Callable[[bool], tuple]
     repeats: int = 5
+    peer: str = "cKDTree"
 
 
 def _tree_clouds(shape: str, n: int):
@@ -596,6 +599,59 @@ def _tree_case(n: int, shape: str, op: str) -> TreeCase:
 TREE_CASES: list[TreeCase] = [
     _tree_case(n, shape, op) for n in (10_000, 200_000) for shape in ("cube", "surface")
     for op in ("knn_K1", "knn_K8", "chamfer")
+]
+
+
+def _make_body_forward(batch: int, correctives: bool, backward: bool):
+    """The default body (13,380 vertices) posed by :class:`unrender.body.BodyModel` and by smplx's
+    ``SMPL`` built on the same arrays; ``correctives``: random non-zero pose correctives in both
+    (the shipped body has none, and unrender skips zero ones)."""
+
+    def make(quick):
+        import numpy as np
+        import smplx
+        from smplx.utils import Struct
+
+        from unrender.body import BodyModel
+
+        ours_model = BodyModel.default()
+        a = ours_model.to_arrays()
+        if correctives:
+            a["posedirs"] = np.random.default_rng(0).normal(0, 1e-3, a["posedirs"].shape).astype(np.float32)
+            ours_model = BodyModel.from_arrays(a)
+        kintree = np.stack([a["kintree_parents"], np.arange(len(a["kintree_parents"]))]).astype(np.int64)
+        struct = Struct(v_template=a["v_template"], f=a["f"], shapedirs=a["shapedirs"], posedirs=a["posedirs"],
+                        J_regressor=a["J_regressor"], weights=a["weights"], kintree_table=kintree)
+        ref_model = smplx.SMPL("", data_struct=struct, num_betas=a["shapedirs"].shape[2], batch_size=batch,
+                               create_betas=False, create_body_pose=False, create_global_orient=False,
+                               create_transl=False)
+        b = batch if not quick else min(batch, 4)
+        g = _gen(0, "cpu")
+        betas = torch.randn(b, 10, generator=g)
+        pose = (torch.randn(b, 69, generator=g) * 0.3).requires_grad_(backward)
+        orient, transl = torch.randn(b, 3, generator=g) * 0.3, torch.randn(b, 3, generator=g)
+
+        def run(fn):
+            def go():
+                with contextlib.nullcontext() if backward else torch.no_grad():
+                    v = fn()
+                    if backward:
+                        v.square().sum().backward()
+                        pose.grad = None
+            return go
+
+        ours = run(lambda: ours_model(betas, pose, orient, transl).vertices)
+        ref = run(lambda: ref_model(betas=betas, body_pose=pose, global_orient=orient, transl=transl).vertices)
+        return ours, ref
+
+    return make
+
+
+BODY_CASES: list[TreeCase] = [
+    TreeCase(f"body_{'fwdbwd' if bwd else 'fwd'}_{'pc' if pc else 'nopc'}_b{b}",
+             f"body model {'forward+backward' if bwd else 'forward'}{', pose correctives' if pc else ''}",
+             f"batch {b}, 13,380 vertices", f"batch {min(b, 4)}", _make_body_forward(b, pc, bwd), repeats=7, peer="smplx")
+    for b, pc, bwd in ((1, False, False), (64, False, False), (64, True, False), (64, True, True))
 ]
 
 
@@ -719,7 +775,7 @@ def main(argv=None) -> int:
     if args.worker:
         global THREADS
         THREADS = args.threads
-        tree_case = next((c for c in TREE_CASES if c.name == args.worker), None)
+        tree_case = next((c for c in TREE_CASES + BODY_CASES if c.name == args.worker), None)
         if tree_case is not None:
             print(json.dumps(tree_worker(tree_case, args.quick)), flush=True)
             return 0
@@ -734,9 +790,9 @@ def main(argv=None) -> int:
             ap.error(f"--contention: --only {args.only!r} matches none of {', '.join(CONTENTION_CASES)}")
         _print_contention_table(cases, args)
         return 0
-    tree_cases = [c for c in TREE_CASES if args.device == "cpu" and (not args.only or args.only in c.name)]
+    tree_cases = [c for c in TREE_CASES + BODY_CASES if args.device == "cpu" and (not args.only or args.only in c.name)]
     if not cases and not tree_cases:
-        ap.error(f"--only {args.only!r} matches no case ({', '.join(c.name for c in CASES + TREE_CASES)})")
+        ap.error(f"--only {args.only!r} matches no case ({', '.join(c.name for c in CASES + TREE_CASES + BODY_CASES)})")
     try:
         import pytorch3d
 
@@ -767,8 +823,9 @@ def main(argv=None) -> int:
         for impl, r in (("unrender", ours), ("PyTorch3D", ref)):
             if "error" in r and not r.get("timeout") and "not importable" not in r["error"]:
                 print(f"<!-- {case.name} {impl}: {r['error']} -->", flush=True)
-    if tree_cases:
-        _print_tree_table(tree_cases, args)
+    for peer in ("cKDTree", "smplx"):
+        if any(c.peer == peer for c in tree_cases):
+            _print_tree_table([c for c in tree_cases if c.peer == peer], args)
     return 0
 
 
@@ -799,10 +856,16 @@ def _print_contention_table(cases: list[Case], args, busy: int = 2) -> None:
                   f"| {ratio} |", flush=True)
 
 
+_PEER_TITLES = {
+    "cKDTree": "Against SciPy's cKDTree (build + query, 2 workers; chamfer: two trees, gather, distances, backward)",
+    "smplx": "Against smplx's SMPL on the same arrays (unrender's forward also regresses the BODY_25 and COCO-17 keypoints)",
+}
+
+
 def _print_tree_table(cases: list[TreeCase], args) -> None:
-    print("\nAgainst SciPy's cKDTree (build + query, 2 workers; chamfer: two trees, gather, distances, backward), "
-          "times interleaved in one process per row:\n")
-    print("| operation | size | unrender (s) | cKDTree (s) | ratio (unrender/cKDTree) | peak memory unrender / cKDTree (MB) |")
+    peer = cases[0].peer
+    print(f"\n{_PEER_TITLES[peer]}, times interleaved in one process per row:\n")
+    print(f"| operation | size | unrender (s) | {peer} (s) | ratio (unrender/{peer}) | peak memory unrender / {peer} (MB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for case in cases:
         r = _run_isolated(case, "unrender", args)

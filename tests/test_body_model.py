@@ -47,6 +47,22 @@ def test_forward_equals_smpl_equations_written_out(model):
     torch.testing.assert_close(out.transforms[0, :, :3, :3], G[:, :3, :3], atol=1e-6, rtol=0)
 
 
+def test_pose_correctives_are_applied_whenever_present():
+    """Zero correctives are skipped for speed; correctives loaded later (state dict, in-place edit) are used."""
+    m = BodyModel.from_arrays(procedural_body_arrays(posedirs_scale=0.0), dtype=torch.float64)
+    p = random_params(2, seed=4)
+    plain = m(**p).vertices
+    state = m.state_dict()
+    state["posedirs"] = torch.randn_like(state["posedirs"]) * 0.01
+    m.load_state_dict(state)
+    with_correctives = m(**p).vertices
+    assert (with_correctives - plain).abs().max() > 1e-3
+    want = BodyModel.from_arrays({**m.to_arrays()}, dtype=torch.float64)(**p).vertices
+    torch.testing.assert_close(with_correctives, want, atol=1e-12, rtol=0)
+    m.posedirs.zero_()
+    torch.testing.assert_close(m(**p).vertices, plain, atol=1e-12, rtol=0)
+
+
 def test_batched_equals_one_by_one(model):
     p = random_params(3, seed=1)
     out = model(**p)

@@ -74,6 +74,7 @@ class BodyModel(torch.nn.Module):
             self.register_buffer(KEYPOINT_REGRESSORS[name], f(a[KEYPOINT_REGRESSORS[name]]))
         self.joint_names = tuple(str(n) for n in a["joint_names"])
         self.meta = json.loads(str(a["meta"]))
+        self._correctives_key = None
 
     @classmethod
     def from_arrays(cls, arrays, *, dtype=torch.float32, device="cpu") -> "BodyModel":
@@ -104,6 +105,15 @@ class BodyModel(torch.nn.Module):
     def save(self, path) -> None:
         """Write the model as unrender's ``.npz``."""
         save_body_model(path, self.to_arrays())
+
+    @property
+    def has_correctives(self) -> bool:
+        """Whether any pose corrective is non-zero (the shipped body has none: forward then skips the
+        ``(B, 207) @ (207, V*3)`` product). Re-checked when ``posedirs`` is replaced or changed in place."""
+        key = (self.posedirs.data_ptr(), self.posedirs._version)
+        if key != self._correctives_key:
+            self._correctives_key, self._correctives = key, bool(self.posedirs.abs().max() > 0)
+        return self._correctives
 
     @property
     def num_joints(self) -> int:
@@ -160,11 +170,14 @@ class BodyModel(torch.nn.Module):
             betas = self._batch("betas", betas, (None,), B)
             if betas.shape[1] > self.num_betas:
                 raise ValueError(f"betas: expected at most {self.num_betas} shape coefficients, found {betas.shape[1]}")
-            shaped = shaped + torch.einsum("bl,vkl->bvk", betas, self.shapedirs[..., : betas.shape[1]])
+            S = betas.shape[1]  # a matmul on the flattened directions: several times faster than the einsum
+            shaped = shaped + (self.shapedirs[..., :S].reshape(-1, S) @ betas.T).T.reshape(B, -1, 3)
         rest_joints = torch.einsum("jv,bvk->bjk", self.J_regressor, shaped)
         rot = torch.cat([rots("global_orient", global_orient, 1), rots("body_pose", body_pose, J - 1)], dim=1)
-        pose_feature = (rot[:, 1:] - eye).reshape(B, -1)
-        posed_rest = shaped + (pose_feature @ self.posedirs).reshape(B, -1, 3)
+        posed_rest = shaped
+        if self.has_correctives:
+            pose_feature = (rot[:, 1:] - eye).reshape(B, -1)
+            posed_rest = shaped + (pose_feature @ self.posedirs).reshape(B, -1, 3)
         verts, world = linear_blend_skinning(posed_rest, self.weights, self.parents, rest_joints, rot)
         if transl is not None:
             transl = self._batch("transl", transl, (3,), B)
@@ -197,7 +210,7 @@ class PosingBody:
         self.joint_template = J @ model.v_template.to(dtype)  # (J, 3)
         self.joint_dirs = torch.einsum("jv,vkl->jkl", J, shapedirs)  # (J, 3, S)
         self.posedirs = None
-        if bool(model.posedirs.abs().max() > 0):
+        if model.has_correctives:
             posedirs = model.posedirs.to(dtype)  # (P, V*3)
             if vertex_ids is not None:
                 posedirs = posedirs[:, (vertex_ids[:, None] * 3 + torch.arange(3, device=vertex_ids.device)).reshape(-1)]
