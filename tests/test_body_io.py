@@ -52,8 +52,10 @@ def test_smplx_npz_layout_loads(tmp_path, arrays):
     loaded = load_body_model(tmp_path / "SMPL_NEUTRAL.npz")
     assert_same_model(loaded, arrays)
     assert "body25_regressor" not in loaded
-    out = BodyModel.load(tmp_path / "SMPL_NEUTRAL.npz", dtype=torch.float64)(betas=torch.ones(1, 6, dtype=torch.float64))
-    assert out.keypoints == {} and out.vertices.shape == (1, 414, 3)
+    model = BodyModel.load(tmp_path / "SMPL_NEUTRAL.npz", dtype=torch.float64)
+    out = model(betas=torch.ones(1, 6, dtype=torch.float64))
+    assert out.vertices.shape == (1, 414, 3) and model.meta["keypoints"] == "geometric"  # built from its geometry
+    assert out.keypoints["body25"].shape == (1, 25, 3) and out.keypoints["coco17"].shape == (1, 17, 3)
 
 
 # Stand-ins named like chumpy's and SciPy's classes, pickled while fake modules of those names exist.
