@@ -37,10 +37,10 @@ __all__ = ["keypoint_regressors", "has_smpl_tree"]
 _J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
 
-def _numpy(x) -> np.ndarray:
+def _numpy(x, dtype=np.float64) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
+    return np.asarray(x).astype(dtype)
 
 
 def _arrays_of(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -56,8 +56,9 @@ def _arrays_of(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     else:
         raise ValueError(f"model: expected a BodyModel or a mapping of body-model arrays, found {type(model).__name__}")
     v, w, jr = _numpy(v), _numpy(w), _numpy(jr)
-    parents = np.asarray(parents.detach().cpu() if hasattr(parents, "detach") else parents).astype(np.int64)
-    if v.ndim != 2 or v.shape[1] != 3 or w.shape != (v.shape[0], len(parents)) or jr.shape != (len(parents), v.shape[0]):
+    parents = _numpy(parents, np.int64)
+    V, J = (len(v) if v.ndim else 0), len(parents)
+    if v.ndim != 2 or v.shape[1] != 3 or w.shape != (V, J) or jr.shape != (J, V):
         raise ValueError(f"model: expected v_template (V, 3), weights (V, J), J_regressor (J, V), found "
                          f"{v.shape}, {w.shape}, {jr.shape} with J = {len(parents)}")
     return v, w, jr, parents
@@ -65,7 +66,7 @@ def _arrays_of(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def has_smpl_tree(parents) -> bool:
     """Whether ``parents (J,)`` is SMPL's 24-joint tree (what :func:`keypoint_regressors` needs)."""
-    p = np.asarray(parents.detach().cpu() if hasattr(parents, "detach") else parents)
+    p = _numpy(parents, np.int64)
     return p.shape == (24,) and p.tolist() == list(SMPL_PARENTS)
 
 
