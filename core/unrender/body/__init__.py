@@ -4,6 +4,8 @@
 matrices or 6D) along a tree of joints; ``model.py`` holds :class:`BodyModel`
 (SMPL's numerics: shape blend, joints regressed from the shaped mesh, pose
 correctives, skinning, OpenPose BODY_25 / COCO-17 keypoint regressors);
+``landmarks.py`` builds those regressors from any SMPL-layout model's own
+geometry (for files that hold none: SMPL ``.pkl``, smplx ``.npz``);
 ``procedural.py`` a tiny tube body for tests; ``poses.py`` plausible random
 poses within per-joint ranges; ``priors.py`` SMPLify's priors and robust
 terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees);
@@ -15,6 +17,7 @@ terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees);
 
 from .fit_keypoints import KeypointFit, default_pose_prior, fit_keypoints, project_points
 from .fit_scan import MIN_SCAN_POINTS, ScanFit, fit_scan, placement_orients, random_scan
+from .landmarks import has_smpl_tree, keypoint_regressors
 from .model import KEYPOINT_REGRESSORS, BodyModel, BodyOutput, PosingBody, default_body_path
 from .poses import JOINT_RANGES_DEG, sample_body_poses
 from .priors import PosePrior, bend_penalty, fit_gmm, geman_mcclure
@@ -37,6 +40,8 @@ __all__ = [
     "random_scan",
     "MIN_SCAN_POINTS",
     "KEYPOINT_REGRESSORS",
+    "keypoint_regressors",
+    "has_smpl_tree",
     "procedural_body_arrays",
     "BODY25_NEAREST_JOINT",
     "COCO17_NEAREST_JOINT",

@@ -12,6 +12,7 @@ import torch
 from .._validate import check_tensor
 from ..geometry.rotations import axis_angle_to_matrix
 from ..io.body_models import check_body_arrays, load_body_model, save_body_model
+from .landmarks import has_smpl_tree, keypoint_regressors
 from .skinning import linear_blend_skinning, rotations_to_matrices
 
 __all__ = ["BodyOutput", "BodyModel", "KEYPOINT_REGRESSORS", "PosingBody", "default_body_path"]
@@ -56,11 +57,21 @@ class BodyModel(torch.nn.Module):
     ``parents`` ``(J,)`` int64 and the keypoint regressors ``(K, V)`` of
     :data:`KEYPOINT_REGRESSORS` the model has. ``joint_names`` and ``meta`` are
     plain attributes.
+
+    A model with SMPL's 24-joint tree whose arrays lack a keypoint regressor
+    (an SMPL ``.pkl`` or smplx ``.npz`` holds none) gets it from its own
+    geometry (:func:`unrender.body.landmarks.keypoint_regressors`); ``meta``
+    then says ``"keypoints": "geometric"``. Regressors the arrays hold are kept.
     """
 
     def __init__(self, arrays, *, dtype=torch.float32, device="cpu"):
         super().__init__()
         a = check_body_arrays(arrays)
+        missing = [key for key in KEYPOINT_REGRESSORS.values() if key not in a]
+        if missing and has_smpl_tree(a["kintree_parents"]):
+            built = keypoint_regressors(a)
+            a.update({key: built[key] for key in missing})
+            a["meta"] = np.asarray(json.dumps({**json.loads(str(a["meta"])), "keypoints": "geometric"}))
         f = lambda x: torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)  # noqa: E731
         self.register_buffer("v_template", f(a["v_template"]))
         self.register_buffer("faces", torch.as_tensor(a["f"], dtype=torch.int64, device=device))
