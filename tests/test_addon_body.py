@@ -337,6 +337,31 @@ def test_a_failed_keypoint_fit_leaves_the_camera_and_render_settings_as_they_wer
     assert (state(), _camera_settings(cam), len(bpy.data.armatures)) == before
 
 
+def test_esc_during_a_keypoint_fit_leaves_the_camera_and_render_settings_as_they_were(scene, tmp_path):
+    import time
+
+    from blender_addon import drive_modal
+    from unrender.methods import get_method
+    from unrender_addon.operators import MethodRun, Session
+
+    kp_path, photo, _ = _shot(tmp_path)
+    cam = _camera()
+    before = state(), _camera_settings(cam), len(bpy.data.armatures)
+    rna = bpy.ops.unrender.fit_smpl_keypoints.get_rna_type().properties
+    options = {p.identifier: p.default for p in rna if p.identifier != "rna_type"}
+    options.update(keypoints_file=str(kp_path), keypoints_photo=str(photo), focal=1000.0, steps=100_000)
+    session = Session(options, bpy.context, get_method("fit-smpl-keypoints"))
+    session.make_job().start()
+    run = MethodRun(session)
+    t0 = time.perf_counter()
+    while session.tick(bpy.context).step < 3:  # the fit is under way
+        assert time.perf_counter() - t0 < 60.0, "the fit did not start"
+        time.sleep(0.02)
+    result, reports = drive_modal(run.modal, [("ESC", {"RUNNING_MODAL"}), ("ESC", {"PASS_THROUGH"})])
+    assert result == {"CANCELLED"} and reports == [({"WARNING"}, "Fit body to keypoints cancelled; the scene is unchanged")]
+    assert (state(), _camera_settings(cam), len(bpy.data.armatures)) == before
+
+
 def test_a_photo_of_another_aspect_than_the_image_size_is_an_error(scene, tmp_path):
     kp_path, photo, _ = _shot(tmp_path)
     before = state()
