@@ -312,7 +312,7 @@ def test_fit_to_keypoints_makes_a_camera_when_the_scene_has_none(scene, tmp_path
     assert cam is not None and cam.data.show_background_images
     assert tuple(cam.data.background_images[0].image.size) == (1000, 1000)
     arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
-    head, foot = arm.matrix_world @ arm.data.bones["head"].head_local, arm.matrix_world @ arm.data.bones["left_ankle"].head_local
+    head, foot = (arm.matrix_world @ arm.data.bones[b].head_local for b in ("head", "left_ankle"))
     assert head.z > foot.z + 1.0  # the new camera looks along +Y with Z up: the body stands
 
 
@@ -358,7 +358,8 @@ def test_esc_during_a_keypoint_fit_leaves_the_camera_and_render_settings_as_they
         assert time.perf_counter() - t0 < 60.0, "the fit did not start"
         time.sleep(0.02)
     result, reports = drive_modal(run.modal, [("ESC", {"RUNNING_MODAL"}), ("ESC", {"PASS_THROUGH"})])
-    assert result == {"CANCELLED"} and reports == [({"WARNING"}, "Fit body to keypoints cancelled; the scene is unchanged")]
+    assert result == {"CANCELLED"}
+    assert reports == [({"WARNING"}, "Fit body to keypoints cancelled; the scene is unchanged")]
     assert (state(), _camera_settings(cam), len(bpy.data.armatures)) == before
 
 
