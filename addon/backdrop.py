@@ -54,7 +54,9 @@ def show_keypoints(session, cam, body, keypoints, photo=None, name: str = "keypo
     from unrender.io import save_image
     from unrender.methods.body_pictures import keypoints_over
 
-    picture = keypoints_over(photo, body.image_size, keypoints, body.extra.get("fitted_keypoints"))
+    # at the fit's full image size: the picture is the camera's frame, pixel for pixel
+    picture = keypoints_over(photo, body.image_size, keypoints, body.extra.get("fitted_keypoints"),
+                             max_size=max(body.image_size))
     path = overlay_folder() / f"{bpy.path.clean_name(session.name_base)}_{name}.png"
     save_image(path, picture)
     try:

@@ -43,9 +43,10 @@ def keypoints_over(picture: torch.Tensor | None, image_size: tuple[int, int], ke
         pil = Image.fromarray((px.clamp(0, 1).numpy() * 255).round().astype(np.uint8)).resize((w, h), Image.LANCZOS)
     draw = ImageDraw.Draw(pil)
     r = max(2, int(round(max(w, h) / 200)))
-    _dots(draw, _given(keypoints, w / W), _GIVEN_COLOUR, r)
+    sx, sy = w / W, h / H
+    _dots(draw, [(x * sx, y * sy) for x, y in _given(keypoints, 1.0)], _GIVEN_COLOUR, r)
     if fitted is not None:
-        _dots(draw, [(float(x) * w / W, float(y) * h / H) for x, y in fitted], _FITTED_COLOUR, r)
+        _dots(draw, [(float(x) * sx, float(y) * sy) for x, y in fitted], _FITTED_COLOUR, r)
     return torch.from_numpy(np.asarray(pil).astype(np.float32) / 255.0)
 
 
