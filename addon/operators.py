@@ -45,6 +45,8 @@ class Session:
         self.objects: dict[str, bpy.types.Object] = {}  # output key -> object it writes
         self.created: list = []  # objects, meshes and images made by this session
         self.saved: dict[str, tuple] = {}  # object name -> (object, original matrix_world)
+        self.changed: list[tuple] = []  # (owner, attribute, original value) of settings it set
+        self.undo_steps: list = []  # callables undoing other changes (a background image added to a camera)
         self.saved_scene_camera = context.scene.camera
         self.new_camera = False
         self.main_object = None
@@ -53,6 +55,9 @@ class Session:
         self.inputs = self._read_inputs(op, context)
         params = properties.param_values(method, op)
         params["device"] = registration.device(context)
+        self.photo = readers.photo(method, op)  # a keypoints input's photo, shown behind the fit
+        if self.photo is not None:
+            _photo_image_size(params, self.photo)
         from unrender.methods import check_inputs, resolve_params
 
         self.params = resolve_params(method, params)  # ValueError names a bad parameter
@@ -116,6 +121,16 @@ class Session:
             self.saved[obj.name] = (obj, obj.matrix_world.copy())
         obj.matrix_world = type(obj.matrix_world)([list(map(float, row)) for row in matrix])
 
+    def set_attr(self, owner, name: str, value) -> None:
+        """``owner.<name> = value``, its original kept for :meth:`restore` (camera data, render settings)."""
+        if not any(o == owner and n == name for o, n, _ in self.changed):
+            self.changed.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
+    def on_restore(self, undo) -> None:
+        """Call ``undo()`` when the run is undone (before created data is removed; newest first)."""
+        self.undo_steps.append(undo)
+
     def scene_camera(self):
         scene = self.context.scene
         if scene.camera is None:
@@ -167,10 +182,20 @@ class Session:
         return skipped
 
     def restore(self) -> None:
-        """Undo every change: moved objects go back, created data is removed."""
+        """Undo every change: moved objects go back, changed settings too, created data is removed."""
         for obj, matrix in self.saved.values():
             try:
                 obj.matrix_world = matrix
+            except ReferenceError:
+                pass
+        for undo in reversed(self.undo_steps):
+            try:
+                undo()
+            except (ReferenceError, RuntimeError):
+                pass
+        for owner, name, value in reversed(self.changed):
+            try:
+                setattr(owner, name, value)
             except ReferenceError:
                 pass
         self.context.scene.camera = self.saved_scene_camera
@@ -185,6 +210,8 @@ class Session:
         self.created.clear()
         self.objects.clear()
         self.saved.clear()
+        self.changed.clear()
+        self.undo_steps.clear()
 
     def tick(self, context) -> JobState:
         """One update on the main thread: apply the newest preview -> the job's state."""
@@ -236,6 +263,20 @@ class Session:
             message += "; no converter to the scene for output " + ", ".join(skipped)
             return {"FINISHED"}, "WARNING", message
         return {"FINISHED"}, "INFO", message
+
+
+def _photo_image_size(params: dict, photo) -> None:
+    """A method's ``image_width`` / ``image_height`` left at 0 become the photo's size; set ones must keep its
+    aspect (the photo is the camera's whole frame)."""
+    if "image_width" not in params or "image_height" not in params:
+        return
+    h, w = photo.shape[:2]
+    W, H = params["image_width"], params["image_height"]
+    if not W and not H:
+        params["image_width"], params["image_height"] = w, h
+    elif not W or not H or abs(W / H - w / h) > 0.01 * (w / h):
+        raise ValueError(f"image_width, image_height: expected the photo's aspect ({w}x{h}) or 0 for its size, "
+                         f"found {W}x{H}")
 
 
 def operator_options(op) -> dict:

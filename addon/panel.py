@@ -32,11 +32,48 @@ class UNRENDER_PT_main(bpy.types.Panel):
         row = layout.row()
         row.label(text=f"Device: {registration.device(context).upper()}", icon="MEMORY")
         row.operator("unrender.refresh_methods", text="", icon="FILE_REFRESH")
-        layout.operator("unrender.add_body", icon="OUTLINER_OB_ARMATURE")
+        col = layout.column(align=True)
+        col.operator("unrender.add_body", icon="OUTLINER_OB_ARMATURE")
+        _draw_body_fits(col, context)
         if registration.methods_error:
             wrapped(layout.box(), f"unrender failed to load: {registration.methods_error}", width)
         for method_id, why in sorted(registration.unavailable.items()):
             layout.label(text=f"{method_id}: {why}", icon="INFO")
+
+
+#: The body fits offered beside "Add body": method id -> (button text, icon). Their settings are in their
+#: own sub-panels; the buttons run the same operators with those settings.
+BODY_FITS = {"fit-smpl-keypoints": ("Fit to keypoints", "POSE_HLT"), "fit-smpl-scan": ("Fit to scan", "MESH_DATA")}
+
+
+def _draw_body_fits(layout, context) -> None:
+    operators = registration.method_operators()
+    for method_id, (text, icon) in BODY_FITS.items():
+        if method_id in operators:
+            from unrender.methods import get_method
+
+            method_button(layout, context, get_method(method_id), operators[method_id], text, icon)
+
+
+def method_button(layout, context, method, operator, text: str, icon: str):
+    """A button running ``operator`` with the settings its method's sub-panel keeps (inputs, parameters, options)."""
+    settings = getattr(context.scene, registration.settings_attr(operator))
+    main = readers.main_input(method)
+    op = layout.operator(operator.bl_idname, text=text, icon=icon)
+    for inp in method.inputs:
+        reader = readers.reader_for(inp)
+        if reader is not None:
+            reader.copy(inp, inp.name == main, settings, op)
+    for name in _setting_names(method, settings):
+        setattr(op, name, getattr(settings, name))
+    return op
+
+
+def _setting_names(method, settings) -> list[str]:
+    """The parameters and output options a method's settings group holds (not its inputs)."""
+    params = [properties.prop_name(p.name) for p in method.all_params() if p.name not in properties.SKIPPED_PARAMS]
+    return params + [k for k in settings.__annotations__ if k not in params and not any(
+        k == i.name or k.startswith(i.name + "_") for i in method.inputs)]
 
 
 def _draw_missing(layout, problem: str, width: int) -> None:
@@ -63,8 +100,7 @@ def make_method_panel(method, operator, settings) -> type:
     attr = registration.settings_attr(operator)
     main = readers.main_input(method)
     params = [properties.prop_name(p.name) for p in method.all_params() if p.name not in properties.SKIPPED_PARAMS]
-    options = [k for k in settings.__annotations__ if k not in params and not any(
-        k == i.name or k.startswith(i.name + "_") for i in method.inputs)]
+    options = [k for k in _setting_names(method, settings) if k not in params]
 
     def draw(self, context):
         layout = self.layout
@@ -80,13 +116,7 @@ def make_method_panel(method, operator, settings) -> type:
         box.use_property_split = True
         for name in params:
             box.prop(s, name)
-        op = layout.operator(operator.bl_idname, text=f"Run {method.label}", icon="PLAY")
-        for inp in method.inputs:
-            reader = readers.reader_for(inp)
-            if reader is not None:
-                reader.copy(inp, inp.name == main, s, op)
-        for name in params + options:
-            setattr(op, name, getattr(s, name))
+        method_button(layout, context, method, operator, f"Run {method.label}", "PLAY")
 
     return type(f"UNRENDER_PT_{ident}", (bpy.types.Panel,), {
         "bl_space_type": "VIEW_3D",

@@ -13,7 +13,15 @@ import bpy
 
 #: Parameters the add-on sets itself: the device comes from the add-on preferences.
 SKIPPED_PARAMS = ("device",)
+#: Defaults that differ in Blender: scene objects are read in world coordinates, which are Z up.
+SCENE_DEFAULTS = {"vertical": "z"}
 _INT_LIMIT = 2**31 - 1
+
+
+def scene_default(param):
+    """A ``Param``'s default in Blender (:data:`SCENE_DEFAULTS` where it is one of its choices)."""
+    value = SCENE_DEFAULTS.get(param.name, param.default)
+    return value if param.choices is not None and value in param.choices else param.default
 
 
 def prop_name(name: str) -> str:
@@ -35,7 +43,7 @@ def param_property(param):
     t, kw = param.type, dict(name=param.title, description=param.help + (f" ({param.range_text()})" if param.range_text() else ""))
     if param.choices is not None:
         items = [(c, c.replace("-", " ").replace("_", " ").capitalize(), "") for c in param.choices]
-        return bpy.props.EnumProperty(items=items, default=param.default, **kw)
+        return bpy.props.EnumProperty(items=items, default=scene_default(param), **kw)
     if t is bool:
         return bpy.props.BoolProperty(default=param.default, **kw)
     if t is int:

@@ -173,24 +173,42 @@ class CameraReader:
 
 
 class KeypointsReader:
-    """Inputs of kind keypoints: a file (OpenPose JSON, unrender's keypoints JSON or ``.npy``)."""
+    """Inputs of kind keypoints: a file (OpenPose JSON, unrender's keypoints JSON or ``.npy``), and optionally
+    the photo they were detected on (shown behind the keypoints through the scene camera)."""
 
     kinds = ("keypoints",)
+    PHOTO_HELP = ("Photo the keypoints were found on (optional): its size is the image size when none is set, "
+                  "and the scene camera shows the keypoints over it")
+
+    def _props(self, inp, help_text: str) -> dict:
+        return {f"{inp.name}_file": bpy.props.StringProperty(
+                    name=f"{inp.title} file", subtype="FILE_PATH", description=help_text),
+                f"{inp.name}_photo": bpy.props.StringProperty(
+                    name="Photo", subtype="FILE_PATH", description=self.PHOTO_HELP)}
 
     def operator_props(self, inp, main: bool) -> dict:
-        return {f"{inp.name}_file": bpy.props.StringProperty(
-            name=f"{inp.title} file", subtype="FILE_PATH",
-            description=f"Keypoints file (OpenPose JSON: its most confident person): {inp.help}")}
+        return self._props(inp, f"Keypoints file (OpenPose JSON: its most confident person): {inp.help}")
 
     def settings_props(self, inp, main: bool) -> dict:
-        return {f"{inp.name}_file": bpy.props.StringProperty(
-            name=f"{inp.title} file", subtype="FILE_PATH", description=f"Keypoints file: {inp.help}")}
+        return self._props(inp, f"Keypoints file: {inp.help}")
 
     def copy(self, inp, main: bool, settings, op) -> None:
-        setattr(op, f"{inp.name}_file", getattr(settings, f"{inp.name}_file"))
+        for key in (f"{inp.name}_file", f"{inp.name}_photo"):
+            setattr(op, key, getattr(settings, key))
 
     def draw(self, layout, inp, main: bool, settings, context) -> None:
         layout.prop(settings, f"{inp.name}_file")
+        layout.prop(settings, f"{inp.name}_photo")
+
+    def photo(self, inp, op):
+        """The photo of input ``inp`` as ``(H, W, C)`` float in [0, 1], or ``None`` when none is named."""
+        path = getattr(op, f"{inp.name}_photo", "")
+        if not path:
+            return None
+        try:
+            return convert.image_tensor(path=path)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{inp.name}_photo: expected an image file, found {path!r} ({exc})") from None
 
     def read(self, inp, main: bool, op, context):
         from unrender.kinds import load_as
@@ -213,6 +231,15 @@ def reader_for(inp):
     for reader in READERS:
         if set(reader.kinds) & set(inp.kinds):
             return reader
+    return None
+
+
+def photo(method, op):
+    """The photo given with a method's keypoints input (see :meth:`KeypointsReader.photo`), or ``None``."""
+    for inp in method.inputs:
+        reader = reader_for(inp)
+        if isinstance(reader, KeypointsReader):
+            return reader.photo(inp, op)
     return None
 
 

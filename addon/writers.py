@@ -151,8 +151,10 @@ class ImageWriter:
 
 
 class BodyWriter:
-    """A body output: a rigged body (armature with the fitted pose, skinned mesh). Bodies fitted in a
-    camera's frame are placed in front of the scene camera as it sees them."""
+    """A body output: a rigged body (armature with the fitted pose, skinned mesh). A body fitted in a
+    camera's frame stands in front of the scene camera (made when the scene has none) as that camera sees
+    it: the camera takes the fit's focal length and image size, and shows the keypoints (over the photo
+    given with them) as its background image."""
 
     kind = "body"
 
@@ -168,6 +170,9 @@ class BodyWriter:
     def write(self, session, output, value) -> None:
         from . import body as body_rig
 
+        cam = None
+        if value.frame == "camera":
+            cam = self._fit_camera(session, value)
         model = body_rig.load_model("" if value.model == "default" else value.model)
         arm, mesh = body_rig.build_rigged_body(session.context, model, value.as_dict(),
                                                name=f"{session.name_base} body")
@@ -178,11 +183,29 @@ class BodyWriter:
         # to a scene object (frame "target", fitted with vertical z) is already in world coordinates.
         undo = np.eye(4)
         undo[:3, :3] = body_rig.Y_UP_TO_Z_UP.T
-        cam = session.context.scene.camera
-        if value.frame == "camera" and cam is not None:
+        if cam is not None:
             arm.matrix_world = type(arm.matrix_world)((np.array(cam.matrix_world) @ undo).tolist())
         elif value.frame == "target":
             arm.matrix_world = type(arm.matrix_world)(undo.tolist())
+
+    @staticmethod
+    def _fit_camera(session, value):
+        """The scene camera set up as the fit's camera (a new one looks along +Y, Z up) -> the camera object."""
+        from . import backdrop
+
+        cam = session.scene_camera()
+        if session.new_camera:
+            cam.rotation_euler = (np.pi / 2, 0.0, 0.0)
+        session.context.view_layer.update()
+        if value.focal is None or value.image_size is None:
+            return cam
+        backdrop.match_camera(session, cam, value)
+        keypoints = value.extra.get("keypoints")
+        if keypoints is not None:
+            import torch
+
+            backdrop.show_keypoints(session, cam, value, torch.tensor(keypoints, dtype=torch.float64), session.photo)
+        return cam
 
 
 WRITERS = {w.kind: w for w in (MeshWriter(), PointsWriter(), VoxelsWriter(), CameraWriter(), ImageWriter(),

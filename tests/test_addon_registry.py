@@ -66,7 +66,9 @@ def test_every_method_has_an_operator_settings_and_panel_with_its_parameters(add
             prop = rna[properties.prop_name(p.name)]
             assert prop.description.startswith(p.help)
             if p.choices is not None:
-                assert [i.identifier for i in prop.enum_items] == list(p.choices) and prop.default == p.default
+                # the default is the method's, or the add-on's scene-aware one (vertical: z, Blender's world)
+                assert [i.identifier for i in prop.enum_items] == list(p.choices)
+                assert prop.default == properties.scene_default(p)
             elif p.type is float:
                 assert prop.default == pytest.approx(p.default, rel=1e-6)
             else:
@@ -256,3 +258,13 @@ def test_a_modal_run_that_blender_ends_is_undone_at_once(scene):
     _drive(run.session, lambda s: "points" in run.session.objects)
     run.abandon(bpy.context)  # the operator's ``cancel``: window closed, file loaded
     assert run.session.job.join(0) and state() == before
+
+
+def test_the_up_axis_of_a_scan_defaults_to_blenders_z(addon):
+    """Scene objects are read in world coordinates, Z up: the add-on's default, not the command line's y."""
+    from unrender.methods import get_method
+    from unrender_addon import properties
+
+    param = next(p for p in get_method("fit-smpl-scan").all_params() if p.name == "vertical")
+    assert param.default == "y" and properties.scene_default(param) == "z"
+    assert bpy.ops.unrender.fit_smpl_scan.get_rna_type().properties["vertical"].default == "z"

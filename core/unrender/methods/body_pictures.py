@@ -11,7 +11,43 @@ from ..render.mesh.rasterizer import MeshRasterizer, RasterizationSettings
 from ..plots import legend
 from ..structures import Meshes
 
-__all__ = ["keypoint_overlay"]
+__all__ = ["keypoint_overlay", "keypoints_over"]
+
+_GIVEN_COLOUR, _FITTED_COLOUR = (230, 60, 50), (60, 220, 90)
+
+
+def _dots(draw, points, colour, r: int) -> None:
+    for x, y in points:
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+
+
+def _given(keypoints: torch.Tensor, s: float) -> list[tuple[float, float]]:
+    """The confident (> 0.1) points of ``keypoints (K, 3)``, scaled by ``s``."""
+    return [(float(x) * s, float(y) * s) for x, y, c in keypoints.detach().cpu().double().tolist() if c > 0.1]
+
+
+def keypoints_over(picture: torch.Tensor | None, image_size: tuple[int, int], keypoints: torch.Tensor,
+                   fitted=None, *, max_size: int = 2048) -> torch.Tensor:
+    """``(h, w, 3)`` float: the whole frame of ``image_size (W, H)`` pixels (the photo ``picture (H, W, C)``
+    float in [0, 1], or plain grey when ``None``) with ``keypoints (K, 3)`` (pixels and confidence; red) and
+    ``fitted (K, 2)`` pixels (green, when given) drawn over it, scaled uniformly to at most ``max_size``
+    pixels on its longer side. Not cropped: it lines up with a camera of that image size."""
+    W, H = (int(v) for v in image_size)
+    s = min(1.0, max_size / max(W, H))
+    w, h = max(int(round(W * s)), 1), max(int(round(H * s)), 1)
+    if picture is None:
+        pil = Image.new("RGB", (w, h), (90, 90, 90))
+    else:
+        px = picture.detach().cpu().float()
+        px = px[..., :3] if px.shape[-1] >= 3 else px[..., :1].expand(*px.shape[:2], 3)
+        pil = Image.fromarray((px.clamp(0, 1).numpy() * 255).round().astype(np.uint8)).resize((w, h), Image.LANCZOS)
+    draw = ImageDraw.Draw(pil)
+    r = max(2, int(round(max(w, h) / 200)))
+    sx, sy = w / W, h / H
+    _dots(draw, [(x * sx, y * sy) for x, y in _given(keypoints, 1.0)], _GIVEN_COLOUR, r)
+    if fitted is not None:
+        _dots(draw, [(float(x) * sx, float(y) * sy) for x, y in fitted], _FITTED_COLOUR, r)
+    return torch.from_numpy(np.asarray(pil).astype(np.float32) / 255.0)
 
 
 def keypoint_overlay(mesh: Meshes, body, keypoints: torch.Tensor, *, max_size: int = 512) -> torch.Tensor:
@@ -42,18 +78,13 @@ def keypoint_overlay(mesh: Meshes, body, keypoints: torch.Tensor, *, max_size: i
     draw = ImageDraw.Draw(pil)
     r = max(2, int(round(max(w, h) / 200)))
 
-    def dots(points, colour):
-        for x, y in points:
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
-
-    given = keypoints.detach().cpu().double()
-    dots([(float(x) * s, float(y) * s) for x, y, c in given.tolist() if c > 0.1], (230, 60, 50))
+    pts = _given(keypoints, s)
+    _dots(draw, pts, _GIVEN_COLOUR, r)
     fitted = body.extra.get("fitted_keypoints")
     if fitted:
-        dots([(x * s, y * s) for x, y in fitted], (60, 220, 90))
+        _dots(draw, [(x * s, y * s) for x, y in fitted], _FITTED_COLOUR, r)
     # Crop to the body and the keypoints, with a margin: the image around them is empty.
     ys, xs = torch.nonzero(hit, as_tuple=True)
-    pts = [(float(x) * s, float(y) * s) for x, y, c in given.tolist() if c > 0.1]
     x0 = min([float(xs.min()) if len(xs) else float(w)] + [p[0] for p in pts])
     x1 = max([float(xs.max()) if len(xs) else 0.0] + [p[0] for p in pts])
     y0 = min([float(ys.min()) if len(ys) else float(h)] + [p[1] for p in pts])
