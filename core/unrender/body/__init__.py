@@ -9,12 +9,14 @@ geometry (for files that hold none: SMPL ``.pkl``, smplx ``.npz``);
 ``procedural.py`` a tiny tube body for tests; ``poses.py`` plausible random
 poses within per-joint ranges; ``priors.py`` SMPLify's priors and robust
 terms (Gaussian-mixture pose prior, Geman-McClure, one-way elbows and knees);
-``fit_keypoints.py`` and ``fit_scan.py`` fit a model to 2-D keypoints and to scans.
+``collision.py`` SMPLify's interpenetration proxy (spheres inside the body
+parts) and a winding-number measure of buried vertices; ``fit_keypoints.py`` and ``fit_scan.py`` fit a model to 2-D keypoints and to scans.
 ``data/default_body.npz`` is the shipped body built from MakeHuman's CC0 data
 (``scripts/build_default_body.py``). Files are read and written by
 :mod:`unrender.io.body_models`.
 """
 
+from .collision import BodySpheres, buried_fraction, tree_distances
 from .fit_keypoints import KeypointFit, default_pose_prior, fit_keypoints, project_points
 from .fit_scan import MIN_SCAN_POINTS, ScanFit, fit_scan, placement_orients, random_scan
 from .landmarks import has_smpl_tree, keypoint_regressors
@@ -30,6 +32,9 @@ __all__ = [
     "BodyOutput",
     "PosingBody",
     "default_body_path",
+    "BodySpheres",
+    "buried_fraction",
+    "tree_distances",
     "KeypointFit",
     "default_pose_prior",
     "fit_keypoints",

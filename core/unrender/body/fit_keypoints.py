@@ -14,7 +14,10 @@ Stages, as in SMPLify:
 2. everything (shape, pose, orientation, translation) with the robust
    Geman-McClure reprojection term weighted by confidence, the
    Gaussian-mixture pose prior, an L2 shape prior and the one-way elbow and
-   knee term, in a few sub-stages whose prior weights decrease.
+   knee term, in a few sub-stages whose prior weights decrease, and
+   SMPLify's interpenetration term on spheres inside the body parts
+   (:class:`~unrender.body.collision.BodySpheres`), which keeps a limb whose
+   depth the keypoints leave free (a forearm across the chest) out of the torso.
 
 Only the vertices the keypoint regressor reads are skinned (the joints come
 from the shape linearly), so a step costs a few hundred vertices per body
@@ -31,6 +34,7 @@ import torch
 
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ..io.openpose import KEYPOINT_LAYOUTS, convert_layout
+from .collision import BodySpheres
 from .model import KEYPOINT_REGRESSORS, BodyModel, PosingBody
 from .poses import sample_body_poses
 from .priors import PosePrior, bend_penalty, geman_mcclure
@@ -57,10 +61,11 @@ class _KeypointBody:
         self.body = PosingBody(model, support, dtype=dtype)
         self.num_betas = model.num_betas
 
-    def __call__(self, betas, body_pose, global_orient, transl) -> torch.Tensor:
-        """``(B, K, 3)`` keypoints in the camera frame (regressor rows sum to 1: ``transl`` passes through)."""
-        verts, _ = self.body(betas, body_pose, global_orient, transl)
-        return torch.einsum("ks,bsc->bkc", self.regressor, verts)
+    def __call__(self, betas, body_pose, global_orient, transl) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, K, 3)`` keypoints in the camera frame (regressor rows sum to 1: ``transl`` passes through)
+        and the joints' world transforms ``(B, J, 4, 4)`` (without ``transl``)."""
+        verts, world = self.body(betas, body_pose, global_orient, transl)
+        return torch.einsum("ks,bsc->bkc", self.regressor, verts), world
 
 
 @dataclass
@@ -113,6 +118,7 @@ def fit_keypoints(
     sigma_px: float = 100.0,
     lr: float = 0.05,
     w_prior: float = 1.0,
+    w_collision: float = 1.0,
     progress=None,
 ) -> KeypointFit:
     """Fit shape, pose, orientation and translation of ``P`` people to 2-D keypoints.
@@ -126,6 +132,7 @@ def fit_keypoints(
         prior: the pose prior; None: an L2 pose prior (:func:`default_pose_prior` is unrender's
             Gaussian mixture, what the fitting methods use).
         w_prior: weight of the pose prior against the reprojection term.
+        w_collision: weight of the interpenetration term (squared sphere overlaps in cm^2); 0: off.
         steps: Adam steps of the torso stage and of the full stage.
         progress: ``progress(step, total, loss) -> bool``; False stops early.
     Returns:
@@ -157,7 +164,7 @@ def fit_keypoints(
     torso = torch.tensor([names.index(n) for n in _TORSO])
     # Depth from the torso height: shoulders-to-hips in pixels against the template's in metres.
     zero = torch.zeros(1, S, dtype=dtype)
-    rest = body(zero, torch.zeros(1, 23, 3, dtype=dtype), torch.zeros(1, 3, dtype=dtype), torch.zeros(1, 3, dtype=dtype))[0]
+    rest = body(zero, torch.zeros(1, 23, 3, dtype=dtype), torch.zeros(1, 3, dtype=dtype), torch.zeros(1, 3, dtype=dtype))[0][0]
     rest_h = float((rest[torso[:2]].mean(0) - rest[torso[2:]].mean(0)).norm())
     px_h = (kp2[:, torso[:2]].mean(1) - kp2[:, torso[2:]].mean(1)).norm(dim=1).clamp_min(1.0)
     depth = f2 * rest_h / px_h
@@ -198,7 +205,7 @@ def fit_keypoints(
     torso_mask[torso] = 1.0
     going = True
     for _ in range(steps[0]):
-        loss_b, _ = reprojection(body(betas, body_pose, go, tr), torso_mask)
+        loss_b, _ = reprojection(body(betas, body_pose, go, tr)[0], torso_mask)
         if not (going := descend(opt, loss_b.sum())):
             break
     global_orient, transl = go.detach(), tr.detach()
@@ -209,12 +216,16 @@ def fit_keypoints(
     weights = ((4.0, 1.0), (1.0, 0.3), (0.3, 0.1))  # (pose prior, shape prior) per sub-stage, in px^2 units
     per = max(steps[1] // len(weights), 1)
     scale = sigma_px**2 * 1e-3
+    spheres = BodySpheres(model) if w_collision > 0 else None
     loss_b = None
     for i in range(steps[1] if going else 0):
         w_pose, w_shape = weights[min(i // per, len(weights) - 1)]
         b, pose, go, tr = params
-        data, _ = reprojection(body(b, pose, go, tr))
+        pred, world = body(b, pose, go, tr)
+        data, _ = reprojection(pred)
         reg = w_shape * scale * (b * b).sum(1) + 100.0 * scale * bend_penalty(pose)
+        if spheres is not None:
+            reg = reg + w_collision * scale * 1e4 * spheres.penalty(world)
         if prior is not None:
             reg = reg + w_pose * scale * w_prior * prior(pose.reshape(pose.shape[0], -1))
         else:
@@ -225,8 +236,7 @@ def fit_keypoints(
 
     b, pose, go, tr = (t.detach() for t in params)
     with torch.no_grad():
-        pred = body(b, pose, go, tr)
-        data, r = reprojection(pred)
+        data, r = reprojection(body(b, pose, go, tr)[0])
         final = loss_b.detach() if loss_b is not None else data  # the last step's total (data + priors)
         err = (w * r).sum(1) / w.sum(1).clamp_min(1e-6)
     best = final.view(R, P).argmin(0)  # (P,)

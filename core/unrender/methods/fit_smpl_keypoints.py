@@ -72,7 +72,8 @@ class FitSmplKeypoints(Method):
     description = (
         "Fit a body model (the shipped default body, or an SMPL file) to 2-D keypoints such as an OpenPose "
         "JSON: shape, pose, orientation and camera translation, SMPLify-style (robust reprojection, "
-        "Gaussian-mixture pose prior, shape prior, one-way elbows and knees, facing/back-facing restarts)."
+        "Gaussian-mixture pose prior, shape prior, one-way elbows and knees, interpenetration, facing/back-facing "
+        "restarts)."
     )
     inputs = (
         Input("keypoints", ("keypoints",), "(K, 3) pixels and confidence in BODY_25, COCO-18 or COCO-17 order "
@@ -90,6 +91,8 @@ class FitSmplKeypoints(Method):
         Param("pose_prior", "", "Gaussian-mixture pose prior (.npz with weights, means, covariances over the 69 "
               "body-pose numbers); empty: unrender's, fitted to its plausible-pose sampler"),
         Param("w_prior", 1.0, "weight of the pose prior", minimum=0.0, maximum=1e4),
+        Param("w_collision", 1.0, "weight of the interpenetration term (spheres inside the body parts); 0: off",
+              minimum=0.0, maximum=1e4),
         Param("min_joints", 8, "fewest joints with confidence above 0.1 for a fit", minimum=4, maximum=25),
     )
     outputs = (
@@ -124,7 +127,7 @@ class FitSmplKeypoints(Method):
             return progress(step, total, loss)
 
         fit = fit_keypoints(model, kp[None], layout, focal, center, prior=prior, w_prior=params["w_prior"],
-                            steps=(60, params["steps"]), progress=report)
+                            w_collision=params["w_collision"], steps=(60, params["steps"]), progress=report)
         # OpenCV camera frame -> OpenGL camera frame: a half turn about the camera's X axis (C). A body
         # places its rest vertices x by R (x - root) + root + t; in the new frame R' = C R and
         # t' = C (t + root) - root.
