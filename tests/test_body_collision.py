@@ -9,6 +9,7 @@ from unrender.body import BodyModel, project_points, sample_body_poses
 from unrender.body.collision import BodySpheres, buried_fraction, tree_distances
 from unrender.body.fit_keypoints import default_pose_prior, fit_keypoints
 from unrender.geometry.rotations import axis_angle_to_matrix, euler_angles_to_matrix, matrix_to_axis_angle
+from unrender.metrics import aligned_joint_error
 
 D = torch.float64
 
@@ -112,15 +113,6 @@ def test_bad_transforms_are_named(spheres):
         spheres.penalty(torch.zeros(2, 5, 4, 4))
 
 
-def _procrustes_error_mm(X, Y):
-    """``(B, N)`` distances after similarity-aligning ``X (B, N, 3)`` onto ``Y``, in mm."""
-    mx, my = X.mean(1, keepdim=True), Y.mean(1, keepdim=True)
-    U, S, Vt = torch.linalg.svd((X - mx).transpose(1, 2) @ (Y - my))
-    d = torch.sign(torch.linalg.det(U @ Vt))
-    E = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], 1))
-    s = (S * torch.diagonal(E, dim1=1, dim2=2)).sum(1) / ((X - mx) ** 2).sum((1, 2))
-    return ((s[:, None, None] * (X - mx) @ (U @ E @ Vt) + my) - Y).norm(dim=-1) * 1000
-
 
 def test_fit_with_the_term_buries_less_of_the_arms(body):
     # Arms crossed: the forearms' depth is free in 2-D. The term keeps them out of the torso
@@ -132,6 +124,6 @@ def test_fit_with_the_term_buries_less_of_the_arms(body):
         fit = fit_keypoints(body, kp, "body25", focal, center, prior=default_pose_prior(), w_collision=w)
         pred = body(betas=fit.betas, body_pose=fit.body_pose, global_orient=fit.global_orient, transl=fit.transl)
         out[w] = (float(buried_fraction(pred.vertices, body.faces, arm).mean()),
-                  float(_procrustes_error_mm(pred.joints, truth.joints).median()))
+                  float((aligned_joint_error(pred.joints, truth.joints) * 1000).median()))
     assert out[1.0][0] < out[0.0][0], out
     assert out[1.0][1] <= out[0.0][1] + 3.0, out

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from unrender.losses.voxel import voxel_bce
-from unrender.metrics import mesh_f1, point_f1, psnr, voxel_iou
+from unrender.geometry.rotations import axis_angle_to_matrix
+from unrender.metrics import aligned_joint_error, mesh_f1, point_f1, procrustes_align, psnr, voxel_iou
 from unrender.geometry.primitives import icosphere
 
 
@@ -82,3 +83,16 @@ def test_voxel_bce_weights_positives():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_procrustes_align_undoes_a_similarity_and_never_reflects():
+    g = torch.Generator().manual_seed(0)
+    Y = torch.randn(3, 24, 3, generator=g, dtype=torch.float64)
+    R = axis_angle_to_matrix(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    X = 2.5 * Y @ R + torch.randn(3, 1, 3, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(procrustes_align(X, Y), Y, atol=1e-10, rtol=0)
+    assert float(aligned_joint_error(X, Y).max()) < 1e-10
+    mirrored = Y * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)  # only a reflection maps it back
+    assert float(aligned_joint_error(mirrored, Y).mean()) > 0.1
+    with pytest.raises(ValueError, match="Y"):
+        procrustes_align(X, Y[:, :5])

@@ -1,4 +1,5 @@
-"""Evaluation metrics: volumetric and silhouette IoU, precision / recall / F1 at a distance, PSNR."""
+"""Evaluation metrics: volumetric and silhouette IoU, precision / recall / F1 at a distance, PSNR,
+Procrustes-aligned joint error."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from ._validate import check_points, check_tensor
 
-__all__ = ["voxel_iou", "silhouette_iou", "point_f1", "mesh_f1", "psnr"]
+__all__ = ["voxel_iou", "silhouette_iou", "point_f1", "mesh_f1", "psnr", "procrustes_align", "aligned_joint_error"]
 
 
 def voxel_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -144,3 +145,23 @@ def psnr(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, mas
         mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
     out = (10 * torch.log10(max_val**2 / mse)).float()
     return out if batched else out[0]
+
+
+def procrustes_align(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """``X (B, N, 3)`` moved onto ``Y (B, N, 3)`` by the similarity (rotation, uniform scale,
+    translation; no reflection) that minimises the summed squared distances (Umeyama)."""
+    check_tensor("X", X, (None, None, 3), floating=True)
+    check_tensor("Y", Y, tuple(X.shape), floating=True)
+    mx, my = X.mean(1, keepdim=True), Y.mean(1, keepdim=True)
+    X0, Y0 = X - mx, Y - my
+    U, S, Vt = torch.linalg.svd(X0.transpose(1, 2) @ Y0)
+    d = torch.sign(torch.linalg.det(U @ Vt))
+    D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], 1))
+    s = (S * torch.diagonal(D, dim1=1, dim2=2)).sum(1) / (X0**2).sum((1, 2)).clamp_min(1e-30)
+    return s[:, None, None] * X0 @ (U @ D @ Vt) + my
+
+
+def aligned_joint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` distances of predicted joints ``(B, N, 3)`` to the true ones after
+    :func:`procrustes_align` (the per-joint terms of PA-MPJPE), in the input's units."""
+    return (procrustes_align(pred, target) - target).norm(dim=-1)
