@@ -85,7 +85,7 @@ class BodyModel(torch.nn.Module):
             self.register_buffer(KEYPOINT_REGRESSORS[name], f(a[KEYPOINT_REGRESSORS[name]]))
         self.joint_names = tuple(str(n) for n in a["joint_names"])
         self.meta = json.loads(str(a["meta"]))
-        self._correctives_key = None
+        self._derived: dict = {}  # buffer name -> ((data_ptr, version), value): see _derive
 
     @classmethod
     def from_arrays(cls, arrays, *, dtype=torch.float32, device="cpu") -> "BodyModel":
@@ -117,14 +117,33 @@ class BodyModel(torch.nn.Module):
         """Write the model as unrender's ``.npz``."""
         save_body_model(path, self.to_arrays())
 
+    def _derive(self, name: str, fn):
+        """``fn(buffer)`` cached until the buffer ``name`` is replaced (``to``, ``load_state_dict``) or
+        changed in place."""
+        buf = getattr(self, name)
+        key = (buf.data_ptr(), buf._version, buf.device)
+        hit = self._derived.get(name)
+        if hit is None or hit[0] != key:
+            hit = self._derived[name] = (key, fn(buf))
+        return hit[1]
+
     @property
     def has_correctives(self) -> bool:
         """Whether any pose corrective is non-zero (the shipped body has none: forward then skips the
-        ``(B, 207) @ (207, V*3)`` product). Re-checked when ``posedirs`` is replaced or changed in place."""
-        key = (self.posedirs.data_ptr(), self.posedirs._version)
-        if key != self._correctives_key:
-            self._correctives_key, self._correctives = key, bool(self.posedirs.abs().max() > 0)
-        return self._correctives
+        ``(B, 207) @ (207, V*3)`` product)."""
+        return self._derive("posedirs", lambda p: bool(p.abs().max() > 0))
+
+    def regress(self, name: str, verts: torch.Tensor) -> torch.Tensor:
+        """The regressor buffer ``name`` (``(K, V)``: ``J_regressor`` or a keypoint regressor) applied to
+        ``verts (B, V, 3)`` -> ``(B, K, 3)``, through the few vertices it reads (a gather and a small
+        product instead of a pass over the whole mesh)."""
+
+        def compact(reg):
+            support = torch.nonzero(reg.abs().sum(0) > 0).squeeze(1)
+            return support, reg[:, support]
+
+        support, reg = self._derive(name, compact)
+        return torch.einsum("ks,bsc->bkc", reg, verts[:, support])
 
     @property
     def num_joints(self) -> int:
@@ -183,7 +202,7 @@ class BodyModel(torch.nn.Module):
                 raise ValueError(f"betas: expected at most {self.num_betas} shape coefficients, found {betas.shape[1]}")
             S = betas.shape[1]  # a matmul on the flattened directions: several times faster than the einsum
             shaped = shaped + (self.shapedirs[..., :S].reshape(-1, S) @ betas.T).T.reshape(B, -1, 3)
-        rest_joints = torch.einsum("jv,bvk->bjk", self.J_regressor, shaped)
+        rest_joints = self.regress("J_regressor", shaped)
         rot = torch.cat([rots("global_orient", global_orient, 1), rots("body_pose", body_pose, J - 1)], dim=1)
         posed_rest = shaped
         if self.has_correctives:
@@ -195,7 +214,7 @@ class BodyModel(torch.nn.Module):
             verts = verts + transl[:, None]
             world = world.clone()
             world[..., :3, 3] = world[..., :3, 3] + transl[:, None]
-        keypoints = {name: torch.einsum("kv,bvc->bkc", getattr(self, KEYPOINT_REGRESSORS[name]), verts)
+        keypoints = {name: self.regress(KEYPOINT_REGRESSORS[name], verts)
                      for name in self.keypoint_layouts}
         return BodyOutput(vertices=verts, joints=world[..., :3, 3], keypoints=keypoints, transforms=world,
                           rest_vertices=shaped, rest_joints=rest_joints)

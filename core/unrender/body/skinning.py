@@ -153,6 +153,9 @@ def linear_blend_skinning(verts: torch.Tensor, weights: torch.Tensor, parents, j
     check_tensor("rotations", rot, (B, J, 3, 3))
     _, world = batch_rigid_transform(rot, joints, parents)
     A = skinning_transforms(world, joints)
-    T = torch.einsum("vj,bjkl->bvkl", weights, A[..., :3, :])  # (B, V, 3, 4)
-    posed = (T[..., :3] @ verts[..., None])[..., 0] + T[..., 3]
+    # Blended transforms by one matmul, applied to homogeneous vertices by one contiguous bmm: a
+    # product with the strided (B, V, 3, 3) slice copies it first and is 2-3x slower on the CPU.
+    T = torch.matmul(weights, A[..., :3, :].reshape(B, J, 12)).view(B * V, 3, 4)
+    homogeneous = torch.cat([verts, torch.ones_like(verts[..., :1])], -1).view(B * V, 4, 1)
+    posed = torch.bmm(T, homogeneous).view(B, V, 3)
     return posed, world
