@@ -8,8 +8,7 @@ or are passed to the renderer, which then wins::
     images = renderer(meshes, textures=TexturesVertex(colors), lights=PointLights(location=[[0, 2, 2]]))
 
 Layout: one subpackage per primitive, the pieces they share at the top.
-A new primitive (volumes: ``render/volume/``) is one more subpackage beside
-these, re-exported here. Screen conventions (pixel centres, ``image_size``)
+Each subpackage is re-exported here. Screen conventions (pixel centres, ``image_size``)
 live below, in :mod:`unrender.screen`.
 
 * ``mesh/``: ``rasterize_meshes``, ``MeshRasterizer`` -> ``Fragments``; shaders
@@ -18,6 +17,9 @@ live below, in :mod:`unrender.screen`.
   ``ContourSilhouetteRenderer``.
 * ``points/``: ``rasterize_points``, ``PointsRasterizer``, ``AlphaCompositor``,
   ``NormWeightedCompositor``, ``WeightedSumCompositor``, ``PointsRenderer``.
+* ``volume/``: ``RayBundle``, ``NDCMultinomialRaysampler``, ``MultinomialRaysampler``,
+  ``MonteCarloRaysampler``, ``sample_pdf``, ``EmissionAbsorptionRaymarcher``,
+  ``AbsorptionOnlyRaymarcher``, ``ImplicitRenderer``, ``VolumeSampler``, ``VolumeRenderer``.
 * shared: lights and materials (``AmbientLights``, ``DirectionalLights``,
   ``PointLights``, ``Materials``), blending (``BlendParams``), textures
   (``TexturesVertex``, ``TexturesUV``, ``TexturesAtlas``, ``interpolate_face_attributes``).
@@ -45,6 +47,8 @@ from .mesh import *  # noqa: F401,F403  (the names listed in mesh.__all__)
 from .mesh import __all__ as _mesh_names
 from .points import *  # noqa: F401,F403  (the names listed in points.__all__)
 from .points import __all__ as _points_names
+from .volume import *  # noqa: F401,F403  (the names listed in volume.__all__)
+from .volume import __all__ as _volume_names
 from .scene import (
     Scene,
     SceneMesh,
@@ -62,6 +66,7 @@ from .turntable import composite_splats, point_spacing, save_turntable, turntabl
 __all__ = [
     *_mesh_names,
     *_points_names,
+    *_volume_names,
     "UP_AXES",
     "composite_splats",
     "frame_of",
