@@ -323,6 +323,32 @@ def _make_points_render(impl, quick, device):
     return run, warmup
 
 
+def _make_volume_render(impl, quick, device):
+    # VolumeRenderer on a density + RGB grid, every pixel, EA raymarching, forward+backward.
+    res, size = (32, 64) if quick else (64, 128)
+    g = _gen(0, device)
+    dens = (torch.rand(1, 1, res, res, res, generator=g, device=device) * 0.2).requires_grad_()
+    feats = torch.rand(1, 3, res, res, res, generator=g, device=device).requires_grad_()
+    if impl == "unrender":
+        import unrender.render as R
+        from unrender.cameras import FoVPerspectiveCameras, look_at_view_transform
+        from unrender.structures import Volumes
+    else:
+        import pytorch3d.renderer as R
+        from pytorch3d.renderer import FoVPerspectiveCameras, look_at_view_transform
+        from pytorch3d.structures import Volumes
+    rot, tr = look_at_view_transform(3.0, 15.0, 40.0, device=device)
+    cams = FoVPerspectiveCameras(R=rot, T=tr, device=device)
+    vols = Volumes(densities=dens, features=feats, voxel_size=2.0 / res)
+    renderer = R.VolumeRenderer(R.NDCMultinomialRaysampler(image_width=size, image_height=size, n_pts_per_ray=64,
+                                                           min_depth=1.5, max_depth=4.5), R.EmissionAbsorptionRaymarcher())
+
+    def run():
+        renderer(cameras=cams, volumes=vols)[0].sum().backward()
+
+    return run
+
+
 def _make_deform_mesh(impl, quick, device):
     # PyTorch3D's "deform a sphere into a target" loop: level-4 icosphere, 5,000
     # points sampled on each surface per step, chamfer + edge + normal +
@@ -482,6 +508,8 @@ CASES: list[Case] = [
          "1280 faces 128x128", _make_phong_render, ref_repeats=1),
     Case("points_render", "points render (PointsRenderer, alpha, K=8) fwd", "50k points 512x512",
          "10k points 128x128", _make_points_render, ref_repeats=1),
+    Case("volume_render", "volume render (VolumeRenderer, EA, 64 points per ray) fwd+bwd", "64^3 grid 128x128",
+         "32^3 grid 64x64", _make_volume_render),
     Case("deform_mesh", "deform-mesh loop (chamfer + edge + normal + laplacian, Adam, plain)",
          "level-4 icosphere, 5k points, 2000 steps", "level-4 icosphere, 5k points, 50 steps", _make_deform_mesh,
          repeats=1, ref_repeats=1),

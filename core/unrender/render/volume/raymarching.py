@@ -62,7 +62,7 @@ def expected_depth(weights: torch.Tensor, lengths: torch.Tensor, normalize: bool
 class EmissionAbsorptionRaymarcher(torch.nn.Module):
     """Emission-absorption compositing. ``forward(rays_densities (..., P, 1),
     rays_features (..., P, F))`` -> ``(..., F + 1)``: features composited with
-    :func:`emission_absorption_weights`, then :func:`ray_opacity`."""
+    :func:`emission_absorption_weights`, then the opacity (:func:`ray_opacity`)."""
 
     def __init__(self, surface_thickness: int = 1) -> None:
         super().__init__()
@@ -71,9 +71,15 @@ class EmissionAbsorptionRaymarcher(torch.nn.Module):
     def forward(self, rays_densities: torch.Tensor, rays_features: torch.Tensor, eps: float = 1e-10, **kwargs) -> torch.Tensor:
         _check_densities(rays_densities, rays_features, features_required=True)
         d = rays_densities[..., 0]
-        weights = emission_absorption_weights(d, self.surface_thickness, eps)
-        features = (weights[..., None] * rays_features).sum(dim=-2)
-        return torch.cat((features, ray_opacity(d)), dim=-1)
+        # One cumprod serves the transmittance and the opacity (prod(1 + eps - d) differs from
+        # prod(1 - d) by about P * eps); the weighted sum is a batched matmul. Fewer, cheaper
+        # backward passes than the separate cumprod, prod and broadcast multiply.
+        c = torch.cumprod((1.0 + eps) - d, dim=-1)
+        s = self.surface_thickness
+        transmittance = torch.cat([torch.ones_like(c[..., :s]), c[..., :-s]], dim=-1)
+        weights = d * transmittance
+        features = torch.matmul(weights[..., None, :], rays_features.to(weights.dtype))[..., 0, :]
+        return torch.cat((features, 1.0 - c[..., -1:]), dim=-1)
 
 
 class AbsorptionOnlyRaymarcher(torch.nn.Module):
