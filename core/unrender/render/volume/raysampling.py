@@ -35,6 +35,16 @@ def _check_cameras(cameras) -> None:
         raise ValueError(f"cameras: expected unrender cameras (CamerasBase), found {type(cameras).__name__}")
 
 
+def _store_depth_options(module, n_pts_per_ray, min_depth, max_depth, unit_directions, stratified_sampling) -> None:
+    """Check and keep the options every sampler has: points per ray, depth range, direction and depth sampling."""
+    check_positive_int("n_pts_per_ray", n_pts_per_ray, minimum=0)
+    _check_depths(min_depth, max_depth)
+    module._n_pts_per_ray = n_pts_per_ray
+    module._min_depth, module._max_depth = min_depth, max_depth
+    module._unit_directions = unit_directions
+    module._stratified_sampling = stratified_sampling
+
+
 def jiggle_within_stratas(bin_centers: torch.Tensor) -> torch.Tensor:
     """``(..., N)`` sorted depths -> one uniform draw per stratum: each value moves within
     ``[mid(previous, z), mid(z, next)]`` (the ends keep their outer edge)."""
@@ -109,16 +119,10 @@ class MultinomialRaysampler(torch.nn.Module):
         super().__init__()
         check_positive_int("image_width", image_width)
         check_positive_int("image_height", image_height)
-        check_positive_int("n_pts_per_ray", n_pts_per_ray, minimum=0)
         if n_rays_per_image is not None:
             check_positive_int("n_rays_per_image", n_rays_per_image)
-        _check_depths(min_depth, max_depth)
-        self._n_pts_per_ray = n_pts_per_ray
-        self._min_depth = min_depth
-        self._max_depth = max_depth
+        _store_depth_options(self, n_pts_per_ray, min_depth, max_depth, unit_directions, stratified_sampling)
         self._n_rays_per_image = n_rays_per_image
-        self._unit_directions = unit_directions
-        self._stratified_sampling = stratified_sampling
         self.min_x, self.max_x, self.min_y, self.max_y = min_x, max_x, min_y, max_y
         y, x = torch.meshgrid(torch.linspace(min_y, max_y, image_height, dtype=torch.float32),
                               torch.linspace(min_x, max_x, image_width, dtype=torch.float32), indexing="ij")
@@ -188,15 +192,9 @@ class MonteCarloRaysampler(torch.nn.Module):
                  stratified_sampling: bool = False) -> None:
         super().__init__()
         check_positive_int("n_rays_per_image", n_rays_per_image)
-        check_positive_int("n_pts_per_ray", n_pts_per_ray, minimum=0)
-        _check_depths(min_depth, max_depth)
+        _store_depth_options(self, n_pts_per_ray, min_depth, max_depth, unit_directions, stratified_sampling)
         self._min_x, self._max_x, self._min_y, self._max_y = min_x, max_x, min_y, max_y
         self._n_rays_per_image = n_rays_per_image
-        self._n_pts_per_ray = n_pts_per_ray
-        self._min_depth = min_depth
-        self._max_depth = max_depth
-        self._unit_directions = unit_directions
-        self._stratified_sampling = stratified_sampling
 
     def forward(self, cameras: CamerasBase, *, stratified_sampling: bool | None = None, **kwargs) -> RayBundle:
         """cameras: ``B`` cameras -> :class:`RayBundle` of ``(B, n_rays_per_image, ...)``."""
