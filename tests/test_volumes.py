@@ -42,6 +42,7 @@ def test_round_trip_and_indexing():
     second = ours[1]
     assert len(second) == 1 and second.densities_list()[0].shape == (1, 3, 4, 2)
     torch.testing.assert_close(second.world_to_local_coords(pts[1:]), ours.world_to_local_coords(pts)[1:])
+    assert torch.equal(ours[torch.tensor([False, True])].densities(), second.densities())
     # the extreme voxel centres are the local corners +-1 (align_corners)
     grid = ours.get_coord_grid(False)[0]
     assert torch.equal(grid[0, 0, 0], torch.tensor([-1.0, -1.0, -1.0])) and torch.equal(grid[-1, -1, -1], torch.ones(3))

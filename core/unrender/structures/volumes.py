@@ -100,6 +100,11 @@ class Volumes:
         return f"Volumes(B={len(self)}, grid_sizes={self._grid_sizes.tolist()})"
 
     def __getitem__(self, index) -> "Volumes":
+        """The volumes at an int, slice, list, int tensor or boolean mask."""
+        if isinstance(index, torch.Tensor) and index.dtype == torch.bool:
+            if index.shape != (len(self),):
+                raise ValueError(f"index: expected a boolean mask of shape ({len(self)},), found {tuple(index.shape)}")
+            index = index.nonzero()[:, 0]
         idx = torch.as_tensor(batch_indices(index, len(self)), dtype=torch.int64, device=self.device)
         new = copy.copy(self)
         new._densities = self._densities[idx]
