@@ -182,6 +182,10 @@ def test_images_with_unrender_cameras(tmp_path):
         assert views.file_names == ["view_0", "view_1", "view_2"] and views.masks is None
         torch.testing.assert_close(views.images, torch.from_numpy(imgs / 255.0).float())
         torch.testing.assert_close(views.cameras.R, cams.R)
+    (tmp_path / "cams").mkdir()
+    (tmp_path / "cameras.json").rename(tmp_path / "cams" / "mine.json")
+    assert load_views(tmp_path, cameras=tmp_path / "cams" / "mine.json").file_names == views.file_names
+    (tmp_path / "cams" / "mine.json").rename(tmp_path / "cameras.json")
     (tmp_path / "view_2.png").unlink()
     with pytest.raises(ValueError, match=r"cameras.json: expected one image .* per camera \(3 cameras\), found 2"):
         load_views(tmp_path)
@@ -222,6 +226,10 @@ def test_save_refuses_bad_views_and_writes_nothing(tmp_path):
     assert not any(tmp_path.iterdir())
     with pytest.raises(ValueError, match="cameras: expected 2 cameras"):
         PosedViews(imgs, PerspectiveCameras(R=R[:1]))
+    with pytest.raises(ValueError, match="images: expected a float tensor"):
+        PosedViews((imgs * 255).to(torch.uint8), PerspectiveCameras(R=R))
+    with pytest.raises(ValueError, match=r"masks: expected shape \(2, 12, 16\)"):
+        PosedViews(imgs, PerspectiveCameras(R=R), torch.rand(2, H, W - 1))
 
 
 # ----------------------------------------------------------------------------- bad input (issue 12, section 8)

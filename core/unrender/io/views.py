@@ -89,6 +89,9 @@ class PosedViews:
         if not isinstance(im, torch.Tensor) or im.dim() != 4 or im.shape[-1] != 3 or min(im.shape[:3]) < 1:
             found = tuple(im.shape) if isinstance(im, torch.Tensor) else type(im).__name__
             raise ValueError(f"images: expected an (N, H, W, 3) tensor with N, H, W > 0, found {found}")
+        for name, t in (("images", im), ("masks", self.masks)):
+            if isinstance(t, torch.Tensor) and not t.is_floating_point():
+                raise ValueError(f"{name}: expected a float tensor in [0, 1], found dtype {t.dtype}")
         n = im.shape[0]
         if not isinstance(self.cameras, CamerasBase):
             raise ValueError(f"cameras: expected unrender cameras, found {type(self.cameras).__name__}")
