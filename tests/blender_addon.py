@@ -188,3 +188,44 @@ def turn(cam, degrees, axis="Z", pivot=(0.0, 0.0, 0.0)):
     p = Matrix.Translation(pivot)
     cam.matrix_world = p @ Matrix.Rotation(math.radians(degrees), 4, axis) @ p.inverted() @ cam.matrix_world
     bpy.context.view_layer.update()
+
+
+def scene_mesh() -> tuple[np.ndarray, np.ndarray]:
+    """All mesh objects of the scene, evaluated (modifiers applied), triangulated, in world space:
+    ``verts (V, 3)`` float64, ``faces (F, 3)`` int64."""
+    dg = bpy.context.evaluated_depsgraph_get()
+    verts, faces, offset = [], [], 0
+    for ob in bpy.context.scene.objects:
+        if ob.type != "MESH":
+            continue
+        ob_eval = ob.evaluated_get(dg)
+        me = ob_eval.to_mesh()
+        try:
+            me.calc_loop_triangles()
+            co = np.empty(len(me.vertices) * 3)
+            me.vertices.foreach_get("co", co)
+            tri = np.empty(len(me.loop_triangles) * 3, dtype=np.int64)
+            me.loop_triangles.foreach_get("vertices", tri)
+            mw = np.array(ob_eval.matrix_world, dtype=np.float64)
+            verts.append(co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3])
+            faces.append(tri.reshape(-1, 3) + offset)
+            offset += len(me.vertices)
+        finally:
+            ob_eval.to_mesh_clear()
+    return np.concatenate(verts), np.concatenate(faces)
+
+
+def cycles_coverage_settings(scene) -> None:
+    """Cycles on the CPU with one sample at each pixel centre (a 0.01 px filter) and transparent film:
+    the alpha of an 8-bit RGBA PNG is exactly the coverage at pixel centres."""
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 1
+    scene.cycles.use_adaptive_sampling = False
+    scene.cycles.use_denoising = False
+    scene.cycles.max_bounces = 0
+    scene.cycles.filter_width = 0.01
+    scene.render.film_transparent = True
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.render.image_settings.color_depth = "8"

@@ -28,6 +28,7 @@ bpy = pytest.importorskip("bpy", reason="the Blender camera checks need the bpy 
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Matrix, Vector  # noqa: E402
 
+from blender_addon import cycles_coverage_settings, scene_mesh  # noqa: E402
 from unrender.cameras import BlenderCamera, blender_from_cameras, cameras_from_blender  # noqa: E402
 
 pytestmark = pytest.mark.blender
@@ -213,43 +214,9 @@ def _build_render_scene():
     cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
     scene.collection.objects.link(cam)
     scene.camera = cam
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 1
-    scene.cycles.use_adaptive_sampling = False
-    scene.cycles.use_denoising = False
-    scene.cycles.max_bounces = 0
-    scene.cycles.filter_width = 0.01  # one sample at each pixel centre
-    scene.render.film_transparent = True
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.image_settings.color_mode = "RGBA"
-    scene.render.image_settings.color_depth = "8"
+    cycles_coverage_settings(scene)
     bpy.context.view_layer.update()
     return scene, cam
-
-
-def _scene_mesh() -> tuple[np.ndarray, np.ndarray]:
-    """All mesh objects, evaluated (modifiers applied), triangulated, in world space."""
-    dg = bpy.context.evaluated_depsgraph_get()
-    verts, faces, offset = [], [], 0
-    for ob in bpy.context.scene.objects:
-        if ob.type != "MESH":
-            continue
-        ob_eval = ob.evaluated_get(dg)
-        me = ob_eval.to_mesh()
-        try:
-            me.calc_loop_triangles()
-            co = np.empty(len(me.vertices) * 3)
-            me.vertices.foreach_get("co", co)
-            tri = np.empty(len(me.loop_triangles) * 3, dtype=np.int64)
-            me.loop_triangles.foreach_get("vertices", tri)
-            mw = np.array(ob_eval.matrix_world, dtype=np.float64)
-            verts.append(co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3])
-            faces.append(tri.reshape(-1, 3) + offset)
-            offset += len(me.vertices)
-        finally:
-            ob_eval.to_mesh_clear()
-    return np.concatenate(verts), np.concatenate(faces)
 
 
 def _render_alpha(scene, path: Path) -> np.ndarray:
@@ -288,7 +255,7 @@ def cycles_renders(tmp_path_factory):
     """Render every case once: name -> (alpha mask, cameras, (H, W), verts, faces)."""
     tmp = tmp_path_factory.mktemp("cycles")
     scene, cam = _build_render_scene()
-    verts, faces = _scene_mesh()
+    verts, faces = scene_mesh()
     out = {}
     t0 = time.perf_counter()
     for name, (data, render, (loc, roll)) in RENDER_CASES.items():

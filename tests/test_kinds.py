@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from unrender.io.body_params import BodyParameters
+from unrender.io.views import PosedViews
 from unrender.cameras import PerspectiveCameras
 from unrender.geometry.primitives import icosphere
 from unrender.kinds import INPUT_KINDS, KINDS, OUTPUT_KINDS, Kind, get_kind, kind_of, load_as, register_kind
@@ -32,6 +33,9 @@ EXAMPLES = {
         joint_names=("root", "spine", "head"), parents=(-1, 0, 1),
         rest_joints=torch.randn(3, 3, generator=G, dtype=torch.float64), focal=1000.0, image_size=(640, 480)),
     "keypoints": torch.randn(5, 2, generator=G),
+    "views": PosedViews(torch.randint(0, 256, (2, 6, 7, 3), generator=G) / 255.0,
+                        PerspectiveCameras(focal_length=1.5, T=((0.0, 0.0, 3.0), (0.1, 0.0, 4.0)), image_size=(6, 7)),
+                        torch.randint(0, 256, (2, 6, 7), generator=G) / 255.0, splits=["train", "test"]),
 }
 
 
@@ -45,6 +49,10 @@ def _same(kind: str, a, b) -> bool:
         return torch.allclose(a.points_packed(), b.points_packed(), atol=1e-6)
     if kind == "voxels":
         return torch.equal(a.grids_list()[0], b.grids_list()[0]) and torch.equal(a.bounds(), b.bounds())
+    if kind == "views":  # 8-bit images: exact; cameras through float64 JSON
+        return (torch.equal(a.images, b.images) and torch.equal(a.masks, b.masks) and a.splits == b.splits
+                and torch.allclose(a.cameras.get_full_projection_transform().get_matrix(),
+                                   b.cameras.get_full_projection_transform().get_matrix(), atol=1e-5))
     if kind == "image":
         return a.shape == b.shape and float((a - b).abs().max()) <= 1 / 255 + 1e-6  # 8-bit PNG
     if kind == "cameras":
@@ -54,7 +62,7 @@ def _same(kind: str, a, b) -> bool:
 
 
 def test_the_table_holds_the_kinds_of_today():
-    assert tuple(INPUT_KINDS) == ("mesh", "points", "voxels", "image", "cameras", "body", "keypoints")
+    assert tuple(INPUT_KINDS) == ("mesh", "points", "voxels", "image", "cameras", "body", "keypoints", "views")
     assert tuple(OUTPUT_KINDS) == tuple(k for k in INPUT_KINDS if KINDS[k].save is not None)
     assert set(EXAMPLES) == set(KINDS)
 
@@ -63,7 +71,8 @@ def test_the_table_holds_the_kinds_of_today():
 def test_every_kind_round_trips_save_then_load(tmp_path, name):
     kind, value = get_kind(name), EXAMPLES[name]
     files = kind.save(tmp_path / "out", value)
-    assert [f.suffix for f in files] == [kind.suffixes[0]] and all(f.exists() for f in files)
+    assert files[0].suffix == kind.suffixes[0] and all(f.exists() for f in files)
+    assert len(files) == 1 or name == "views"  # views: the transforms JSON, then its images
     assert _same(name, value, kind.load(files[0], "x"))
     assert _same(name, value, load_as((name,), files[0], "x"))
 

@@ -1,7 +1,7 @@
 """The table of data kinds: what a method takes and gives, how it is read, written, checked and pictured.
 
 One :class:`Kind` per kind of data (``mesh``, ``points``, ``voxels``, ``image``,
-``cameras``, ``keypoints``). Methods name kinds in their inputs and outputs;
+``cameras``, ``keypoints``, ``body``, ``views``). Methods name kinds in their inputs and outputs;
 the command line reads inputs by file suffix, the runner checks them, the
 result folder saves outputs and describes inputs, and the default pictures
 draw them, all by looking the kind up here. Adding a kind is one
@@ -70,6 +70,7 @@ class Kind:
         picture: ``(value, **render_still options) -> (H, W, 3)`` or None.
         serves: other kinds a value of this kind may stand in for (a mesh
             serves a point-cloud input as its vertices).
+        folders: whether ``load`` also reads a folder (a dataset of files).
     """
 
     name: str
@@ -83,6 +84,7 @@ class Kind:
     save: Callable[[Path, Any], list[Path]] | None = None
     picture: Callable[..., torch.Tensor] | None = None
     serves: tuple[str, ...] = field(default=())
+    folders: bool = False
 
     def __post_init__(self):
         if not self.name.isidentifier():
@@ -159,10 +161,13 @@ def load_as(kinds: Sequence[str], path, name: str):
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{name}: no such file: {p}")
-    if p.is_dir():
-        raise ValueError(f"{name}: expected a file, found a folder: {p}")
-    suffix = p.suffix.lower()
     wanted = [get_kind(k) for k in kinds]
+    if p.is_dir():
+        readers = [k for k in wanted if k.folders]
+        if not readers:
+            raise ValueError(f"{name}: expected a file, found a folder: {p}")
+        return readers[0].load(p, name)
+    suffix = p.suffix.lower()
     allowed = sorted({s for k in wanted for s in k.suffixes})
     if suffix not in allowed:
         raise ValueError(f"{name}: expected a {' or '.join(kinds)} file ({', '.join(allowed)}), found {p.name!r}")
@@ -472,4 +477,80 @@ register_kind(Kind(
     recognise=lambda v: _is_tensor(v, (2,), (2, 3)),
     describe=lambda v: {"kind": "keypoints", "points": int(v.shape[0]), "dim": int(v.shape[1])},
     check=_check_keypoints, suffixes=(".json", ".npy"), load=_load_keypoints, save=_save_keypoints,
+))
+
+
+# ----------------------------------------------------------------------------- views
+def _views_type():
+    from .io.views import PosedViews
+
+    return PosedViews
+
+
+def _check_views(name: str, value, accepts: tuple[str, ...]):
+    check_finite(f"{name} images", value.images)
+    if bool(((value.images < 0) | (value.images > 1)).any()):
+        raise ValueError(f"{name}: expected image values in [0, 1], found values outside")
+    if value.masks is not None:
+        check_finite(f"{name} masks", value.masks)
+        if bool(((value.masks < 0) | (value.masks > 1)).any()):
+            raise ValueError(f"{name}: expected mask values in [0, 1], found values outside")
+    return value
+
+
+def _load_views(path: Path, name: str):
+    import json
+
+    from .io import load_views
+
+    if not path.is_dir():
+        try:
+            rec = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(f"{path} is not JSON: {exc}") from None
+        if not (isinstance(rec, dict) and ("frames" in rec or "R" in rec)):
+            raise NotThisKind(f"no posed views ('frames' of a transforms.json, or cameras) in {path.name}")
+    return load_views(path)
+
+
+def _save_views(stem: Path, value) -> list[Path]:
+    from .io import save_views
+
+    if not isinstance(value, _views_type()):
+        raise TypeError(f"output {stem.name}: expected PosedViews, found {type(value).__name__}")
+    # one folder of files (the result folder publishes them side by side): <stem>.json and <stem>_0000.png, ...
+    return save_views(stem.with_suffix(".json"), value, split_files=False, image_prefix=stem.name)
+
+
+def _describe_views(value) -> dict:
+    H, W = value.image_size
+    return {"kind": "views", "views": len(value), "size": [H, W], "masks": value.masks is not None,
+            "splits": {s: value.splits.count(s) for s in ("train", "val", "test") if s in value.splits}}
+
+
+def _picture_views(value, *, size: int = 256, count: int = 4, **_) -> torch.Tensor:
+    """A contact sheet: ``count`` views spread along the set, each ``size`` pixels high, masked views on grey."""
+    import torch.nn.functional as F
+
+    from .plots import hstack
+
+    n = len(value)
+    idx = sorted({int(round(i * (n - 1) / max(count - 1, 1))) for i in range(min(count, n))})
+    H, W = value.image_size
+    w = max(1, round(size * W / H))
+    tiles = []
+    for i in idx:
+        img = value.images[i].detach().cpu().float()
+        if value.masks is not None:
+            m = value.masks[i].detach().cpu().float()[..., None]
+            img = img * m + 0.5 * (1 - m)
+        tiles.append(F.interpolate(img.permute(2, 0, 1)[None], size=(size, w), mode="area")[0].permute(1, 2, 0))
+    return hstack(tiles)
+
+
+register_kind(Kind(
+    "views", (), "posed views: images (masks) with their cameras (a NeRF transforms.json, its folder, or images "
+    "with a cameras.json)",
+    recognise=lambda v: isinstance(v, _views_type()), describe=_describe_views, check=_check_views,
+    suffixes=(".json",), load=_load_views, save=_save_views, picture=_picture_views, folders=True,
 ))

@@ -7,6 +7,8 @@
 * :mod:`.blender`: ``BlenderCamera`` and ``cameras_from_blender`` /
   ``blender_from_cameras`` (Blender's own view-plane rules, no bpy import).
 * :mod:`.opencv`: ``cameras_from_opencv`` / ``opencv_from_cameras``.
+* :mod:`.nerf`: ``cameras_from_nerf`` / ``nerf_from_cameras`` (``transforms.json``'s camera-to-world
+  OpenGL matrices and pixel intrinsics).
 * :mod:`.transform`: ``Transform3d`` (alias ``Transform``), ``Translate``, ``Rotate``,
   ``RotateAxisAngle``, ``Scale`` (PyTorch3D's ``pytorch3d.transforms`` classes).
 * :mod:`.pytorch3d_convert`: ``to_pytorch3d`` / ``from_pytorch3d`` (lazy import).
@@ -24,6 +26,7 @@ from .cameras import (
     look_at_rotation,
     look_at_view_transform,
 )
+from .nerf import cameras_from_nerf, check_transform_matrix, focal_from_angle, nerf_from_cameras
 from .opencv import cameras_from_opencv, opencv_from_cameras
 from .pytorch3d_convert import from_pytorch3d, to_pytorch3d
 from .transform import RotateAxisAngle, Rotate, Scale, Transform, Transform3d, Translate, apply_homogeneous
@@ -51,6 +54,10 @@ __all__ = [
     "fov_cameras_from_blender",
     "cameras_from_opencv",
     "opencv_from_cameras",
+    "cameras_from_nerf",
+    "nerf_from_cameras",
+    "check_transform_matrix",
+    "focal_from_angle",
     "to_pytorch3d",
     "from_pytorch3d",
 ]

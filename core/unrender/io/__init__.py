@@ -1,6 +1,6 @@
 """File formats: OBJ (+MTL, UV textures; PyTorch3D's ``verts, faces, aux = load_obj(f)`` and
 ``load_objs_as_meshes``), PLY (ascii + binary), images and GIFs, voxel grids
-(``.npz``/``.npy``), cameras (``.json``), keypoints (``.json``/``.npy``), OpenPose keypoint JSON and body
+(``.npz``/``.npy``), cameras (``.json``), posed views (NeRF ``transforms.json`` and its folders), keypoints (``.json``/``.npy``), OpenPose keypoint JSON and body
 models (unrender's ``.npz``, smplx ``.npz``, SMPL ``.pkl`` by a restricted unpickler); each a load/save pair.
 NumPy files (voxels, points, keypoints) are read by :func:`load_arrays` (``arrays.py``).
 
@@ -23,7 +23,7 @@ from .body_models import (BODY_MODEL_KEYS, MAX_BODY_MODEL_BYTES, SMPL_JOINT_NAME
                           load_body_model, save_body_model)
 from .cameras import (CAMERA_FIELDS, CAMERAS_FORMAT, ROTATION_TOLERANCE, camera_fields, camera_record, load_cameras,
                       save_cameras)
-from .images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, save_gif, save_image
+from .images import IMAGE_FORMATS, MAX_IMAGE_PIXELS, load_image, read_image_header, save_gif, save_image
 from .body_params import BODY_PARAMETERS_FORMAT, BodyParameters, load_body_parameters, save_body_parameters
 from .keypoints import KEYPOINTS_FORMAT, load_keypoints, save_keypoints
 from .openpose import (
@@ -37,6 +37,7 @@ from .openpose import (
 from .obj import Material, ObjMesh, load_mtl, load_obj, save_obj
 from .obj_views import ObjFaces, ObjProperties, load_objs_as_meshes, make_texture_atlas, obj_as_tuple
 from .ply import PlyData, load_ply, save_ply
+from .views import MAX_VIEWS_BYTES, SPLITS, VIEWS_IMAGE_SUFFIXES, PosedViews, holdout_splits, load_views, save_views
 from .voxels import load_voxels, save_voxels
 
 __all__ = [
@@ -82,6 +83,14 @@ __all__ = [
     "save_keypoints",
     "save_voxels",
     "load_image",
+    "read_image_header",
+    "MAX_VIEWS_BYTES",
+    "SPLITS",
+    "VIEWS_IMAGE_SUFFIXES",
+    "PosedViews",
+    "holdout_splits",
+    "load_views",
+    "save_views",
     "load_mesh",
     "load_mtl",
     "load_obj",

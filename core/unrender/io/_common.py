@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import torch
 
-__all__ = ["as_path", "regular_file", "read_bytes", "is_plain_number_text", "plain_float", "json_numbers", "to_numpy", "check_array", "check_finite_array"]
+__all__ = ["as_path", "regular_file", "read_bytes", "is_plain_number_text", "plain_float", "json_numbers", "to_numpy", "check_array", "check_finite_array", "inside_folder"]
 
 
 def as_path(path) -> Path:
@@ -126,3 +126,23 @@ def fan_triangles(counts: np.ndarray) -> np.ndarray:
     local = np.arange(int(ntri.sum()), dtype=np.int64) - np.repeat(tri_first, ntri) + 1
     a = starts[poly]
     return np.stack([a, a + local, a + local + 1], 1)
+
+
+def inside_folder(root: Path, name: str, *, base: Path | None = None) -> Path | None:
+    """``base / name`` when it stays inside the folder ``root``, else ``None``.
+
+    ``name`` (a path written in a file, relative to ``base``, default
+    ``root``; ``\\`` read as ``/``) is outside when it is absolute (``/x``,
+    ``C:\\x``, ``\\\\server\\x``) or when it resolves, links followed, to a place
+    outside ``root``.
+    """
+    name = name.replace("\\", "/")
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive:
+        return None
+    target = (root if base is None else base) / name
+    try:
+        if not target.resolve().is_relative_to(root.resolve()):
+            return None
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return target

@@ -10,7 +10,7 @@ import torch
 
 from ._common import as_path, check_finite_array, regular_file, to_numpy
 
-__all__ = ["IMAGE_FORMATS", "MAX_IMAGE_PIXELS", "load_image", "save_image", "save_gif"]
+__all__ = ["IMAGE_FORMATS", "MAX_IMAGE_PIXELS", "load_image", "read_image_header", "save_image", "save_gif"]
 
 #: The formats :func:`load_image` decodes (Pillow format ids), whatever the file's extension.
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF")
@@ -78,6 +78,25 @@ def load_image(path, *, max_pixels: int | None = None) -> torch.Tensor:
     except (OSError, SyntaxError, EOFError, MemoryError, struct.error, zlib.error) as e:
         raise ValueError(f"{p}: expected a readable image file, found an error: {e}") from None
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def read_image_header(path) -> tuple[int, int, bool]:
+    """``(H, W, has_alpha)`` of an image file (one of :data:`IMAGE_FORMATS`) from its header; nothing decoded.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file otherwise.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = regular_file(path)
+    try:
+        with Image.open(p, formats=IMAGE_FORMATS) as im:
+            w, h = im.size
+            return h, w, im.mode in _ALPHA_MODES or "transparency" in im.info
+    except UnidentifiedImageError:
+        raise ValueError(f"{p}: expected an image file in one of {', '.join(IMAGE_FORMATS)}, "
+                         "found something else") from None
+    except (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error, Image.DecompressionBombError) as e:
+        raise ValueError(f"{p}: expected a readable image file, found an error: {e}") from None
 
 
 def _to_uint8(name: str, image) -> np.ndarray:

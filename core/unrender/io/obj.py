@@ -31,12 +31,12 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from itertools import chain
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._common import (as_path, check_array, check_finite_array, fan_triangles, is_plain_number_text, plain_float,
+from ._common import (as_path, inside_folder, check_array, check_finite_array, fan_triangles, is_plain_number_text, plain_float,
                       read_bytes, to_numpy)
 
 __all__ = ["Material", "ObjMesh", "load_obj", "load_mtl", "save_obj"]
@@ -358,31 +358,11 @@ def _texture_filename(args: list[str]) -> str:
     return " ".join(args[i:])
 
 
-def _inside_folder(root: Path, name: str, *, base: Path | None = None) -> Path | None:
-    """``base / name`` when it stays inside the folder ``root``, else ``None``.
-
-    ``name`` (a path written in a model file, relative to ``base``, default
-    ``root``; ``\\`` read as ``/``) is outside when it is absolute (``/x``,
-    ``C:\\x``, ``\\\\server\\x``) or when it resolves, links followed, to a place
-    outside ``root``.
-    """
-    name = name.replace("\\", "/")
-    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive:
-        return None
-    target = (root if base is None else base) / name
-    try:
-        if not target.resolve().is_relative_to(root.resolve()):
-            return None
-    except (OSError, ValueError, RuntimeError):
-        return None
-    return target
-
-
 def _followed(root: Path, base: Path, name: str, allow_outside: bool, where: str, what: str) -> Path | None:
     """The path ``name`` names (relative to ``base``), or ``None`` with a warning when it leads out of ``root``."""
     if allow_outside:
         return base / name.replace("\\", "/")
-    target = _inside_folder(root, name, base=base)
+    target = inside_folder(root, name, base=base)
     if target is None:
         warnings.warn(f"{where}: {what} {name!r} is outside the model's folder {root}; not read "
                       "(pass allow_outside_paths=True to follow it)", stacklevel=3)
@@ -625,7 +605,7 @@ def load_obj(path, load_textures: bool = True, create_texture_atlas: bool = Fals
     materials: dict[str, Material] = {}
     root = p.parent
     for ln, spec in mtllibs:
-        whole = root / spec.replace("\\", "/") if allow_outside_paths else _inside_folder(root, spec)
+        whole = root / spec.replace("\\", "/") if allow_outside_paths else inside_folder(root, spec)
         candidates = [spec] if whole is not None and _is_file(whole) else spec.split()
         for name in candidates:
             mp = _followed(root, root, name, allow_outside_paths, f"{p}: line {ln}", "material library")
