@@ -7,10 +7,10 @@ chirp, a fine checkerboard, thin lines) with the same step budget and pixel
 batch; prints a markdown table (final whole-image MSE, PSNR, training seconds,
 parameters) and writes the predictions side by side, labelled, to ``--png``.
 3D: an occupancy field (hash grid + MLP) fitted to points labelled inside /
-outside a torus, surface by marching cubes, F1 against the true torus
-(normalised to the unit sphere: thresholds in those units).
+outside a torus (outer radius 0.95: inside the unit sphere, the scale of the
+F1 thresholds), surface by marching cubes, F1 against the true torus.
 
-    python scripts/quality_fields.py                            # 512 px, 500 steps
+    python scripts/quality_fields.py                            # 512 px, 300 steps
     python scripts/quality_fields.py --size 256 --steps 500 --png /tmp/fields.png
 """
 
@@ -39,6 +39,7 @@ from unrender.geometry import torus
 from unrender.io import save_image
 from unrender.metrics import mesh_f1
 from unrender.plots import caption, hstack
+from unrender.threads import auto_threads
 
 # name -> (field builder for a 2-in, 3-out field at picture size s, Adam learning rate)
 VARIANTS = {
@@ -83,8 +84,8 @@ def job_3d(steps: int, samples: int, resolution: int) -> None:
     target = torus(0.7, 0.25, rings=96, sides=48)
     torch.manual_seed(0)
     points, inside = occupancy_samples(target, samples, noise=0.02, seed=0)
-    field = HashGridField(3, 1, levels=12, table_size=2**17, features=2, base_resolution=8, growth_factor=1.35)
-    r = fit_occupancy(field, points, inside, steps=steps, batch_size=16384, lr=1e-2)
+    field = HashGridField(3, 1, levels=12, table_size=2**16, features=2, base_resolution=8, growth_factor=1.35)
+    r = fit_occupancy(field, points, inside, steps=steps, batch_size=8192, lr=1e-2)
     start = time.perf_counter()
     mesh = field_surface(field, resolution)
     mc = time.perf_counter() - start
@@ -99,8 +100,8 @@ def job_3d(steps: int, samples: int, resolution: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--batch", type=int, default=16384)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--batch", type=int, default=8192)
     ap.add_argument("--png", default="docs/fields_2d.png")
     ap.add_argument("--only", nargs="*", help="variants to run (default: all)")
     ap.add_argument("--steps-3d", type=int, default=300)
@@ -108,7 +109,9 @@ def main() -> None:
     ap.add_argument("--resolution-3d", type=int, default=128)
     ap.add_argument("--skip-2d", action="store_true")
     ap.add_argument("--skip-3d", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the free cores)")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads or auto_threads())
     if not a.skip_2d:
         job_2d(a.size, a.steps, a.batch, a.png, a.only)
     if not a.skip_3d:

@@ -76,12 +76,34 @@ def image_coordinates(height: int, width: int, *, dtype=torch.float32, device="c
     return torch.stack([x, y], -1)
 
 
-def _check_field(field, in_dim: int) -> Field:
+def _check_field(field, in_dim: int, out_dim: int | None = None, what: str = "") -> Field:
     if not isinstance(field, Field):
         raise ValueError(f"field: expected an unrender.fields.Field, found {type(field).__name__}")
     if field.in_dim != in_dim:
         raise ValueError(f"field: expected in_dim {in_dim}, found {field.in_dim}")
+    if out_dim is not None and field.out_dim != out_dim:
+        raise ValueError(f"field: expected out_dim {out_dim}{what}, found {field.out_dim}")
     return field
+
+
+def _train(field: Field, loss_of_batch, count: int, *, steps, batch_size, lr, seed, device) -> tuple[list[float], float]:
+    """Adam (instant-ngp's eps 1e-15) for ``steps`` steps on ``loss_of_batch(indices)`` over random batches
+    of ``batch_size`` of ``count`` samples (all of them when fewer) -> (loss per step, seconds)."""
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    lr = parse_real("lr", lr)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    opt = torch.optim.Adam(field.parameters(), lr=lr, eps=1e-15)
+    losses = []
+    start = time.perf_counter()
+    for _ in range(steps):
+        idx = slice(None) if batch_size >= count else torch.randint(0, count, (batch_size,), generator=gen, device=device)
+        loss = loss_of_batch(idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses, time.perf_counter() - start
 
 
 def fit_image(
@@ -100,30 +122,14 @@ def fit_image(
     """
     check_tensor("image", image, [None, None, None], floating=True)
     check_finite("image", image)
-    _check_field(field, 2)
     H, W, C = image.shape
-    if field.out_dim != C:
-        raise ValueError(f"field: expected out_dim {C} (the image's channels), found {field.out_dim}")
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
-    lr = parse_real("lr", lr)
+    _check_field(field, 2, C, " (the image's channels)")
     coords = image_coordinates(H, W, dtype=image.dtype, device=image.device).reshape(-1, 2)
     target = image.reshape(-1, C)
-    gen = torch.Generator(device=image.device).manual_seed(seed)
-    opt = torch.optim.Adam(field.parameters(), lr=lr, eps=1e-15)
-    losses = []
-    start = time.perf_counter()
-    for _ in range(steps):
-        if batch_size >= H * W:
-            idx = slice(None)
-        else:
-            idx = torch.randint(0, H * W, (batch_size,), generator=gen, device=image.device)
-        loss = F.mse_loss(field(coords[idx]), target[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    seconds = time.perf_counter() - start
+    losses, seconds = _train(
+        field, lambda idx: F.mse_loss(field(coords[idx]), target[idx]), H * W,
+        steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=image.device,
+    )
     with torch.no_grad():
         pred = torch.cat([field(c) for c in coords.split(65536)]).reshape(H, W, C)
     mse = float(F.mse_loss(pred.clamp(0, 1), image))
@@ -180,28 +186,16 @@ def fit_occupancy(
 
     ``points (N, 3)`` in the field's box ``[-1, 1]^3``, ``inside (N,)`` bool.
     """
-    _check_field(field, 3)
-    if field.out_dim != 1:
-        raise ValueError(f"field: expected out_dim 1 (occupancy logits), found {field.out_dim}")
+    _check_field(field, 3, 1, " (occupancy logits)")
     check_tensor("points", points, [None, 3], floating=True)
     check_finite("points", points)
     check_tensor("inside", inside, [points.shape[0]])
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
-    lr = parse_real("lr", lr)
     target = inside.to(points.dtype)
-    gen = torch.Generator(device=points.device).manual_seed(seed)
-    opt = torch.optim.Adam(field.parameters(), lr=lr, eps=1e-15)
-    losses = []
-    start = time.perf_counter()
-    for _ in range(steps):
-        idx = torch.randint(0, points.shape[0], (min(batch_size, points.shape[0]),), generator=gen, device=points.device)
-        loss = F.binary_cross_entropy_with_logits(field(points[idx])[:, 0], target[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    return FitResult(losses[-1], losses, time.perf_counter() - start)
+    losses, seconds = _train(
+        field, lambda idx: F.binary_cross_entropy_with_logits(field(points[idx])[:, 0], target[idx]), points.shape[0],
+        steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=points.device,
+    )
+    return FitResult(losses[-1], losses, seconds)
 
 
 def field_surface(field: Field, resolution: int = 128, *, isovalue: float = 0.0, inside: str = "positive") -> Meshes:
@@ -209,9 +203,7 @@ def field_surface(field: Field, resolution: int = 128, *, isovalue: float = 0.0,
 
     ``inside="positive"`` for occupancy logits (level 0 = probability 0.5), ``"negative"`` for an SDF.
     """
-    _check_field(field, 3)
-    if field.out_dim != 1:
-        raise ValueError(f"field: expected out_dim 1, found {field.out_dim}")
+    _check_field(field, 3, 1)
     p = next(field.parameters(), None)
     dtype = p.dtype if p is not None else torch.float32
     device = p.device if p is not None else torch.device("cpu")
