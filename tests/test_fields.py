@@ -59,6 +59,8 @@ def test_harmonic_embedding_matches_pytorch3d(n, omega_0, logspace, append_input
     out = ours(x)
     assert out.shape == (2, 5, ours.get_output_dim(3))
     torch.testing.assert_close(out, theirs(x), atol=1e-6, rtol=0)
+    cov = torch.rand(2, 5, 3) * 0.01
+    torch.testing.assert_close(ours(x, diag_cov=cov), theirs(x, diag_cov=cov), atol=1e-6, rtol=0)
     assert ours.get_output_dim(2) == theirs.get_output_dim(2)
 
 
@@ -173,6 +175,8 @@ def test_bad_input_is_named():
         field(torch.zeros(5, 3))
     with pytest.raises(ValueError, match="points: expected a floating-point"):
         field(torch.zeros(5, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"diag_cov: expected shape \(4, 3\), found shape \(4, 2\)"):
+        HarmonicEmbedding()(torch.zeros(4, 3), diag_cov=torch.zeros(4, 2))
     with pytest.raises(ValueError, match="in_dim: expected 2 or 3"):
         HashGridEncoding(4)
     with pytest.raises(ValueError, match="growth_factor"):

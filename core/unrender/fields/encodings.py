@@ -19,14 +19,16 @@ HASH_PRIMES = (1, 2654435761, 805459861)
 
 
 class HarmonicEmbedding(nn.Module):
-    """PyTorch3D's ``HarmonicEmbedding`` (same arguments, buffers and numerics; no ``diag_cov``).
+    """PyTorch3D's ``HarmonicEmbedding`` (same arguments, buffers and numerics).
 
     For each input coordinate ``x_i`` the output holds ``sin(f_k x_i)`` for every
     frequency, then ``cos(f_k x_i)``, then ``x_i`` itself with ``append_input``:
     ``(..., dim) -> (..., dim * (2 * n_harmonic_functions + append_input))``, ordered
     ``[sin (dim, n), cos (dim, n), x (dim)]``. Frequencies are ``omega_0 * 2**k``
     (``logspace``) or ``omega_0 * linspace(1, 2**(n - 1), n)``; cosines are
-    computed as ``sin(x + pi/2)`` as PyTorch3D does.
+    computed as ``sin(x + pi/2)`` as PyTorch3D does. With ``diag_cov`` (mip-NeRF's
+    integrated encoding of Gaussians of mean ``x``) each term is damped by
+    ``exp(-0.5 f_k**2 diag_cov_i)``.
     """
 
     def __init__(self, n_harmonic_functions: int = 6, omega_0: float = 1.0, logspace: bool = True, append_input: bool = True):
@@ -41,11 +43,14 @@ class HarmonicEmbedding(nn.Module):
         self.register_buffer("_zero_half_pi", torch.tensor([0.0, 0.5 * torch.pi]), persistent=False)
         self.append_input = bool(append_input)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x: (..., dim)`` float -> ``(..., dim * (2 n + append_input))``."""
+    def forward(self, x: torch.Tensor, diag_cov: torch.Tensor | None = None) -> torch.Tensor:
+        """``x: (..., dim)`` float, ``diag_cov: (..., dim)`` or None -> ``(..., dim * (2 n + append_input))``."""
         check_tensor("x", x, ["...", None], floating=True)
         embed = x[..., None] * self._frequencies  # (..., dim, n)
         embed = (embed[..., None, :, :] + self._zero_half_pi[..., None, None]).sin()  # (..., 2, dim, n)
+        if diag_cov is not None:
+            check_tensor("diag_cov", diag_cov, x.shape, floating=True)
+            embed = embed * torch.exp(-0.5 * diag_cov[..., None] * self._frequencies**2)[..., None, :, :]
         embed = embed.reshape(*x.shape[:-1], -1)
         return torch.cat([embed, x], dim=-1) if self.append_input else embed
 
