@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=8192)
-    ap.add_argument("--png", default="docs/fields_2d.png")
+    ap.add_argument("--png", default="fields_2d.png", help="the side-by-side picture (empty: none)")
     ap.add_argument("--only", nargs="*", help="variants to run (default: all)")
     ap.add_argument("--steps-3d", type=int, default=300)
     ap.add_argument("--samples-3d", type=int, default=200_000)
