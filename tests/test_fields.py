@@ -132,8 +132,9 @@ def test_occupancy_job_recovers_a_torus():
     field = HashGridField(3, 1, levels=6, table_size=2**14, base_resolution=4, growth_factor=1.6, hidden=32)
     fit_occupancy(field, points, inside, steps=120, batch_size=4096, lr=1e-2)
     mesh = field_surface(field, 40)
-    f1 = mesh_f1(mesh, target, thresholds=(0.05,), num_samples=20_000)
-    assert float(f1["f1@0.05"]) >= 0.9
+    f1 = mesh_f1(mesh, target, thresholds=(0.02, 0.05), num_samples=20_000)
+    # measured 0.952 and 1.000 (marching cubes cells 0.05 wide)
+    assert float(f1["f1@0.02"]) >= 0.9 and float(f1["f1@0.05"]) >= 0.98
 
 
 @pytest.mark.parametrize("in_dim", [2, 3])
