@@ -77,10 +77,13 @@ def test_hash_grid_is_the_table_row_at_vertices(in_dim, table_size):
         x = verts.double() / n * 2 - 1
         out = enc(x.float()).view(-1, enc.levels, enc.features)[:, level]
         rows = enc.grid_index(verts.expand(enc.levels, -1, -1))[level]
-        torch.testing.assert_close(out, enc.table[level, rows].detach(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(out, enc.level_table(level)[rows].detach(), atol=1e-5, rtol=0)
         if (n + 1) ** in_dim <= table_size:  # a dense level gives every vertex its own row
-            assert rows.unique().numel() == verts.shape[0]
-        assert int(rows.min()) >= 0 and int(rows.max()) < table_size
+            assert rows.unique().numel() == verts.shape[0] == enc.sizes[level]
+        else:
+            assert enc.sizes[level] == table_size
+        assert int(rows.min()) >= 0 and int(rows.max()) < enc.sizes[level]
+    assert enc.table.shape == (sum(enc.sizes), 2)
 
 
 def test_hash_grid_is_continuous_and_differentiable():

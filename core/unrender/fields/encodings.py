@@ -67,10 +67,14 @@ class HashGridEncoding(nn.Module):
 
     Points in ``[-1, 1]^D`` (``D`` = 2 or 3) are looked up on ``levels`` grids of
     ``N_l = floor(base_resolution * growth_factor**l)`` cells per axis (``N_l + 1``
-    vertices). Each level owns a table of ``table_size`` feature vectors of
-    ``features`` entries; a vertex ``v`` reads row ``v_x + (N_l + 1) v_y (+ ...)``
-    when the level's vertices fit the table (one to one) and otherwise the hash
-    ``xor_i(v_i * HASH_PRIMES[i]) mod table_size``. The features of the ``2**D``
+    vertices). Each level owns a table of feature vectors of ``features``
+    entries: when its ``(N_l + 1)**D`` vertices fit in ``table_size`` rows the
+    table has one row per vertex and ``v`` reads row ``v_x + (N_l + 1) v_y (+ ...)``,
+    otherwise it has ``table_size`` rows and ``v`` reads the hash
+    ``xor_i(v_i * HASH_PRIMES[i]) mod table_size`` (instant-ngp's, the same rows
+    as its uint32 arithmetic for a power-of-two ``table_size``). All levels'
+    rows are stacked in one ``(rows, features)`` parameter ``table``;
+    :meth:`level_table` is level ``l``'s part. The features of the ``2**D``
     corners of a point's cell are blended bi- / trilinearly, so the encoding is
     continuous and equals the table row at a vertex. Levels are concatenated:
     ``(..., D) -> (..., levels * features)``. Points outside the box are clamped.
@@ -99,9 +103,13 @@ class HashGridEncoding(nn.Module):
         self.in_dim, self.levels, self.table_size, self.features = in_dim, levels, table_size, features
         resolutions = [int(math.floor(base_resolution * growth_factor**l)) for l in range(levels)]
         self.resolutions = tuple(resolutions)
-        self.table = nn.Parameter(torch.empty(levels, table_size, features).uniform_(-1e-4, 1e-4))
         res = torch.tensor(resolutions, dtype=torch.int64)
         dense = (res + 1).double() ** in_dim <= table_size
+        sizes = torch.where(dense, (res + 1) ** in_dim, torch.full_like(res, table_size))
+        self.sizes = tuple(sizes.tolist())
+        self.table = nn.Parameter(torch.empty(int(sizes.sum()), features).uniform_(-1e-4, 1e-4))
+        self.register_buffer("_sizes", sizes, persistent=False)
+        self.register_buffer("_offsets", torch.cumsum(sizes, 0) - sizes, persistent=False)
         # per level and axis: the multiplier of a vertex coordinate (row strides when dense, primes when hashed)
         strides = torch.stack([(res + 1) ** i for i in range(in_dim)], 1)
         primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64).expand(levels, in_dim)
@@ -116,8 +124,14 @@ class HashGridEncoding(nn.Module):
             raise ValueError(f"input_dims: expected {self.in_dim} (this encoding's in_dim), found {input_dims}")
         return self.levels * self.features
 
+    def level_table(self, level: int) -> torch.Tensor:
+        """Level ``level``'s rows of ``table``: ``(sizes[level], features)``."""
+        start = sum(self.sizes[:level])
+        return self.table[start : start + self.sizes[level]]
+
     def grid_index(self, vertices: torch.Tensor) -> torch.Tensor:
-        """Table rows of integer vertices: ``vertices: (L, ..., D)`` int64 (level ``l`` in ``[0, N_l]``) -> ``(L, ...)``."""
+        """Rows in each level's table of integer vertices: ``vertices: (L, ..., D)`` int64 (level ``l`` in
+        ``[0, N_l]``) -> ``(L, ...)``."""
         shape = (self.levels,) + (1,) * (vertices.dim() - 2)
         mult = self._mult.view(*shape, self.in_dim)
         prod = vertices * mult
@@ -125,7 +139,7 @@ class HashGridEncoding(nn.Module):
         hashed = prod[..., 0]
         for i in range(1, self.in_dim):
             hashed = hashed ^ prod[..., i]
-        return torch.where(self._dense.view(shape), dense, hashed) % self.table_size
+        return torch.where(self._dense.view(shape), dense, hashed % self._sizes.view(shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x: (..., D)`` float in ``[-1, 1]`` -> ``(..., levels * features)``."""
@@ -136,10 +150,10 @@ class HashGridEncoding(nn.Module):
         cell = pos.detach().floor().long().clamp_max(self._res[:, None, None] - 1).clamp_min(0)
         frac = pos - cell  # (L, N, D), carries the gradient with respect to x
         verts = cell[:, :, None, :] + self._corners  # (L, N, 2^D, D)
-        rows = self.grid_index(verts) + (torch.arange(self.levels, device=x.device) * self.table_size).view(-1, 1, 1)
+        rows = self.grid_index(verts) + self._offsets.view(-1, 1, 1)
         c = self._corners.to(u.dtype)  # (2^D, D)
         f = frac[:, :, None, :]
         weights = (c * f + (1 - c) * (1 - f)).prod(-1)  # (L, N, 2^D)
-        feats = self.table.view(-1, self.features).index_select(0, rows.reshape(-1)).view(*rows.shape, self.features)
+        feats = self.table.index_select(0, rows.reshape(-1)).view(*rows.shape, self.features)
         out = (feats * weights[..., None].to(feats.dtype)).sum(2)  # (L, N, F)
         return out.permute(1, 0, 2).reshape(*lead, self.levels * self.features)
