@@ -12,6 +12,7 @@ files and progress); it never imports Blender. Sub-packages:
 * ``unrender.screen``: image sizes and pixel centres in NDC (PyTorch3D's conventions)
 * ``unrender.image``: pictures to masks
 * ``unrender.losses`` and ``unrender.metrics``
+* ``unrender.fields``: neural fields (harmonic and hash-grid encodings, MLP, SIREN, grid, tri-plane, hash-grid fields)
 * ``unrender.body``: linear blend skinning and the SMPL body model (files through ``unrender.io``)
 """
 
