@@ -18,16 +18,19 @@ from __future__ import annotations
 
 
 def register():
-    from . import body, compare, install, operators, panel, preferences, registration
+    from . import body, compare, install, operators, panel, preferences, registration, views
 
     registration.register(
-        classes=(*preferences.CLASSES, *install.CLASSES, *panel.CLASSES, *compare.CLASSES, *body.CLASSES),
+        classes=(*preferences.CLASSES, *install.CLASSES, *panel.CLASSES, *compare.CLASSES, *body.CLASSES,
+                 *views.CLASSES),
         scene_properties=compare.SCENE_PROPERTIES,
         builders=registration.MethodClasses(operators.make_operator, operators.make_settings, panel.make_method_panel))
+    views.register_menu()
 
 
 def unregister():
-    from . import install, registration
+    from . import install, registration, views
 
+    views.unregister_menu()
     install.shutdown()
     registration.unregister()

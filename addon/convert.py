@@ -195,6 +195,46 @@ def set_mesh_geometry(me, verts: np.ndarray, faces: np.ndarray | None) -> None:
     me.update()
 
 
+#: The colour attribute a vertex-coloured result is written to, and the material showing it.
+COLOR_ATTRIBUTE = "Color"
+
+
+def set_vertex_colors(me, colors: np.ndarray, name: str = COLOR_ATTRIBUTE):
+    """``colors (V, 3 or 4)`` in [0, 1], sRGB-encoded like the images they come from -> a FLOAT_COLOR, POINT
+    domain colour attribute ``name`` of Mesh ``me`` (Blender stores it linear; ``color_srgb`` reads it back),
+    made the active and render colour attribute -> the attribute."""
+    c = np.clip(np.asarray(colors, dtype=np.float32), 0.0, 1.0)
+    if c.ndim != 2 or c.shape[1] not in (3, 4) or len(c) != len(me.vertices):
+        raise ValueError(f"colors: expected ({len(me.vertices)}, 3) vertex colours, found shape {c.shape}")
+    if c.shape[1] == 3:
+        c = np.concatenate([c, np.ones((len(c), 1), np.float32)], 1)
+    attr = me.color_attributes.get(name)
+    if attr is None or attr.domain != "POINT" or attr.data_type != "FLOAT_COLOR":
+        if attr is not None:
+            me.color_attributes.remove(attr)
+        attr = me.color_attributes.new(name, "FLOAT_COLOR", "POINT")
+    attr.data.foreach_set("color_srgb", np.ascontiguousarray(c).ravel())
+    me.color_attributes.active_color = attr
+    me.color_attributes.render_color_index = me.color_attributes.active_color_index
+    me.update()
+    return attr
+
+
+def vertex_color_material(name: str, attribute: str = COLOR_ATTRIBUTE):
+    """A new node material whose Principled BSDF base colour is the colour attribute ``attribute``."""
+    mat = bpy.data.materials.new(name)
+    if mat.node_tree is None:  # Blender before 5.0: a new material has no nodes until asked
+        mat.use_nodes = True
+    tree = mat.node_tree
+    bsdf = next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED")
+    node = tree.nodes.new("ShaderNodeVertexColor")
+    node.layer_name = attribute
+    node.location = (bsdf.location.x - 300, bsdf.location.y)
+    tree.links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+    bsdf.inputs["Roughness"].default_value = 0.8
+    return mat
+
+
 def new_mesh_object(context, name: str, verts: np.ndarray, faces: np.ndarray | None):
     """A new object holding ``verts``/``faces`` in world space, linked to the active collection."""
     me = bpy.data.meshes.new(name)

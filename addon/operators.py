@@ -111,6 +111,16 @@ class Session:
             convert.set_mesh_geometry(obj.data, verts, faces)
         return obj
 
+    def vertex_colors(self, obj, colors: np.ndarray) -> None:
+        """Write ``colors (V, 3)`` (sRGB-encoded) as ``obj``'s colour attribute, with a material showing it
+        (made once per object and removed on restore)."""
+        convert.set_vertex_colors(obj.data, colors)
+        if not any(m is not None and m.get("unrender_vertex_colors") for m in obj.data.materials):
+            mat = convert.vertex_color_material(obj.name)
+            mat["unrender_vertex_colors"] = True
+            obj.data.materials.append(mat)
+            self.created.append(mat)
+
     def saved_matrix(self, obj) -> np.ndarray:
         if obj.name in self.saved:
             return np.array(self.saved[obj.name][1], dtype=np.float64)
@@ -203,7 +213,7 @@ class Session:
             try:
                 coll = {bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
                         bpy.types.Camera: bpy.data.cameras, bpy.types.Image: bpy.data.images,
-                        bpy.types.Armature: bpy.data.armatures}[type(item)]
+                        bpy.types.Armature: bpy.data.armatures, bpy.types.Material: bpy.data.materials}[type(item)]
                 coll.remove(item)
             except (ReferenceError, KeyError):
                 pass

@@ -223,7 +223,103 @@ class KeypointsReader:
         return load_as(("keypoints",), Path(path), inp.name)
 
 
-READERS = (ObjectReader(), ImageReader(), CameraReader(), KeypointsReader())
+class ViewsReader:
+    """Inputs of kind views (posed images): rendered by Blender around the selected object, the scene's cameras
+    with their image files, or a ``transforms.json`` (see :mod:`.views` for the rules)."""
+
+    kinds = ("views",)
+    SOURCES = [("RENDER", "Render the selected object", "Render the active object alone from cameras around it"),
+               ("CAMERAS", "Scene cameras with images", "The selected cameras (or all), each with its image file"),
+               ("FILE", "transforms.json", "A NeRF transforms.json (or its folder) on disk")]
+
+    def _props(self, inp) -> dict:
+        from . import views
+
+        n = inp.name
+        return {
+            f"{n}_source": bpy.props.EnumProperty(name=f"{inp.title} from", items=self.SOURCES, default="RENDER",
+                                                  description=f"Where the views come from: {inp.help}"),
+            f"{n}_count": bpy.props.IntProperty(name="Views", default=40, min=1, max=1000,
+                                                description="Cameras around the object"),
+            f"{n}_layout": bpy.props.EnumProperty(name="Layout", default="RING",
+                                                  items=[("RING", "Ring", "One ring at the elevation"),
+                                                         ("SPHERE", "Sphere", "Spread over a sphere")]),
+            f"{n}_elevation": bpy.props.FloatProperty(name="Elevation", default=20.0, min=-89.0, max=89.0,
+                                                      description="Degrees above the object's centre (ring)"),
+            f"{n}_size": bpy.props.IntProperty(name="Image size", default=128, min=8, max=4096,
+                                               description="Width and height of the rendered views"),
+            f"{n}_lens": bpy.props.FloatProperty(name="Lens", default=50.0, min=1.0, max=5000.0,
+                                                 description="Focal length (mm, 36 mm sensor) of the cameras"),
+            f"{n}_distance": bpy.props.FloatProperty(
+                name="Distance", default=0.0, min=0.0, description="From the bounds' centre (0: the bounds just fit)"),
+            f"{n}_engine": bpy.props.EnumProperty(name="Engine", items=views.ENGINES, default="SCENE"),
+            f"{n}_samples": bpy.props.IntProperty(name="Samples", default=0, min=0, max=4096,
+                                                  description="Cycles / EEVEE samples (0: the scene's)"),
+            f"{n}_transparent": bpy.props.BoolProperty(name="Transparent film", default=True,
+                                                       description="Masks from the renders' alpha"),
+            f"{n}_cameras": bpy.props.EnumProperty(name="Cameras", default="SELECTED",
+                                                   items=[("SELECTED", "Selected", "The selected cameras"),
+                                                          ("ALL", "All", "Every camera of the scene")]),
+            f"{n}_folder": bpy.props.StringProperty(
+                name="Images folder", subtype="DIR_PATH",
+                description="Images named after the cameras (empty: each camera's background image)"),
+            f"{n}_file": bpy.props.StringProperty(name="transforms.json", subtype="FILE_PATH",
+                                                  description="A NeRF transforms.json or its folder"),
+        }
+
+    SHOWN = {"RENDER": ("count", "layout", "elevation", "size", "lens", "distance", "engine", "samples", "transparent"),
+             "CAMERAS": ("cameras", "folder"), "FILE": ("file",)}
+
+    def operator_props(self, inp, main: bool) -> dict:
+        return self._props(inp)
+
+    def settings_props(self, inp, main: bool) -> dict:
+        return self._props(inp)
+
+    def copy(self, inp, main: bool, settings, op) -> None:
+        for key in self._props(inp):
+            setattr(op, key, getattr(settings, key))
+
+    def draw(self, layout, inp, main: bool, settings, context) -> None:
+        source = getattr(settings, f"{inp.name}_source")
+        layout.prop(settings, f"{inp.name}_source")
+        if source == "RENDER":
+            obj = context.active_object
+            layout.label(text=f"Object: {obj.name if obj else 'select an object'}",
+                         icon="OBJECT_DATA" if obj else "ERROR")
+        for key in self.SHOWN[source]:
+            layout.prop(settings, f"{inp.name}_{key}")
+
+    def read(self, inp, main: bool, op, context):
+        from . import views
+
+        n = inp.name
+        get = lambda key: getattr(op, f"{n}_{key}")  # noqa: E731
+        source = get("source")
+        if source == "FILE":
+            path = get("file")
+            if not path:
+                if inp.required:
+                    raise ValueError(f"{n}: expected a transforms.json file or folder, found none")
+                return None
+            from pathlib import Path
+
+            from unrender.kinds import load_as
+
+            return load_as(("views",), Path(bpy.path.abspath(path)), n)
+        if source == "CAMERAS":
+            return views.camera_views(context, views.scene_cameras(context, get("cameras")), get("folder"))
+        progress = views.UIProgress(context, f"Rendering {n}")
+        try:
+            return views.render_object_views(
+                context, context.active_object, get("count"), layout=get("layout"), elevation=get("elevation"),
+                size=get("size"), lens=get("lens"), distance=get("distance"), engine=get("engine"),
+                transparent=get("transparent"), samples=get("samples"), progress=progress)
+        finally:
+            progress.end()
+
+
+READERS = (ObjectReader(), ImageReader(), CameraReader(), KeypointsReader(), ViewsReader())
 
 
 def reader_for(inp):

@@ -19,8 +19,20 @@ def _mesh_payload(meshes):
     return (meshes.verts_list()[0].detach().cpu().double().numpy(), meshes.faces_list()[0].cpu().numpy())
 
 
+def _vertex_colors(meshes):
+    """The first mesh's per-vertex colours ``(V, 3)`` float64 when its textures are ``TexturesVertex`` with 3 or 4
+    channels, else ``None``."""
+    from unrender.render import TexturesVertex
+
+    tex = getattr(meshes, "textures", None)
+    if not isinstance(tex, TexturesVertex) or tex.channels not in (3, 4):
+        return None
+    return tex.verts_features_list()[0].detach().cpu().double().numpy()[:, :3]
+
+
 class MeshWriter:
-    """A mesh output: a new object (updated in place while the method runs)."""
+    """A mesh output: a new object (updated in place while the method runs). A mesh with per-vertex colours
+    (``TexturesVertex``) gets a colour attribute and a material showing it (Material Preview and renders)."""
 
     kind = "mesh"
 
@@ -28,11 +40,13 @@ class MeshWriter:
         return {}
 
     def payload(self, value, options):
-        return _mesh_payload(value)
+        return (*_mesh_payload(value), _vertex_colors(value))
 
     def apply(self, session, output, payload) -> None:
-        verts, faces = payload
-        session.geometry_object(output.name, verts, faces)
+        verts, faces, colors = payload
+        obj = session.geometry_object(output.name, verts, faces)
+        if colors is not None:
+            session.vertex_colors(obj, colors)
 
     def write(self, session, output, value) -> None:
         self.apply(session, output, self.payload(value, session.options))
