@@ -35,6 +35,7 @@ class UNRENDER_PT_main(bpy.types.Panel):
         col = layout.column(align=True)
         col.operator("unrender.add_body", icon="OUTLINER_OB_ARMATURE")
         _draw_body_fits(col, context)
+        layout.operator("unrender.export_views", icon="EXPORT")
         if registration.methods_error:
             wrapped(layout.box(), f"unrender failed to load: {registration.methods_error}", width)
         for method_id, why in sorted(registration.unavailable.items()):

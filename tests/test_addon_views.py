@@ -99,6 +99,21 @@ def test_rendered_ring_matches_unrender_silhouettes_and_restores_the_scene(two_o
     assert bool((coverage > 0.1).all() and (coverage < 0.8).all()), coverage  # the bounds fit the frame
 
 
+def test_a_failure_half_way_restores_the_scene(two_objects):
+    from unrender_addon import views
+
+    scene, target = two_objects
+    before, settings = state(), _settings_state(scene)
+
+    def fail(done, total):
+        if done == 2:
+            raise KeyboardInterrupt("stopped at view 2")
+
+    with pytest.raises(KeyboardInterrupt, match="view 2"):
+        views.render_object_views(bpy.context, target, 4, size=16, engine="WORKBENCH", progress=fail)
+    assert state() == before and _settings_state(scene) == settings
+
+
 def test_rendering_nothing_selected_or_a_camera_is_refused(two_objects):
     from unrender_addon import views
 
