@@ -20,13 +20,14 @@ import math
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import bpy
 import numpy as np
 
 from . import compare
+from .jobs import ModalJob, Tick
 from .registration import ready
 
 #: Object types that stay visible when one object is rendered alone (they light or frame it).
@@ -125,48 +126,89 @@ def _settings(scene, engine: str, size, transparent: bool, samples: int, path: s
     return out
 
 
-def render_views(context, cameras, *, alone=None, engine: str = "SCENE", size=None, transparent: bool = True,
-                 samples: int = 0, progress=None):
-    """Render ``cameras`` (camera objects) with Blender -> ``PosedViews`` (images, masks from alpha when
-    ``transparent``, the cameras as Blender renders them, file names = camera names).
+class ViewRender:
+    """Renders camera objects one view at a time (:meth:`step`), so a modal operator can show progress and stop
+    between views. Every scene change (settings, hidden objects, temporary cameras it was handed in ``stack``)
+    is undone by :meth:`close`, which :func:`render_views` and the modal export always call."""
 
-    ``alone``: an object rendered alone (others hidden); ``size``: ``(H, W)`` (default: the scene's);
-    ``progress(done, total)``: called after every view. Every scene change is undone, also on error.
-    """
-    import torch
+    def __init__(self, context, cameras, *, alone=None, engine: str = "SCENE", size=None, transparent: bool = True,
+                 samples: int = 0, stack: ExitStack | None = None):
+        if not cameras:
+            raise ValueError("cameras: expected at least one camera to render from, found none")
+        self.context, self.cameras, self.transparent = context, list(cameras), transparent
+        self.stack = stack or ExitStack()
+        self.folder = tempfile.mkdtemp(prefix="unrender_views_")
+        self.stack.callback(shutil.rmtree, self.folder, True)
+        scene = context.scene
+        saved_camera = scene.camera
+        self.stack.callback(setattr, scene, "camera", saved_camera)
+        try:
+            self.stack.enter_context(_alone(context, alone))
+            self.stack.enter_context(compare.temporary_settings(
+                _settings(scene, engine, size, transparent, samples, os.path.join(self.folder, "view"))))
+        except BaseException:
+            self.stack.close()
+            raise
+        self.images, self.bcams = [], []
 
-    from unrender.cameras import BlenderCamera, cameras_from_blender
-    from unrender.io import PosedViews, load_image
+    @property
+    def done(self) -> int:
+        return len(self.images)
 
-    scene = context.scene
-    if not cameras:
-        raise ValueError("cameras: expected at least one camera to render from, found none")
-    folder = tempfile.mkdtemp(prefix="unrender_views_")
-    saved_camera = scene.camera
-    images, bcams = [], []
+    def step(self) -> bool:
+        """Render the next view -> True once every view is rendered."""
+        from unrender.cameras import BlenderCamera
+        from unrender.io import load_image
+
+        scene, cam = self.context.scene, self.cameras[self.done]
+        scene.camera = cam
+        path = os.path.join(self.folder, f"{self.done:04d}.png")
+        scene.render.filepath = path
+        self.context.view_layer.update()
+        bcam = BlenderCamera.from_bpy(cam, scene)
+        try:
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+        except RuntimeError as exc:
+            raise ValueError(f"camera {cam.name!r}: the render failed: {str(exc).strip()}") from None
+        self.images.append(load_image(path))
+        self.bcams.append(bcam)
+        return self.done == len(self.cameras)
+
+    def views(self):
+        """The rendered views -> ``PosedViews`` (masks from alpha with a transparent film; names: the cameras')."""
+        import torch
+
+        from unrender.cameras import cameras_from_blender
+        from unrender.io import PosedViews
+
+        px = torch.stack(self.images)
+        cams, _ = cameras_from_blender(self.bcams)
+        masks = px[..., 3].contiguous() if self.transparent and px.shape[-1] == 4 else None
+        return PosedViews(px[..., :3].contiguous(), cams, masks, file_names=[c.name for c in self.cameras])
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+def run_to_end(run: ViewRender, progress=None):
+    """Render every view of ``run`` -> ``PosedViews``; ``progress(done, total)`` after each; ``run`` is closed (every
+    scene change undone), also on error."""
     try:
-        with _alone(context, alone), compare.temporary_settings(
-                _settings(scene, engine, size, transparent, samples, os.path.join(folder, "view"))):
-            for i, cam in enumerate(cameras):
-                scene.camera = cam
-                path = os.path.join(folder, f"{i:04d}.png")
-                scene.render.filepath = path
-                context.view_layer.update()
-                bcams.append(BlenderCamera.from_bpy(cam, scene))
-                try:
-                    bpy.ops.render.render(write_still=True, scene=scene.name)
-                except RuntimeError as exc:
-                    raise ValueError(f"camera {cam.name!r}: the render failed: {str(exc).strip()}") from None
-                images.append(load_image(path))
-                if progress is not None:
-                    progress(i + 1, len(cameras))
+        while True:
+            finished = run.step()
+            if progress is not None:
+                progress(run.done, len(run.cameras))
+            if finished:
+                return run.views()
     finally:
-        scene.camera = saved_camera
-        shutil.rmtree(folder, ignore_errors=True)
-    px = torch.stack(images)
-    cams, _ = cameras_from_blender(bcams)
-    masks = px[..., 3].contiguous() if transparent and px.shape[-1] == 4 else None
-    return PosedViews(px[..., :3].contiguous(), cams, masks, file_names=[c.name for c in cameras])
+        run.close()
+
+
+def render_views(context, cameras, *, progress=None, **settings):
+    """Render ``cameras`` (camera objects) with Blender -> ``PosedViews`` (see :class:`ViewRender` for
+    ``settings``: ``alone`` an object rendered alone, ``engine``, ``size`` ``(H, W)`` (default: the scene's),
+    ``transparent``, ``samples``); ``progress`` as for :func:`run_to_end`."""
+    return run_to_end(ViewRender(context, cameras, **settings), progress)
 
 
 @contextmanager
@@ -202,19 +244,29 @@ def ring_matrices(obj, count: int, layout: str = "RING", elevation: float = 20.0
     return np.stack([look_at(center + d * v, center) for v in view_directions(count, layout, elevation)])
 
 
-def render_object_views(context, obj, count: int, *, layout: str = "RING", elevation: float = 20.0, size: int = 128,
-                        lens: float = 50.0, distance: float = 0.0, engine: str = "SCENE", transparent: bool = True,
-                        samples: int = 0, progress=None):
-    """The selected object alone from ``count`` cameras around it, ``size`` x ``size`` pixels -> ``PosedViews``."""
+def object_view_render(context, obj, count: int, *, layout: str = "RING", elevation: float = 20.0, size: int = 128,
+                       lens: float = 50.0, distance: float = 0.0, **settings) -> ViewRender:
+    """A :class:`ViewRender` of the selected object alone from ``count`` temporary cameras around it (removed on
+    close), ``size`` x ``size`` pixels; ``settings``: ``engine``, ``transparent``, ``samples``."""
     if obj is None:
         raise ValueError("object: nothing selected; select the object to render views of")
     if obj.type in KEPT_TYPES or obj.type == "EMPTY":
         raise ValueError(f"object: expected an object that renders (a mesh, curve, ...), found "
                          f"{obj.type.lower()} object {obj.name!r}")
     matrices = ring_matrices(obj, count, layout, elevation, lens, 36.0, distance)
-    with temporary_cameras(context, matrices, lens) as cams:
-        return render_views(context, cams, alone=obj, engine=engine, size=(size, size), transparent=transparent,
-                            samples=samples, progress=progress)
+    stack = ExitStack()
+    try:
+        cams = stack.enter_context(temporary_cameras(context, matrices, lens))
+        return ViewRender(context, cams, alone=obj, size=(size, size), stack=stack, **settings)
+    except BaseException:
+        stack.close()
+        raise
+
+
+def render_object_views(context, obj, count: int, *, progress=None, **options):
+    """The selected object alone from ``count`` cameras around it -> ``PosedViews`` (options: those of
+    :func:`object_view_render`; ``progress`` as for :func:`run_to_end`)."""
+    return run_to_end(object_view_render(context, obj, count, **options), progress)
 
 
 # ----------------------------------------------------------------------------- existing cameras with images
@@ -346,29 +398,96 @@ class UNRENDER_OT_export_views(bpy.types.Operator):
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
-    def execute(self, context):
-        from unrender.io import save_views
+    def _render(self, context) -> ViewRender:
+        if self.source == "RING":
+            return object_view_render(context, context.active_object, self.count, layout=self.layout,
+                                      elevation=self.elevation, size=self.size, engine=self.engine,
+                                      transparent=self.transparent)
+        return ViewRender(context, scene_cameras(context, self.source), engine=self.engine,
+                          transparent=self.transparent)
 
-        progress = UIProgress(context, "Export views")
+    def _path(self) -> Path:
+        path = Path(bpy.path.abspath(self.filepath))
+        return path if path.suffix.lower() == ".json" else path / "transforms.json"
+
+    def execute(self, context):
         try:
-            if self.source == "RING":
-                views = render_object_views(context, context.active_object, self.count, layout=self.layout,
-                                            elevation=self.elevation, size=self.size, engine=self.engine,
-                                            transparent=self.transparent, progress=progress)
-            else:
-                views = render_views(context, scene_cameras(context, self.source), engine=self.engine,
-                                     transparent=self.transparent, progress=progress)
-            path = Path(bpy.path.abspath(self.filepath))
-            if path.suffix.lower() != ".json":
-                path = path / "transforms.json"
-            save_views(path, views, split_files=False)
+            run = self._render(context)
         except (ValueError, FileNotFoundError, OSError) as exc:
             self.report({"ERROR"}, f"Export views: {exc}")
             return {"CANCELLED"}
+        self._run = ExportRun(run, self._path())
+        if bpy.app.background or context.window is None:  # scripts: render every view now
+            return self._run.run_blocking(context, self)
+        return self._run.start_modal(self, context, f"Export views: rendering {len(run.cameras)} views")
+
+    def modal(self, context, event):
+        return self._run.modal(self, context, event)
+
+    def cancel(self, context):
+        self._run.abandon(context)
+
+
+class ExportRun(ModalJob):
+    """The export's renders, one view per timer tick (Esc stops between views: nothing is written), then
+    ``save_views``. The scene is restored in every case."""
+
+    interval = 0.01
+
+    def __init__(self, run: ViewRender, path: Path):
+        super().__init__()
+        self.run, self.path, self.error = run, path, None
+
+    def update(self, context) -> Tick:
+        total = len(self.run.cameras)
+        if self.cancel_requested:
+            return Tick(True, None, None)
+        try:
+            finished = self.run.step()
+        except (ValueError, OSError) as exc:
+            self.error, finished = exc, True
+        return Tick(finished, self.run.done / total, f"Export views: view {self.run.done}/{total}")
+
+    def stop_work(self) -> None:
+        pass  # the next tick sees cancel_requested and renders no more
+
+    def cancelling_status(self) -> str:
+        return "Cancelling the views export"
+
+    def outcome(self, reports) -> set[str]:
+        from unrender.io import save_views
+
+        try:
+            if self.error is not None:
+                raise self.error
+            if self.cancel_requested:
+                reports.report({"WARNING"}, "Export views cancelled; nothing written")
+                return {"CANCELLED"}
+            views = self.run.views()
+            self.run.close()  # the scene as it was before the files are written
+            save_views(self.path, views, split_files=False)
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            reports.report({"ERROR"}, f"Export views: {exc}")
+            return {"CANCELLED"}
+        finally:
+            self.run.close()
+        H, W = views.image_size
+        reports.report({"INFO"}, f"Exported {len(views)} views ({W}x{H}) to {self.path}")
+        return {"FINISHED"}
+
+    def run_blocking(self, context, reports) -> set[str]:
+        """Render every view now (the window manager's progress only) -> :meth:`outcome`."""
+        progress = UIProgress(context, "Export views")
+        try:
+            while not self.update(context).done:
+                progress(self.run.done, len(self.run.cameras))
         finally:
             progress.end()
-        self.report({"INFO"}, f"Exported {len(views)} views ({views.image_size[1]}x{views.image_size[0]}) to {path}")
-        return {"FINISHED"}
+        return self.outcome(reports)
+
+    def abandon(self, context) -> None:
+        self.run.close()
+        self.end_modal(context)
 
 
 def menu_export(self, context):

@@ -235,6 +235,25 @@ def test_export_views_writes_a_transforms_json_other_tools_read(two_objects, tmp
     assert min(ious) >= 0.99, ious
 
 
+def test_esc_stops_the_export_between_views_writes_nothing_and_restores_the_scene(two_objects, tmp_path):
+    import blender_addon
+    from unrender_addon import views
+
+    scene, target = two_objects
+    before, settings = state(), _settings_state(scene)
+    out = tmp_path / "esc" / "transforms.json"
+    run = views.ExportRun(views.object_view_render(bpy.context, target, 5, size=16, engine="WORKBENCH"), out)
+    assert len(bpy.data.cameras) == 5 and run.run.step() is False  # temporary cameras; one view rendered
+    result, reports = blender_addon.drive_modal(run.modal, [("ESC", {"RUNNING_MODAL"})])
+    assert result == {"CANCELLED"} and reports == [({"WARNING"}, "Export views cancelled; nothing written")]
+    assert run.run.done == 1 and not out.parent.exists()
+    assert state() == before and _settings_state(scene) == settings
+    run = views.ExportRun(views.object_view_render(bpy.context, target, 3, size=16, engine="WORKBENCH"), out)
+    result, reports = blender_addon.drive_modal(run.modal, [("MOUSEMOVE", {"PASS_THROUGH"})])  # Blender stays usable
+    assert result == {"FINISHED"} and reports[-1][1].startswith("Exported 3 views (16x16)")
+    assert out.is_file() and state() == before and _settings_state(scene) == settings
+
+
 def test_export_with_no_selected_camera_reports_and_writes_nothing(two_objects, tmp_path):
     scene, _ = two_objects
     before = state()
