@@ -34,9 +34,10 @@ class JobState:
 
 
 class Job:
-    """Run ``method_id`` on ``inputs`` with ``params``; previews go through ``make_payload`` in the worker."""
+    """Run ``method_id`` (an id, or the ``Method`` itself) on ``inputs`` with ``params``; previews go through
+    ``make_payload`` in the worker."""
 
-    def __init__(self, method_id: str, inputs: dict, params: dict, make_payload: Callable[[Any], Any] | None = None,
+    def __init__(self, method_id, inputs: dict, params: dict, make_payload: Callable[[Any], Any] | None = None,
                  on_step: Callable[[int, int, float], None] | None = None):
         """``on_step(step, total, loss)``: called in the worker at every step (e.g. a tqdm bar in background mode)."""
         self.method_id, self.inputs, self.params = method_id, inputs, params
@@ -84,7 +85,7 @@ class Job:
     def start(self) -> "Job":
         """Start the worker thread."""
         self.started = time.perf_counter()
-        self._thread = threading.Thread(target=self._work, name=f"unrender {self.method_id}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"unrender {getattr(self.method_id, 'id', self.method_id)}", daemon=True)
         self._thread.start()
         return self
 

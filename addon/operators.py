@@ -37,8 +37,9 @@ def op_ident(method_id: str) -> str:
 class Session:
     """One run of a method on the scene: its inputs, its changes to the scene, and how to undo them."""
 
-    def __init__(self, options: dict, context, method):
-        """``options``: the operator's property values ``{identifier: value}`` (see :func:`operator_options`)."""
+    def __init__(self, options: dict, context, method, given: dict | None = None):
+        """``options``: the operator's property values ``{identifier: value}`` (see :func:`operator_options`);
+        ``given``: input values already read (views rendered by a modal operator), not read again."""
         self.context, self.method = context, method
         self.options = dict(options)
         op = SimpleNamespace(**self.options)  # readers and param_values read attributes
@@ -52,7 +53,7 @@ class Session:
         self.main_object = None
         self.job: Job | None = None
         self.warnings: list[str] = []  # the finished result's ``Result.warnings``, reported after its summary
-        self.inputs = self._read_inputs(op, context)
+        self.inputs = self._read_inputs(op, context, given or {})
         params = properties.param_values(method, op)
         params["device"] = registration.device(context)
         self.photo = readers.photo(method, op)  # a keypoints input's photo, shown behind the fit
@@ -66,11 +67,14 @@ class Session:
         label = self.main_object.name if self.main_object is not None else context.scene.name
         self.name_base = f"{method.label} {label}"
 
-    def _read_inputs(self, op, context) -> dict:
+    def _read_inputs(self, op, context, given: dict) -> dict:
         main = readers.main_input(self.method)
         values = {}
         for inp in self.method.inputs:
             reader = readers.reader_for(inp)
+            if inp.name in given:
+                values[inp.name] = given[inp.name]
+                continue
             if reader is None:
                 continue
             value = reader.read(inp, inp.name == main, op, context)
@@ -166,7 +170,7 @@ class Session:
         writer = writers.writer_for(first)
         options = dict(self.options)
         make_payload = (lambda preview: writer.payload(preview, options)) if writer else None
-        self.job = Job(self.method.id, self.inputs, self.params, make_payload, on_step)
+        self.job = Job(self.method, self.inputs, self.params, make_payload, on_step)
         return self.job
 
     def apply_preview(self, payload) -> None:
@@ -351,6 +355,68 @@ class MethodRun(ModalJob):
         self.end_modal(context)
 
 
+class RenderThenRun(ModalJob):
+    """Views rendered from the scene first, one view per tick (Esc stops between views and restores the scene),
+    then the method's :class:`MethodRun` on them, in the same modal operator."""
+
+    interval = 0.01
+
+    def __init__(self, options: dict, context, method, renders: dict):
+        super().__init__()
+        self.options, self.method, self.renders = options, method, renders  # {input name: ViewRender}
+        self.inner: MethodRun | None = None
+        self.error: str | None = None
+
+    def _close(self) -> None:
+        for run in self.renders.values():
+            run.close()
+
+    def update(self, context) -> Tick:
+        if self.inner is not None:
+            return self.inner.update(context)
+        if self.cancel_requested:
+            return Tick(True, None, None)
+        pending = [(name, run) for name, run in self.renders.items() if run.done < len(run.cameras)]
+        try:
+            if pending:
+                name, run = pending[0]
+                run.step()
+                return Tick(False, None, f"{self.method.label}: rendering {name}, view {run.done}/{len(run.cameras)}")
+            given = {name: run.views() for name, run in self.renders.items()}
+            self._close()  # the scene as it was, before the session reads it
+            session = Session(self.options, context, self.method, given)
+        except (ValueError, FileNotFoundError, KeyError, OSError) as exc:
+            self._close()
+            self.error = str(exc)
+            return Tick(True, None, None)
+        session.make_job().start()
+        self.inner = MethodRun(session)
+        return Tick(False, 0.0, f"{self.method.label}: starting")
+
+    def stop_work(self) -> None:
+        if self.inner is not None:
+            self.inner.stop_work()
+
+    def cancelling_status(self) -> str:
+        return f"Cancelling {self.method.label}"
+
+    def outcome(self, reports) -> set[str]:
+        if self.inner is not None:
+            return self.inner.outcome(reports)
+        self._close()
+        if self.error is not None:
+            reports.report({"ERROR"}, self.error)
+        else:
+            reports.report({"WARNING"}, f"{self.method.label} cancelled; the scene is unchanged")
+        return {"CANCELLED"}
+
+    def abandon(self, context) -> None:
+        self._close()
+        if self.inner is not None:
+            self.inner.session.cancel()
+        self.end_modal(context)
+
+
 # ----------------------------------------------------------------------------- the operator
 class MethodOperator:
     """Behaviour shared by every registry-built operator (mixed into a ``bpy.types.Operator`` subclass)."""
@@ -386,6 +452,15 @@ class MethodOperator:
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:
             return self.execute(context)
+        options, method = operator_options(self), self._method()
+        try:
+            renders = readers.renders(method, SimpleNamespace(**options), context)
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if renders:  # views rendered from the scene: modal from the first view on
+            self._run = RenderThenRun(options, context, method, renders)
+            return self._run.start_modal(self, context, f"{method.label}: rendering views")
         session = self._prepare(context)
         if session is None:
             return {"CANCELLED"}

@@ -311,12 +311,22 @@ class ViewsReader:
             return views.camera_views(context, views.scene_cameras(context, get("cameras")), get("folder"))
         progress = views.UIProgress(context, f"Rendering {n}")
         try:
-            return views.render_object_views(
-                context, context.active_object, get("count"), layout=get("layout"), elevation=get("elevation"),
-                size=get("size"), lens=get("lens"), distance=get("distance"), engine=get("engine"),
-                transparent=get("transparent"), samples=get("samples"), progress=progress)
+            return views.run_to_end(self.render(inp, op, context), progress)
         finally:
             progress.end()
+
+    def render(self, inp, op, context):
+        """The renders an input asks for as a :class:`~.views.ViewRender` (stepped by a modal operator), or
+        ``None`` when its source is not "Render the selected object"."""
+        from . import views
+
+        get = lambda key: getattr(op, f"{inp.name}_{key}")  # noqa: E731
+        if get("source") != "RENDER":
+            return None
+        return views.object_view_render(
+            context, context.active_object, get("count"), layout=get("layout"), elevation=get("elevation"),
+            size=get("size"), lens=get("lens"), distance=get("distance"), engine=get("engine"),
+            transparent=get("transparent"), samples=get("samples"))
 
 
 READERS = (ObjectReader(), ImageReader(), CameraReader(), KeypointsReader(), ViewsReader())
@@ -337,6 +347,24 @@ def photo(method, op):
         if isinstance(reader, KeypointsReader):
             return reader.photo(inp, op)
     return None
+
+
+def renders(method, op, context) -> dict:
+    """``{input name: ViewRender}`` of the views inputs rendered from the scene (see :meth:`ViewsReader.render`);
+    on an error the renders made so far are closed (the scene restored) and the error raised."""
+    out = {}
+    try:
+        for inp in method.inputs:
+            reader = reader_for(inp)
+            if isinstance(reader, ViewsReader):
+                run = reader.render(inp, op, context)
+                if run is not None:
+                    out[inp.name] = run
+    except BaseException:
+        for run in out.values():
+            run.close()
+        raise
+    return out
 
 
 def main_input(method):

@@ -274,13 +274,16 @@ class _MeanColor:
 
     @classmethod
     def make(cls):
-        from unrender.methods import Input, Method, Output
+        from unrender.methods import Input, Method, Output, Result
+
+        def run(self, inputs, params, progress):
+            progress(1, 1, float(inputs["views"].masks.mean()))
+            return Result(outputs={"mesh": cls.mesh()}, metrics={"views": len(inputs["views"])})
 
         return type("MeanColor", (Method,), {
             "id": cls.id, "label": cls.label, "description": "test",
             "inputs": (Input("views", ("views",), "the views"),),
-            "outputs": (Output("mesh", "mesh", "a coloured box"),),
-            "run": lambda self, inputs, params, progress: None})()
+            "outputs": (Output("mesh", "mesh", "a coloured box"),), "run": run})()
 
     @classmethod
     def mesh(cls):
@@ -348,3 +351,29 @@ def test_views_input_with_nothing_selected_reports_and_changes_nothing(two_objec
     with pytest.raises(ValueError, match="nothing selected"):
         Session(_options(method, views_count=2, views_size=16), bpy.context, method)
     assert state() == before and _settings_state(scene) == settings
+
+
+def test_the_operator_renders_views_modally_esc_restores_then_the_method_runs_on_them(two_objects):
+    import blender_addon
+    from unrender_addon import readers
+    from unrender_addon.operators import RenderThenRun
+
+    scene, target = two_objects
+    method = _MeanColor.make()
+    options = _options(method, views_count=4, views_size=16, views_engine="WORKBENCH")
+    before, settings = state(), _settings_state(scene)
+    run = RenderThenRun(options, bpy.context, method, readers.renders(method, SimpleNamespace(**options), bpy.context))
+    assert run.update(bpy.context).done is False and len(bpy.data.cameras) == 4  # one view rendered
+    result, reports = blender_addon.drive_modal(run.modal, [("ESC", {"RUNNING_MODAL"})])
+    assert result == {"CANCELLED"} and reports == [({"WARNING"}, "Views colour test cancelled; the scene is unchanged")]
+    assert state() == before and _settings_state(scene) == settings
+
+    run = RenderThenRun(options, bpy.context, method, readers.renders(method, SimpleNamespace(**options), bpy.context))
+    result, reports = blender_addon.drive_modal(run.modal, [("MOUSEMOVE", {"PASS_THROUGH"})])
+    assert result == {"FINISHED"}, reports
+    assert reports[-1][1].startswith("Views colour test: views 4")
+    (new,) = [o for o in bpy.data.objects if o.name not in {n for n, _ in before[0]}]
+    # the renders' settings and visibility are undone; only the result is new
+    assert _settings_state(scene)[:8] == settings[:8] and _settings_state(scene)[9] == settings[9]
+    assert [h for n, h in _settings_state(scene)[8] if n != new.name] == [h for _, h in settings[8]]
+    assert new.data.color_attributes.active_color is not None and len(new.data.materials) == 1
