@@ -73,13 +73,15 @@ class Session:
         for inp in self.method.inputs:
             reader = readers.reader_for(inp)
             if inp.name in given:
-                values[inp.name] = given[inp.name]
+                value = given[inp.name]
+            elif reader is None:
                 continue
-            if reader is None:
-                continue
-            value = reader.read(inp, inp.name == main, op, context)
+            else:
+                value = reader.read(inp, inp.name == main, op, context)
             if inp.name == main:
                 self.main_object = reader.source(inp, True, op, context)
+            elif self.main_object is None and isinstance(reader, readers.ViewsReader):
+                self.main_object = reader.source(inp, op, context)  # the object rendered, which names the result
             if value is not None:
                 values[inp.name] = value
         cams = [i.name for i in self.method.inputs if "cameras" in i.kinds and i.name in values]

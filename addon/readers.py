@@ -315,6 +315,11 @@ class ViewsReader:
         finally:
             progress.end()
 
+    def source(self, inp, op, context):
+        """The object whose views are rendered (the active one) for the "Render the selected object" source, else
+        ``None``."""
+        return context.active_object if getattr(op, f"{inp.name}_source") == "RENDER" else None
+
     def render(self, inp, op, context):
         """The renders an input asks for as a :class:`~.views.ViewRender` (stepped by a modal operator), or
         ``None`` when its source is not "Render the selected object"."""

@@ -376,4 +376,5 @@ def test_the_operator_renders_views_modally_esc_restores_then_the_method_runs_on
     # the renders' settings and visibility are undone; only the result is new
     assert _settings_state(scene)[:8] == settings[:8] and _settings_state(scene)[9] == settings[9]
     assert [h for n, h in _settings_state(scene)[8] if n != new.name] == [h for _, h in settings[8]]
+    assert new.name == "Views colour test Target"  # named after the object rendered
     assert new.data.color_attributes.active_color is not None and len(new.data.materials) == 1
