@@ -378,3 +378,22 @@ def test_the_operator_renders_views_modally_esc_restores_then_the_method_runs_on
     assert [h for n, h in _settings_state(scene)[8] if n != new.name] == [h for _, h in settings[8]]
     assert new.name == "Views colour test Target"  # named after the object rendered
     assert new.data.color_attributes.active_color is not None and len(new.data.materials) == 1
+
+
+def test_views_input_from_scene_cameras_or_a_transforms_json(scene, tmp_path):
+    from unrender.io import save_views
+    from unrender_addon.operators import Session
+
+    cams = _cameras_with_images(scene, tmp_path, [(40, 30)] * 2)
+    method = _MeanColor.make()
+    for o in cams:
+        o.select_set(True)
+    session = Session(_options(method, views_source="CAMERAS"), bpy.context, method)
+    got = session.inputs["views"]
+    assert got.file_names == ["Cam0", "Cam1"] and got.image_size == (30, 40)
+    save_views(tmp_path / "set" / "transforms.json", got, split_files=False)
+    session = Session(_options(method, views_source="FILE", views_file=str(tmp_path / "set")), bpy.context, method)
+    back = session.inputs["views"]
+    assert torch.allclose(back.images, got.images, atol=1 / 255) and back.file_names == ["Cam0", "Cam1"]
+    with pytest.raises(ValueError, match="views: expected a transforms.json file or folder, found none"):
+        Session(_options(method, views_source="FILE"), bpy.context, method)
