@@ -194,3 +194,19 @@ def test_bad_input():
         train_nerf(views, "grid")
     with pytest.raises(ValueError, match="sampler"):
         NeRF(NeRFConfig(), sampler="uniform")
+
+
+def test_hierarchical_mlp_nerf_learns_and_saves_both_networks(tmp_path):
+    views, _ = _sphere_views(8, 16)
+    train, test = views.subset(range(0, 8, 2)), views.subset(range(1, 8, 2))
+    opts = dict(sampler="hierarchical", batch_rays=256, lr=5e-3, config={"hidden": 32, "layers": 2, "view_dependent": False},
+                nerf_options={"n_coarse": 16, "n_fine": 16})
+    _, before = train_nerf(train, "mlp", steps=0, held_out=test, **opts)
+    nerf, after = train_nerf(train, "mlp", steps=40, held_out=test, **opts)
+    assert after[-1]["psnr"] > before[-1]["psnr"] + 2.0
+    save_nerf(tmp_path / "pair", {"coarse": nerf.coarse, "fine": nerf.model})
+    loaded = load_nerf(tmp_path / "pair")
+    assert set(loaded) == {"coarse", "fine"}
+    for name, m in (("coarse", nerf.coarse), ("fine", nerf.model)):
+        for k, v in m.state_dict().items():
+            assert torch.equal(loaded[name].state_dict()[k], v)
