@@ -156,7 +156,7 @@ def grid_nerf():
 def test_grid_nerf_reaches_psnr_floor(grid_nerf):
     nerf, history, _ = grid_nerf
     print("grid psnr", history[-1])
-    assert history[-1]["step"] == 120 and history[-1]["psnr"] > 18.5  # measured 19.9 dB
+    assert history[-1]["step"] == 120 and history[-1]["psnr"] > 18.5  # measured 19.8 dB
     assert nerf.grid.occupied.float().mean() < 0.5  # empty space found and skipped
 
 
@@ -167,7 +167,7 @@ def test_mesh_of_trained_nerf_close_to_sphere(grid_nerf):
     truth = truth.update_padded(truth.verts_padded() * RADIUS)
     f1 = mesh_f1(mesh, truth, thresholds=(0.05,), num_samples=5000)
     print("mesh f1", f1)
-    assert float(f1["f1@0.05"]) > 0.7  # measured 0.76
+    assert float(f1["f1@0.05"]) > 0.85  # measured 0.95
     colors, verts = mesh.textures.verts_features_list()[0], mesh.verts_packed()
     on = (verts.norm(dim=-1) - RADIUS).abs() < 0.03  # vertices on the true surface: colours of the object
     err = (colors[on] - _color(verts[on])).abs().mean()
@@ -199,7 +199,7 @@ def test_bad_input():
 def test_hierarchical_mlp_nerf_learns_and_saves_both_networks(tmp_path):
     views, _ = _sphere_views(8, 16)
     train, test = views.subset(range(0, 8, 2)), views.subset(range(1, 8, 2))
-    opts = dict(sampler="hierarchical", batch_rays=256, lr=5e-3, config={"hidden": 32, "layers": 2, "view_dependent": False},
+    opts = dict(sampler="hierarchical", batch_rays=256, lr=5e-3, lr_decay=1.0, config={"hidden": 32, "layers": 2, "view_dependent": False},
                 nerf_options={"n_coarse": 16, "n_fine": 16})
     _, before = train_nerf(train, "mlp", steps=0, held_out=test, **opts)
     nerf, after = train_nerf(train, "mlp", steps=40, held_out=test, **opts)

@@ -96,13 +96,15 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
                progress: Callable[[dict], None] | None = None, held_out: PosedViews | None = None,
                eval_every: float = 30.0, batch_rays: int = 4096, lr: float | None = None, bound: float = 1.0,
                sampler: str | None = None, background=(1.0, 1.0, 1.0), grid_every: int = 16, seed: int = 0,
-               config: dict | None = None, nerf_options: dict | None = None, chunk: int = 8192):
+               config: dict | None = None, nerf_options: dict | None = None, chunk: int = 8192,
+               lr_decay: float = 30.0):
     """Fit a NeRF to ``views`` for ``seconds`` of training and / or ``steps`` steps (one of them needed).
 
     field: ``"hash"``, ``"grid"`` or ``"mlp"``; sampler: ``"occupancy"`` (default) or
     ``"hierarchical"`` (NeRF's coarse + fine networks). ``held_out``: views rendered every
     ``eval_every`` training seconds and at the end (PSNR in the history). ``progress(row)``
-    is called with every history row. With masks, each training ray gets a random background
+    is called with every history row. The learning rate decays exponentially to ``lr / lr_decay``
+    over the budget. With masks, each training ray gets a random background
     colour (renders use ``background``). Returns ``(nerf, history)``.
     """
     if seconds is None and steps is None:
@@ -133,6 +135,9 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
     loss = float("nan")
     while (seconds is None or trained < seconds) and (steps is None or step < steps):
         t0 = time.perf_counter()
+        done = max(trained / seconds if seconds else 0.0, step / steps if steps else 0.0)
+        for g in opt.param_groups:  # exponential decay to lr / lr_decay over the budget
+            g["lr"] = lr * lr_decay ** (-done)
         if nerf.grid is not None and step % grid_every == 0:
             nerf.grid.update(nerf.model.density, fraction=1.0 if step < 256 else 0.25)
         idx = torch.randint(0, n, (batch_rays,))
