@@ -486,6 +486,76 @@ def _marching_cubes_case(kind: str, n: int, quick_n: int):
     return make
 
 
+def _make_nerf_step(field: str):
+    """A NeRF training step (fwd + bwd + Adam) on a batch of random rays of a ring of cameras.
+
+    unrender: ``field`` ("mlp", "grid" or "hash") with packed fixed-step samples through an occupancy grid
+    holding a ball (a trained scene's state). PyTorch3D: the same MLP (``field="mlp"`` model) under
+    ``ImplicitRenderer`` + ``MonteCarloRaysampler`` (every point of every ray) +
+    ``EmissionAbsorptionRaymarcher``. Same rays per step and the same spacing along a ray."""
+
+    def make(impl, quick, device):
+        from unrender.nerf import NeRF, NeRFConfig
+
+        rays, pts = (256, 64) if quick else (1024, 128)
+        torch.manual_seed(0)
+        cfg = dict(hidden=64, layers=3, features=15)
+        nerf = NeRF(NeRFConfig(field=field if impl == "unrender" else "mlp", **cfg), steps_per_ray=pts).to(device)
+        opt = torch.optim.Adam(nerf.parameters(), lr=1e-3)
+        dist = 2.5
+        if impl == "unrender":
+            from unrender.cameras import FoVPerspectiveCameras, look_at_view_transform
+            from unrender.render.volume import MonteCarloRaysampler
+
+            c = (torch.arange(nerf.grid.resolution, device=device) + 0.5) / nerf.grid.resolution * 2 - 1
+            gx, gy, gz = torch.meshgrid(c, c, c, indexing="ij")
+            nerf.grid.occupied.copy_((gx**2 + gy**2 + gz**2).sqrt() < 0.6)
+            sampler = MonteCarloRaysampler(-1.0, 1.0, -1.0, 1.0, rays, 0, 0.0, 0.0, unit_directions=True)
+
+            def step():
+                from unrender.nerf import box_near_far
+
+                b = sampler(cams)
+                o, d = b.origins.reshape(-1, 3), b.directions.reshape(-1, 3)
+                near, far = box_near_far(o, d, nerf.bound)
+                out = nerf.render_rays(o, d, near, far, train=True)
+                loss = (out["rgb"] - 0.5).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        else:
+            from pytorch3d.renderer import (EmissionAbsorptionRaymarcher, FoVPerspectiveCameras, ImplicitRenderer,
+                                            MonteCarloRaysampler, look_at_view_transform)
+
+            span = 2 * 3**0.5 * nerf.bound  # the box diagonal, sampled as densely as unrender's step
+            renderer = ImplicitRenderer(MonteCarloRaysampler(-1.0, 1.0, -1.0, 1.0, rays, pts, dist - span / 2,
+                                                             dist + span / 2, stratified_sampling=True),
+                                        EmissionAbsorptionRaymarcher())
+            model = nerf.model
+
+            def volumetric_function(ray_bundle, **kw):
+                o, d, t = ray_bundle.origins, ray_bundle.directions, ray_bundle.lengths
+                p = o[..., None, :] + t[..., None] * d[..., None, :]
+                dn = torch.nn.functional.normalize(d, dim=-1)[..., None, :].expand_as(p)
+                sigma, rgb = model(p.reshape(-1, 3), dn.reshape(-1, 3))
+                delta = torch.cat([t[..., 1:] - t[..., :-1], torch.full_like(t[..., :1], 1e10)], -1)
+                alpha = 1 - torch.exp(-sigma.view(t.shape) * delta * d.norm(dim=-1, keepdim=True))
+                return alpha[..., None], rgb.view(*t.shape, 3)
+
+            def step():
+                img, _ = renderer(cameras=cams, volumetric_function=volumetric_function)
+                loss = (img[..., :3] - 0.5).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+        rot, tr = look_at_view_transform(dist, 15.0, torch.linspace(0, 360, 5)[:4], device=device)
+        cams = FoVPerspectiveCameras(R=rot[:1], T=tr[:1], fov=40.0, device=device)
+        return step
+
+    return make
+
+
 CASES: list[Case] = [
     Case("chamfer", "chamfer fwd+bwd", "10k x 10k", "1k x 1k", _make_chamfer),
     Case("sampling", "sample points on icosphere", "10k, level 5", "1k, level 3", _make_sampling),
@@ -510,6 +580,14 @@ CASES: list[Case] = [
          "10k points 128x128", _make_points_render, ref_repeats=1),
     Case("volume_render", "volume render (VolumeRenderer, EA, 64 points per ray) fwd+bwd", "64^3 grid 128x128",
          "32^3 grid 64x64", _make_volume_render),
+    Case("nerf_step_mlp", "NeRF training step, MLP field (unrender: occupancy grid, packed samples; p3d: "
+         "ImplicitRenderer + MonteCarloRaysampler + EA, same MLP)", "1024 rays, 128 steps", "256 rays, 64 steps",
+         _make_nerf_step("mlp")),
+    *(
+        Case(f"nerf_step_{f}", f"NeRF training step, unrender {f} field vs PyTorch3D with the MLP (as nerf_step_mlp)",
+             "1024 rays, 128 steps", "256 rays, 64 steps", _make_nerf_step(f))
+        for f in ("grid", "hash")
+    ),
     Case("deform_mesh", "deform-mesh loop (chamfer + edge + normal + laplacian, Adam, plain)",
          "level-4 icosphere, 5k points, 2000 steps", "level-4 icosphere, 5k points, 50 steps", _make_deform_mesh,
          repeats=1, ref_repeats=1),
