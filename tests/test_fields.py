@@ -62,6 +62,7 @@ def test_harmonic_embedding_matches_pytorch3d(n, omega_0, logspace, append_input
     cov = torch.rand(2, 5, 3) * 0.01
     torch.testing.assert_close(ours(x, diag_cov=cov), theirs(x, diag_cov=cov), atol=1e-6, rtol=0)
     assert ours.get_output_dim(2) == theirs.get_output_dim(2)
+    assert ours(torch.zeros(0, 3)).shape == (0, ours.get_output_dim(3))  # an empty batch of points (no ray hit)
 
 
 @pytest.mark.parametrize("in_dim", [2, 3])

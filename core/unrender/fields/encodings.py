@@ -51,7 +51,7 @@ class HarmonicEmbedding(nn.Module):
         if diag_cov is not None:
             check_tensor("diag_cov", diag_cov, x.shape, floating=True)
             embed = embed * torch.exp(-0.5 * diag_cov[..., None] * self._frequencies**2)[..., None, :, :]
-        embed = embed.reshape(*x.shape[:-1], -1)
+        embed = embed.reshape(*x.shape[:-1], 2 * x.shape[-1] * self._frequencies.shape[0])  # explicit: -1 fails on empty x
         return torch.cat([embed, x], dim=-1) if self.append_input else embed
 
     @staticmethod
