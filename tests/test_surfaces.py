@@ -67,3 +67,42 @@ def test_fit_sdf_to_sphere_points_recovers_radius():
     radii = mesh.verts_packed().norm(dim=-1)
     assert abs(float(radii.mean()) - 0.7) < 0.02
     assert float(radii.std()) < 0.02
+
+
+# ---------------------------------------------------------------------------- NeuS
+from unrender.render.volume import emission_absorption_weights  # noqa: E402
+from unrender.surfaces import NeuSModel, neus_alpha, neus_upsample  # noqa: E402
+
+
+def test_neus_weights_peak_at_the_zero_crossing_of_a_plane():
+    # a ray entering the plane sdf = 1.3 - t head-on (cos = -1): the weight peaks in the section holding t = 1.3
+    z = torch.linspace(0.0, 3.0, 301)[None]
+    mids = 0.5 * (z[:, 1:] + z[:, :-1])
+    alpha = neus_alpha(1.3 - mids, -torch.ones_like(mids), z[:, 1:] - z[:, :-1], 200.0)
+    weights = emission_absorption_weights(alpha)
+    assert abs(float(mids[0, weights[0].argmax()]) - 1.3) <= 0.01
+    assert abs(float(weights.sum()) - 1.0) < 1e-3
+    # the weight is symmetric about the crossing (NeuS's unbiasedness): its mean is the crossing
+    assert abs(float((weights * mids).sum() / weights.sum()) - 1.3) < 0.01
+    # a ray in free space (sdf >= 0.5, moving away from the surface) absorbs nothing
+    assert float(neus_alpha(mids + 0.5, torch.ones_like(mids), z[:, 1:] - z[:, :-1], 200.0).max()) < 1e-4
+
+
+def test_neus_upsample_puts_samples_at_the_zero_crossing():
+    z = torch.linspace(0.0, 3.0, 16)[None]
+    new = neus_upsample(z, 1.3 - z, 32, 64.0)
+    assert new.shape == (1, 32)
+    assert float((new - 1.3).abs().median()) < 0.1
+
+
+def test_neus_render_rays_on_the_initial_sphere():
+    model = NeuSModel(SDFField(encoding=None, radius=0.5), init_variance=0.6).eval()
+    o = torch.tensor([[0.0, 0.0, -3.0], [0.0, 0.9, -3.0]])
+    d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    with torch.no_grad():
+        out = model.render_rays(o, d, n_samples=32, n_importance=32)
+    assert abs(float(out["depth"][0]) - 2.5) < 0.01
+    assert float(out["opacity"][0]) > 0.99 and float(out["opacity"][1]) < 1e-3
+    peak = out["mids"][0, out["weights"][0].argmax()]
+    assert abs(float(peak) - 2.5) < 0.01
+    assert out["color"].shape == (2, 3) and out["gradients"].shape[-1] == 3

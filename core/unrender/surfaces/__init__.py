@@ -2,6 +2,7 @@
 eikonal term (IGR), and NeuS volume rendering of an SDF trained on posed images."""
 
 from .fit_points import fit_sdf_to_points, sdf_mesh
+from .neus import NeuSModel, neus_alpha, neus_upsample, train_surface
 from .rays import pixel_rays, ray_sphere_bounds
 from .sdf import SDFField, sdf_and_gradient
 from .sphere_tracing import render_sdf, sdf_normals, sphere_trace
@@ -16,4 +17,8 @@ __all__ = [
     "render_sdf",
     "fit_sdf_to_points",
     "sdf_mesh",
+    "neus_alpha",
+    "neus_upsample",
+    "NeuSModel",
+    "train_surface",
 ]

@@ -79,8 +79,9 @@ def sdf_and_gradient(field: SDFField, points: torch.Tensor, create_graph: bool =
     gradient of its SDF channel (the unnormalised normal) by autograd; ``create_graph`` keeps it
     differentiable (eikonal terms). Works under ``torch.no_grad()`` too."""
     check_tensor("points", points, ["...", 3], floating=True)
+    grad_enabled = torch.is_grad_enabled()
     with torch.enable_grad():
         x = points.detach().requires_grad_(True) if not points.requires_grad else points
         out = field(x)
-        (grad,) = torch.autograd.grad(out[..., 0].sum(), x, create_graph=create_graph and torch.is_grad_enabled())
-    return out, grad
+        (grad,) = torch.autograd.grad(out[..., 0].sum(), x, create_graph=create_graph and grad_enabled)
+    return (out, grad) if grad_enabled else (out.detach(), grad.detach())
