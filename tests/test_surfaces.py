@@ -180,3 +180,20 @@ def test_fit_sdf_to_torus_points_opens_the_hole():
     assert float(field.sdf(centre).detach()) > 0.03  # the hole has opened: its centre is outside (measured 0.075)
     f1 = mesh_f1(sdf_mesh(field, 32), target, num_samples=10000)
     assert float(f1["f1@0.05"]) >= 0.95 and float(f1["f1@0.02"]) >= 0.45  # measured 1.0 and 0.59
+
+
+def test_neus_render_views_agrees_with_sphere_tracing_on_the_initial_sphere():
+    model = NeuSModel(SDFField(encoding=None, radius=0.5), init_variance=0.6).eval()
+    R, T = look_at_view_transform(3.0, 10.0, 40.0)
+    cams = FoVPerspectiveCameras(R=R, T=T, fov=40.0)
+    traced = render_sdf(model.sdf.sdf, cams, 16)
+    with torch.no_grad():
+        volume = model.render_views(cams, 16, n_samples=32, n_importance=32)
+    assert volume["color"].shape == (1, 16, 16, 3)
+    mask = traced["mask"]
+    assert ((volume["opacity"] > 0.5) == mask).float().mean() >= 0.97  # only rim pixels may differ
+    inner = mask & (volume["opacity"] > 0.99)
+    # NeuS depth is a distance along a unit ray, the traced depth the view z: the same at the image centre
+    # up to the ray's cosine (>= 0.95 at 20 degrees of half field of view)
+    ratio = traced["depth"][inner] / volume["depth"][inner]
+    assert float(ratio.max()) <= 1.0 + 1e-3 and float(ratio.min()) >= 0.94
