@@ -61,7 +61,7 @@ def test_fit_sdf_to_sphere_points_recovers_radius():
     target = Meshes([sphere.verts_packed() * 0.7], [sphere.faces_packed()])
     pts, nrm = sample_points_from_meshes(target, 4000, return_normals=True)
     field = SDFField(encoding=None, hidden=32, layers=2, radius=0.4)
-    result = fit_sdf_to_points(field, pts[0], nrm[0], steps=150, batch_size=512, lr=5e-3)
+    result = fit_sdf_to_points(field, pts[0], nrm[0], steps=80, batch_size=512, lr=1e-2)
     assert result.losses[-1] < 0.5 * result.losses[0]
     mesh = sdf_mesh(field, 32)
     radii = mesh.verts_packed().norm(dim=-1)
