@@ -109,24 +109,15 @@ def test_neus_render_rays_on_the_initial_sphere():
 
 
 def _torus_views(n_views: int, size: int):
-    """A tilted torus with smooth vertex colours seen by ``n_views`` cameras around it, rasterised by unrender."""
-    from unrender.geometry.primitives import torus
-    from unrender.io import PosedViews
-    from unrender.render import MeshRasterizer, RasterizationSettings, interpolate_face_attributes
+    """The quality script's scene (a tilted, coloured torus rasterised by unrender), small."""
+    import importlib.util
+    from pathlib import Path
 
-    t = torus(0.55, 0.25, rings=32, sides=16)
-    c, s = math.cos(0.6), math.sin(0.6)
-    v = t.verts_packed() @ torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-    mesh = Meshes([v], [t.faces_packed()])
-    colors = 0.5 + 0.45 * torch.stack([torch.sin(3 * v[:, 0]), torch.cos(3 * v[:, 1]), torch.sin(2 * v[:, 2] + 1)], -1)
-    k = torch.arange(n_views, dtype=torch.float32)
-    R, T = look_at_view_transform(3.0, 35.0 * torch.sin(2 * math.pi * 3 * k / n_views), 360.0 * k / n_views)
-    cams = FoVPerspectiveCameras(R=R, T=T, fov=40.0)
-    frags = MeshRasterizer(cams, RasterizationSettings(image_size=size, faces_per_pixel=1))(mesh.extend(n_views))
-    face_colors = colors[mesh.faces_packed()].repeat(n_views, 1, 1)
-    image = interpolate_face_attributes(frags.pix_to_face, frags.bary_coords, face_colors)[..., 0, :]
-    mask = (frags.pix_to_face[..., 0] >= 0).float()
-    return mesh, PosedViews((image * mask[..., None]).clamp(0, 1), cams, mask)
+    path = Path(__file__).resolve().parents[1] / "scripts" / "quality_surface.py"
+    spec = importlib.util.spec_from_file_location("quality_surface", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.torus_scene(n_views, size, rings=32, sides=16)
 
 
 def test_train_surface_on_a_tiny_scene_moves_the_mesh_to_the_torus():
