@@ -513,11 +513,11 @@ def _make_nerf_step(field: str):
             sampler = MonteCarloRaysampler(-1.0, 1.0, -1.0, 1.0, rays, 0, 0.0, 0.0, unit_directions=True)
 
             def step():
-                from unrender.nerf import box_near_far
+                from unrender.render import ray_box_bounds
 
                 b = sampler(cams)
                 o, d = b.origins.reshape(-1, 3), b.directions.reshape(-1, 3)
-                near, far = box_near_far(o, d, nerf.bound)
+                near, far = ray_box_bounds(o, d, nerf.bound)
                 out = nerf.render_rays(o, d, near, far, train=True)
                 loss = (out["rgb"] - 0.5).square().mean()
                 opt.zero_grad()

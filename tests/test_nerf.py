@@ -12,9 +12,10 @@ from unrender.cameras import FoVPerspectiveCameras, look_at_view_transform
 from unrender.geometry.primitives import ico_sphere
 from unrender.io import PosedViews
 from unrender.metrics import mesh_f1
-from unrender.nerf import (NeRF, NeRFConfig, NeRFModel, OccupancyGrid, box_near_far, load_nerf, march_rays, nerf_mesh,
+from unrender.nerf import (NeRF, NeRFConfig, NeRFModel, OccupancyGrid, load_nerf, march_rays, nerf_mesh,
                            packed_weights, render_rays_hierarchical, render_views, save_nerf, segment_sum,
-                           train_nerf, view_rays)
+                           train_nerf)
+from unrender.render import pixel_rays, ray_box_bounds
 
 RADIUS = 0.5
 
@@ -26,7 +27,7 @@ def _sphere_views(n: int, size: int, dist: float = 2.5):
     elev = torch.tensor([20.0 if i % 2 else -20.0 for i in range(n)])
     R, T = look_at_view_transform(dist, elev, azim)
     cams = FoVPerspectiveCameras(R=R, T=T, fov=40.0)
-    o, d = view_rays(cams, (size, size))
+    o, d = pixel_rays(cams, (size, size))
     b = (o * d).sum(-1)
     c = (o * o).sum(-1) - RADIUS**2
     disc = b * b - c
@@ -59,13 +60,13 @@ class _AnalyticSphere(NeRFModel):
         return _color(features)
 
 
-def test_box_near_far_and_view_rays_unit():
+def test_ray_box_bounds_and_pixel_rays_unit():
     o = torch.tensor([[0.0, 0.0, -3.0], [0.0, 5.0, -3.0]])
     d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
-    near, far = box_near_far(o, d, 1.0)
+    near, far = ray_box_bounds(o, d, 1.0)
     assert torch.allclose(near, torch.tensor([2.0, 2.0])) and torch.allclose(far, torch.tensor([4.0, 2.0]))
     views, _ = _sphere_views(2, 8)
-    _, dirs = view_rays(views.cameras, (8, 8))
+    _, dirs = pixel_rays(views.cameras, (8, 8))
     assert torch.allclose(dirs.norm(dim=-1), torch.ones(2, 8, 8), atol=1e-5)
 
 
@@ -80,9 +81,9 @@ def test_packed_march_through_grid_equals_dense_march():
     # a grid built from the density never drops a sample where the density is not zero: same image
     model = _AnalyticBox(NeRFConfig(field="grid", grid_resolution=2, bound=1.0))
     views, _ = _sphere_views(2, 24)
-    o, d = view_rays(views.cameras, (24, 24))
+    o, d = pixel_rays(views.cameras, (24, 24))
     o, d = o.reshape(-1, 3), d.reshape(-1, 3)
-    near, far = box_near_far(o, d, 1.0)
+    near, far = ray_box_bounds(o, d, 1.0)
     step = 2 * math.sqrt(3) / 512
     grid = OccupancyGrid(1.0, 32, threshold=1e-3)
     grid.update(model.density, generator=torch.Generator().manual_seed(0))
@@ -129,10 +130,10 @@ def test_hierarchical_samples_gather_at_the_surface():
     model = _AnalyticSphere(NeRFConfig(field="grid", grid_resolution=2))
     model.sharpness = model.peak = 2000.0
     views, depth = _sphere_views(1, 16)
-    o, d = view_rays(views.cameras, (16, 16))
+    o, d = pixel_rays(views.cameras, (16, 16))
     hit = views.masks.reshape(-1) > 0
     o, d = o.reshape(-1, 3)[hit], d.reshape(-1, 3)[hit]
-    near, far = box_near_far(o, d, 1.0)
+    near, far = ray_box_bounds(o, d, 1.0)
     torch.manual_seed(0)
     out = render_rays_hierarchical(model, model, o, d, near, far, n_coarse=32, n_fine=64)
     coarse_spacing = float((far - near).max() / 32)

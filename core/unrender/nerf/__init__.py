@@ -1,8 +1,7 @@
 """NeRF: a density + colour model on an MLP, dense-grid or hash-grid field; packed fixed-step sampling through an
-occupancy grid or NeRF's coarse / fine sampling; training on posed views; marching-cubes meshes with colours.
+occupancy grid or NeRF's coarse / fine sampling (rays: ``unrender.render.pixel_rays``, ``ray_box_bounds``); training on posed views; marching-cubes meshes with colours.
 
 * ``model``: ``NeRFConfig``, ``NeRFModel``, ``save_nerf`` / ``load_nerf`` (config JSON + state dict).
-* ``rays``: ``view_rays``, ``box_near_far``.
 * ``occupancy``: ``OccupancyGrid``, ``march_rays`` (packed samples).
 * ``composite``: ``dense_weights``, ``packed_weights``, ``segment_sum``.
 * ``render``: ``render_rays_packed``, ``render_rays_hierarchical``, ``render_views`` (chunked).
@@ -14,11 +13,10 @@ from .composite import dense_weights, packed_weights, segment_sum
 from .mesh import nerf_mesh
 from .model import FIELDS, NeRFConfig, NeRFModel, load_nerf, save_nerf
 from .occupancy import OccupancyGrid, PackedSamples, march_rays
-from .rays import box_near_far, view_rays
 from .render import render_rays_hierarchical, render_rays_packed, render_views
 from .train import SAMPLERS, NeRF, train_nerf, training_rays
 
 __all__ = ["dense_weights", "packed_weights", "segment_sum", "nerf_mesh", "FIELDS", "NeRFConfig", "NeRFModel",
-           "load_nerf", "save_nerf", "OccupancyGrid", "PackedSamples", "march_rays", "box_near_far", "view_rays",
+           "load_nerf", "save_nerf", "OccupancyGrid", "PackedSamples", "march_rays",
            "render_rays_hierarchical", "render_rays_packed", "render_views", "SAMPLERS", "NeRF", "train_nerf",
            "training_rays"]

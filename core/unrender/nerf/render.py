@@ -9,7 +9,7 @@ from ..render.volume import jiggle_within_stratas, sample_pdf
 from .composite import dense_weights, packed_weights, segment_sum
 from .model import NeRFModel
 from .occupancy import OccupancyGrid, march_rays
-from .rays import box_near_far, view_rays
+from ..render.volume import pixel_rays, ray_box_bounds
 
 __all__ = ["render_rays_packed", "render_rays_hierarchical", "render_views"]
 
@@ -91,10 +91,10 @@ def render_views(render_fn, cameras, image_size: tuple[int, int], bound: float, 
     ``"opacity" (R,)``. Returns ``{"rgb": (N, H, W, 3), "depth": (N, H, W), "opacity": (N, H, W)}``;
     depth is the ray length (unit directions), 0 where nothing is hit.
     """
-    origins, directions = view_rays(cameras, image_size)
+    origins, directions = pixel_rays(cameras, image_size)
     shape = origins.shape[:3]
     o, d = origins.reshape(-1, 3), directions.reshape(-1, 3)
-    near, far = box_near_far(o, d, bound)
+    near, far = ray_box_bounds(o, d, bound)
     parts: dict[str, list] = {"rgb": [], "depth": [], "opacity": []}
     for i in range(0, o.shape[0], chunk):
         out = render_fn(o[i:i + chunk], d[i:i + chunk], near[i:i + chunk], far[i:i + chunk])

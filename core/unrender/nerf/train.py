@@ -20,7 +20,7 @@ from ..io.views import PosedViews
 from ..metrics import psnr
 from .model import NeRFConfig, NeRFModel
 from .occupancy import OccupancyGrid
-from .rays import box_near_far, view_rays
+from ..render.volume import pixel_rays, ray_box_bounds
 from .render import render_rays_hierarchical, render_rays_packed, render_views
 
 __all__ = ["NeRF", "SAMPLERS", "train_nerf", "training_rays"]
@@ -73,11 +73,11 @@ class NeRF(nn.Module):
 def training_rays(views: PosedViews, bound: float) -> dict:
     """Every pixel's ray of ``views`` that crosses the scene box: ``{"origins", "directions", "near", "far",
     "rgb", "mask"}``, ``(R, 3)`` / ``(R,)`` (straight colour; mask 1 without masks)."""
-    origins, directions = view_rays(views.cameras, views.image_size)
+    origins, directions = pixel_rays(views.cameras, views.image_size)
     mask = views.masks if views.masks is not None else views.images.new_ones(views.images.shape[:3])
     o, d = origins.reshape(-1, 3), directions.reshape(-1, 3)
     rgb, mask = views.images.reshape(-1, 3), mask.reshape(-1)
-    near, far = box_near_far(o, d, bound)
+    near, far = ray_box_bounds(o, d, bound)
     hit = far > near
     return {"origins": o[hit], "directions": d[hit], "near": near[hit], "far": far[hit], "rgb": rgb[hit],
             "mask": mask[hit]}

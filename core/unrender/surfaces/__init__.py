@@ -3,15 +3,12 @@ eikonal term (IGR), and NeuS volume rendering of an SDF trained on posed images.
 
 from .fit_points import fit_sdf_to_points, sdf_mesh
 from .neus import NeuSModel, neus_alpha, neus_upsample, train_surface
-from .rays import pixel_rays, ray_sphere_bounds
 from .sdf import SDFField, sdf_and_gradient
 from .sphere_tracing import render_sdf, sdf_normals, sphere_trace
 
 __all__ = [
     "SDFField",
     "sdf_and_gradient",
-    "pixel_rays",
-    "ray_sphere_bounds",
     "sphere_trace",
     "sdf_normals",
     "render_sdf",

@@ -24,7 +24,7 @@ from ..render.textures import TexturesVertex
 from ..render.volume import emission_absorption_weights, sample_pdf
 from ..structures import Meshes
 from .fit_points import sdf_mesh
-from .rays import pixel_rays, ray_sphere_bounds
+from ..render.volume import pixel_rays, ray_sphere_bounds
 from .sdf import SDFField, sdf_and_gradient
 
 __all__ = ["neus_alpha", "neus_upsample", "NeuSModel", "train_surface"]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import check_positive_int, check_tensor, parse_real
-from .rays import pixel_rays, ray_sphere_bounds
+from ..render.volume import pixel_rays, ray_sphere_bounds
 
 __all__ = ["sphere_trace", "sdf_normals", "render_sdf"]
 

@@ -6,7 +6,10 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["RayBundle", "ray_bundle_to_ray_points", "ray_bundle_variables_to_ray_points", "check_ray_bundle"]
+from ..._validate import check_tensor, parse_real
+
+__all__ = ["RayBundle", "ray_bundle_to_ray_points", "ray_bundle_variables_to_ray_points", "check_ray_bundle",
+           "ray_box_bounds", "ray_sphere_bounds"]
 
 
 class RayBundle(NamedTuple):
@@ -49,3 +52,34 @@ def check_ray_bundle(origins: torch.Tensor, directions: torch.Tensor, lengths: t
             "ray_bundle: expected origins, directions and lengths to share all but the last dimension, found "
             f"{tuple(origins.shape)}, {tuple(directions.shape)}, {tuple(lengths.shape)}"
         )
+
+
+def ray_box_bounds(origins: torch.Tensor, directions: torch.Tensor, bound: float, min_near: float = 0.0):
+    """Where rays enter and leave the box ``[-bound, bound]^3`` (slab test).
+
+    origins, directions: ``(R, 3)`` -> ``near, far (R,)`` ray lengths; ``near >= min_near``;
+    a ray that misses the box gets ``near == far``.
+    """
+    d = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
+    t0, t1 = (-bound - origins) / d, (bound - origins) / d
+    near = torch.minimum(t0, t1).amax(-1).clamp_min(min_near)
+    far = torch.maximum(t0, t1).amin(-1)
+    return near, torch.maximum(far, near)
+
+
+def ray_sphere_bounds(origins: torch.Tensor, directions: torch.Tensor, radius: float = 1.0):
+    """Where rays ``origins + t directions`` (``(..., 3)``, unit directions) cross the sphere of ``radius``
+    about the origin: ``near (...)``, ``far (...)`` (``near >= 0``) and ``hit (...)`` bool (rays that miss
+    get ``near = far = 0``)."""
+    check_tensor("origins", origins, ["...", 3], floating=True)
+    check_tensor("directions", directions, list(origins.shape), floating=True)
+    radius = parse_real("radius", radius)
+    b = (origins * directions).sum(-1)
+    c = (origins * origins).sum(-1) - radius**2
+    disc = b * b - c
+    root = disc.clamp_min(0).sqrt()
+    near = (-b - root).clamp_min(0)
+    far = (-b + root).clamp_min(0)
+    hit = (disc > 0) & (far > near)
+    zero = torch.zeros_like(near)
+    return torch.where(hit, near, zero), torch.where(hit, far, zero), hit

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ...cameras import CamerasBase
+from ...screen import parse_image_size
 from ..._validate import check_positive_int, check_tensor
 from .rays import RayBundle
 
@@ -22,6 +23,7 @@ __all__ = [
     "jiggle_within_stratas",
     "safe_multinomial",
     "xy_to_ray_bundle",
+    "pixel_rays",
 ]
 
 
@@ -206,3 +208,16 @@ class MonteCarloRaysampler(torch.nn.Module):
         ], dim=2)
         return xy_to_ray_bundle(cameras, xy, self._min_depth, self._max_depth, self._n_pts_per_ray, self._unit_directions,
                                 self._stratified_sampling if stratified_sampling is None else stratified_sampling)
+
+
+def pixel_rays(cameras, image_size) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rays through every pixel centre of ``B`` cameras (unrender's NDC, row 0 at the top, as images).
+
+    Returns ``origins (B, H, W, 3)`` and unit ``directions (B, H, W, 3)``, so lengths along a ray are
+    world distances.
+    """
+    H, W = parse_image_size(image_size)
+    sampler = NDCMultinomialRaysampler(image_width=W, image_height=H, n_pts_per_ray=0, min_depth=0.0, max_depth=1.0,
+                                       unit_directions=True)
+    bundle = sampler(cameras)
+    return bundle.origins, bundle.directions
