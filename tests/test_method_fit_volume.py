@@ -71,3 +71,29 @@ def test_cameras_that_do_not_see_the_box_are_named(scene):
     views.cameras.T[2] = views.cameras.T[2] * -1  # frame 0002 now looks away from the object
     with pytest.raises(ValueError, match="0002"):
         run_method("fit-volume", {"views": views}, {**SMALL, "steps": 2})
+
+
+QUICK_FLAGS = ["--steps", "20", "--resolution", "16", "--rays", "512", "--samples", "32", "--quiet"]
+
+
+def test_cli_on_a_transforms_folder(scene, tmp_path, capsys):
+    import json
+
+    from unrender.cli import main
+    from unrender.io.views import save_views
+
+    save_views(tmp_path / "data", scene[0])
+    code = main(["fit-volume", "--input", str(tmp_path / "data"), "--output", str(tmp_path / "out"), *QUICK_FLAGS])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["method"] == "fit-volume" and summary["metrics"]["psnr"] > 10
+    for name in ("voxels", "mesh", "renders"):
+        assert summary["files"][name] and all((tmp_path / "out" / f).stat().st_size > 0 for f in summary["files"][name])
+    assert (tmp_path / "out" / "loss.png").exists()
+
+
+def test_cli_example(tmp_path, capsys):
+    from unrender.cli import main
+
+    code = main(["fit-volume", "--example", "--output", str(tmp_path / "ex"), *QUICK_FLAGS])
+    assert code == 0, capsys.readouterr().err

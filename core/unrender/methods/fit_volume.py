@@ -82,6 +82,12 @@ class FitVolume(Method):
             volume = grid_volumes(*tracker.best_state, extent)
         density = volume.densities()[0, 0]
         mesh = volume_mesh(volume, extent, params["threshold"])
+        notes = []
+        if mesh.isempty():  # too few steps to reach the threshold: mesh at half the densest voxel instead
+            level = 0.5 * float(density.max())
+            notes.append(f"mesh: no density reached threshold {params['threshold']}; meshed at {level:.3g} "
+                         "(half the largest density) instead: train longer for a denser grid")
+            mesh = volume_mesh(volume, extent, level)
         metrics = {"loss": fit.history[-1]}
         extra = {"resolutions": resolutions, "extent": extent, "bounds": bounds.tolist(), "near": fit.near, "far": fit.far}
         if "test" in views.splits:
@@ -97,8 +103,10 @@ class FitVolume(Method):
             train = views.subset([0])
             rgb, _ = render_volume_views(volume, train.cameras, train.image_size, fit.near, fit.far, params["samples"])
             renders = rgb[0].clamp(0, 1)
-        return tracker.result({"voxels": Voxels([density.cpu()], box), "mesh": mesh.cpu(),
-                               "renders": renders.cpu()}, metrics, **extra)
+        result = tracker.result({"voxels": Voxels([density.cpu()], box), "mesh": mesh.cpu(), "renders": renders.cpu()},
+                                metrics, **extra)
+        result.warnings = notes
+        return result
 
     def example_inputs(self, seed: int = 0) -> dict:
         """The example scene (:func:`unrender.render.example_views`) at a small size: 20 + 4 views at 64x64."""
