@@ -62,7 +62,7 @@ ROWS = {"hull": hull_row, "volume": volume_row}
 
 def _picture(args, name, mesh) -> None:
     if args.output:
-        frames = turntable(mesh, n_frames=4, image_size=192)
+        frames = turntable(mesh, n_frames=4, image_size=192, textures=mesh.textures)
         save_image(Path(args.output) / f"{name}_mesh.png", torch.cat(list(frames[..., :3]), 1).clamp(0, 1))
 
 
