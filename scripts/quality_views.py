@@ -48,7 +48,8 @@ def hull_row(views, true_mesh, args) -> dict:
 
 def volume_row(views, true_mesh, args) -> dict:
     """Bars: held-out PSNR >= 24 dB; mesh F1@0.05 >= 0.9."""
-    params = {"resolution": 64, "stages": 2, "steps": args.volume_steps, "rays": 2048, "samples": 64, "seed": 0}
+    params = {"resolution": args.volume_resolution, "stages": 2, "steps": args.volume_steps, "rays": 2048,
+              "samples": args.volume_samples, "seed": 0}
     r = run_method("fit-volume", {"views": views}, params)
     _picture(args, "volume", r.outputs["mesh"])
     if args.output:
@@ -70,7 +71,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=sorted(ROWS), help="strategies to run (default: all)")
     ap.add_argument("--output", default=None, help="folder for the JSON table and pictures")
-    ap.add_argument("--volume-steps", type=int, default=1200)
+    ap.add_argument("--volume-steps", type=int, default=2000)
+    ap.add_argument("--volume-resolution", type=int, default=96)
+    ap.add_argument("--volume-samples", type=int, default=96)
     args = ap.parse_args(argv)
     if args.output:
         Path(args.output).mkdir(parents=True, exist_ok=True)
