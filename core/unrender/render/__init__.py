@@ -24,6 +24,8 @@ live below, in :mod:`unrender.screen`.
   ``PointLights``, ``Materials``), blending (``BlendParams``), textures
   (``TexturesVertex``, ``TexturesUV``, ``TexturesAtlas``, ``interpolate_face_attributes``).
 * ``turntable`` / ``save_turntable``: orbit renders as frames, GIF and PNGs.
+* ``views_scene``: the multi-view example scene (``example_views``: a coloured non-convex
+  object seen by cameras on a sphere, as ``PosedViews``), ``render_views`` (unlit, with masks).
 * scenes as Blender lights them: ``Scene``, ``SceneMesh``, ``SceneSunLight``,
   ``ScenePointLight``, ``render_scene`` (Lambertian, Blender's light units) and
   ``compare_images`` (silhouette IoU, PSNR, difference image).
@@ -62,6 +64,7 @@ from .scene import (
 from .still import UP_AXES, frame_of, render_still, still_renderable
 from .textures import TexturesAtlas, TexturesBase, TexturesUV, TexturesVertex, as_textures, gather_interpolate, interpolate_face_attributes, interpolate_packed
 from .turntable import composite_splats, point_spacing, save_turntable, turntable, turntable_cameras
+from .views_scene import example_object, example_views, render_views, sphere_cameras
 
 __all__ = [
     *_mesh_names,
@@ -111,4 +114,8 @@ __all__ = [
     "srgb_to_linear",
     "turntable",
     "turntable_cameras",
+    "example_object",
+    "example_views",
+    "render_views",
+    "sphere_cameras",
 ]

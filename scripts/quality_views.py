@@ -1,0 +1,94 @@
+"""Quality bars of the multi-view strategies (issue 12, section 6) on the example scene.
+
+One row per strategy: ``ROWS`` maps a name to a function ``(views, true_mesh, args) -> dict`` of
+figures; add a strategy by adding a function and a ``ROWS`` entry. The table is printed as
+Markdown and written as JSON next to the pictures (``--output``).
+
+    PYTHONPATH=core python scripts/quality_views.py [--only hull volume] [--output DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from unrender.geometry import mesh_to_voxels
+from unrender.geometry.shapes import superquadric
+from unrender.io import save_image
+from unrender.methods import run_method
+from unrender.metrics import mesh_f1, voxel_iou
+from unrender.render import TexturesVertex, example_views, render_views, sphere_cameras, turntable
+from unrender.volumetric import carve_visual_hull, visual_hull_mesh
+
+BOX = [[-1.0] * 3, [1.0] * 3]
+
+
+def _f1(mesh, true_mesh) -> dict:
+    f = mesh_f1(mesh, true_mesh, thresholds=(0.01, 0.02, 0.05), num_samples=50_000)
+    return {k: round(float(v), 3) for k, v in f.items() if k.startswith("f1")}
+
+
+def hull_row(views, true_mesh, args) -> dict:
+    """Bar: IoU >= 0.9 of the hull from 20 silhouettes of a convex-ish object; also the example scene's hull."""
+    t = time.perf_counter()
+    convex = superquadric((0.8, 0.6, 0.5), power=3.0, level=5)
+    convex.textures = TexturesVertex([torch.full_like(convex.verts_list()[0], 0.7)])
+    sil = render_views(convex, sphere_cameras(20, seed=1), 128)
+    carved = carve_visual_hull(sil.masks, sil.cameras, 64, BOX).grids_list()[0]
+    iou = float(voxel_iou(carved, mesh_to_voxels(convex, 64, BOX).grids_list()[0]))
+    mesh, _ = visual_hull_mesh(views.select("train"), 96)
+    _picture(args, "hull", mesh)
+    return {"bar": "IoU >= 0.9 (20 silhouettes, convex-ish)", "iou_convex": round(iou, 4), **_f1(mesh, true_mesh),
+            "seconds": round(time.perf_counter() - t, 1)}
+
+
+def volume_row(views, true_mesh, args) -> dict:
+    """Bars: held-out PSNR >= 24 dB; mesh F1@0.05 >= 0.9."""
+    params = {"resolution": args.volume_resolution, "stages": 2, "steps": args.volume_steps, "rays": 2048,
+              "samples": args.volume_samples, "seed": 0}
+    r = run_method("fit-volume", {"views": views}, params)
+    _picture(args, "volume", r.outputs["mesh"])
+    if args.output:
+        save_image(Path(args.output) / "volume_renders.png", r.outputs["renders"])
+    return {"bar": "PSNR >= 24, F1@0.05 >= 0.9", "psnr": round(r.metrics["psnr"], 2), **_f1(r.outputs["mesh"], true_mesh),
+            "seconds": round(r.seconds, 1), "params": params}
+
+
+ROWS = {"hull": hull_row, "volume": volume_row}
+
+
+def _picture(args, name, mesh) -> None:
+    if args.output:
+        frames = turntable(mesh, n_frames=4, image_size=192, textures=mesh.textures)
+        save_image(Path(args.output) / f"{name}_mesh.png", torch.cat(list(frames[..., :3]), 1).clamp(0, 1))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", choices=sorted(ROWS), help="strategies to run (default: all)")
+    ap.add_argument("--output", default=None, help="folder for the JSON table and pictures")
+    ap.add_argument("--volume-steps", type=int, default=2000)
+    ap.add_argument("--volume-resolution", type=int, default=96)
+    ap.add_argument("--volume-samples", type=int, default=96)
+    args = ap.parse_args(argv)
+    if args.output:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    views, true_mesh = example_views()  # 40 + 8 views at 128x128
+    table = {}
+    for name in args.only or ROWS:
+        table[name] = ROWS[name](views, true_mesh, args)
+        print(name, json.dumps(table[name]), flush=True)
+    keys = sorted({k for row in table.values() for k in row if k not in ("params", "bar")})
+    print("\n| strategy | bar | " + " | ".join(keys) + " |\n|" + " --- |" * (len(keys) + 2))
+    for name, row in table.items():
+        print(f"| {name} | {row['bar']} | " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+    if args.output:
+        (Path(args.output) / "quality_views.json").write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
