@@ -200,7 +200,7 @@ def test_bad_input():
 def test_hierarchical_mlp_nerf_learns_and_saves_both_networks(tmp_path):
     views, _ = _sphere_views(8, 16)
     train, test = views.subset(range(0, 8, 2)), views.subset(range(1, 8, 2))
-    opts = dict(sampler="hierarchical", batch_rays=256, lr=5e-3, lr_decay=1.0, config={"hidden": 32, "layers": 2, "view_dependent": False},
+    opts = dict(sampler="hierarchical", batch_rays=256, lr=5e-3, lr_decay=1.0, config={"hidden": 32, "layers": 2, "features": 15, "view_dependent": False},
                 nerf_options={"n_coarse": 16, "n_fine": 16})
     _, before = train_nerf(train, "mlp", steps=0, held_out=test, **opts)
     nerf, after = train_nerf(train, "mlp", steps=40, held_out=test, **opts)

@@ -94,7 +94,7 @@ def _held_out_psnr(nerf: NeRF, views: PosedViews, chunk: int) -> float:
 
 def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None = None, steps: int | None = None,
                progress: Callable[[dict], None] | None = None, held_out: PosedViews | None = None,
-               eval_every: float = 30.0, batch_rays: int = 4096, lr: float | None = None, bound: float = 1.0,
+               eval_every: float = 30.0, batch_rays: int = 1024, lr: float | None = None, bound: float = 1.0,
                sampler: str | None = None, background=(1.0, 1.0, 1.0), grid_every: int = 16, seed: int = 0,
                config: dict | None = None, nerf_options: dict | None = None, chunk: int = 8192,
                lr_decay: float = 30.0):
@@ -105,7 +105,8 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
     ``eval_every`` training seconds and at the end (PSNR in the history). ``progress(row)``
     is called with every history row. The learning rate decays exponentially to ``lr / lr_decay``
     over the budget. With masks, each training ray gets a random background
-    colour (renders use ``background``). Returns ``(nerf, history)``.
+    colour (renders use ``background``). ``batch_rays`` 1024: on the CPU more, smaller steps fit
+    the budget better than fewer big ones (a 64^3 grid: 21.6 dB after 50 s against 16.6 dB with 4096). Returns ``(nerf, history)``.
     """
     if seconds is None and steps is None:
         raise ValueError("seconds, steps: expected a time or step budget, found neither")
