@@ -13,7 +13,7 @@ from .fit import (
     procedural_image,
 )
 from .grids import DenseGridField, HashGridField, HybridField, TriPlaneField, sample_grid
-from .mlp import MLPField, SirenField
+from .mlp_fields import MLPField, SirenField
 
 __all__ = [
     "Field",

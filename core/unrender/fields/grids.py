@@ -12,7 +12,7 @@ from torch import nn
 from .._validate import check_positive_int, check_tensor
 from .base import Field, mlp
 from .encodings import HashGridEncoding
-from .mlp import MLPField
+from .mlp_fields import MLPField
 
 __all__ = ["sample_grid", "DenseGridField", "HybridField", "TriPlaneField", "HashGridField"]
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from .._validate import check_positive_int, check_tensor
 from ..fields import DenseGridField, HarmonicEmbedding, HashGridField, MLPField
-from ..fields.base import mlp
+from ..fields import mlp
 
 __all__ = ["FIELDS", "NeRFConfig", "NeRFModel", "save_nerf", "load_nerf"]
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_positive_int, check_tensor, parse_real
-from ..fields.base import mlp
+from ..fields import mlp
 from ..io import PosedViews
 from ..render.textures import TexturesVertex
 from ..render.volume import emission_absorption_weights, sample_pdf
