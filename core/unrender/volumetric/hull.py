@@ -63,11 +63,9 @@ def colors_from_views(verts: torch.Tensor, faces: torch.Tensor, images: torch.Te
     mesh = Meshes([verts], [faces])
     normals = mesh.verts_normals_packed()
     grid, depth, inside = project_to_views(cameras, verts, (H, W))
-    zbuf = []
-    for k in range(N):
-        frags = MeshRasterizer(cameras=cameras[k], raster_settings=RasterizationSettings(image_size=(H, W)))(mesh)
-        zbuf.append(frags.zbuf[0, :, :, :1])
-    zbuf = torch.stack(zbuf)
+    # one batched rasterisation of the mesh by every camera: (N, H, W, 1) nearest depths
+    rasterizer = MeshRasterizer(cameras=cameras, raster_settings=RasterizationSettings(image_size=(H, W)))
+    zbuf = rasterizer(mesh.extend(N)).zbuf[..., :1]
     zbuf = torch.where(zbuf < 0, torch.full_like(zbuf, float("inf")), zbuf)
     surface = -F.max_pool2d(-zbuf.permute(0, 3, 1, 2), 3, 1, 1).permute(0, 2, 3, 1)  # nearest surface around the pixel
     visible = inside & (depth <= sample_views(surface, grid, mode="nearest")[..., 0] + tolerance)
