@@ -389,6 +389,10 @@ class UNRENDER_OT_export_views(bpy.types.Operator):
     engine: bpy.props.EnumProperty(name="Engine", items=ENGINES, default="SCENE")
     transparent: bpy.props.BoolProperty(name="Transparent film", default=True,
                                         description="Transparent background: the PNGs keep alpha (the masks)")
+    held_out: bpy.props.IntProperty(
+        name="Held-out views", default=0, min=0, max=1000,
+        description="Views kept out of training, spread evenly: with any, the NeRF-synthetic layout is written "
+                    "(transforms_train.json and transforms_test.json, images in train/ and test/)")
 
     @classmethod
     def poll(cls, context):
@@ -407,7 +411,10 @@ class UNRENDER_OT_export_views(bpy.types.Operator):
                           transparent=self.transparent)
 
     def _path(self) -> Path:
+        """``transforms.json``; with held-out views the dataset folder (the json path's folder)."""
         path = Path(bpy.path.abspath(self.filepath))
+        if self.held_out:
+            return path.parent if path.suffix.lower() == ".json" else path
         return path if path.suffix.lower() == ".json" else path / "transforms.json"
 
     def execute(self, context):
@@ -416,7 +423,12 @@ class UNRENDER_OT_export_views(bpy.types.Operator):
         except (ValueError, FileNotFoundError, OSError) as exc:
             self.report({"ERROR"}, f"Export views: {exc}")
             return {"CANCELLED"}
-        self._run = ExportRun(run, self._path())
+        if self.held_out >= len(run.cameras):
+            run.close()
+            self.report({"ERROR"}, f"Export views: held_out: expected fewer held-out views than the "
+                                   f"{len(run.cameras)} views, found {self.held_out}")
+            return {"CANCELLED"}
+        self._run = ExportRun(run, self._path(), self.held_out)
         if bpy.app.background or context.window is None:  # scripts: render every view now
             return self._run.run_blocking(context, self)
         return self._run.start_modal(self, context, f"Export views: rendering {len(run.cameras)} views")
@@ -430,13 +442,15 @@ class UNRENDER_OT_export_views(bpy.types.Operator):
 
 class ExportRun(ModalJob):
     """The export's renders, one view per timer tick (Esc stops between views: nothing is written), then
-    ``save_views``. The scene is restored in every case."""
+    ``save_views``: one ``transforms.json`` at ``path``, or with ``held_out`` views the NeRF-synthetic folder
+    ``path`` (``transforms_train.json``, ``transforms_test.json``, images ``<split>/<camera name>.png``).
+    The scene is restored in every case."""
 
     interval = 0.01
 
-    def __init__(self, run: ViewRender, path: Path):
+    def __init__(self, run: ViewRender, path: Path, held_out: int = 0):
         super().__init__()
-        self.run, self.path, self.error = run, path, None
+        self.run, self.path, self.held_out, self.error = run, path, held_out, None
 
     def update(self, context) -> Tick:
         total = len(self.run.cameras)
@@ -455,7 +469,7 @@ class ExportRun(ModalJob):
         return "Cancelling the views export"
 
     def outcome(self, reports) -> set[str]:
-        from unrender.io import save_views
+        from unrender.io import holdout_splits, save_views
 
         try:
             if self.error is not None:
@@ -465,7 +479,10 @@ class ExportRun(ModalJob):
                 return {"CANCELLED"}
             views = self.run.views()
             self.run.close()  # the scene as it was before the files are written
-            save_views(self.path, views, split_files=False)
+            if self.held_out:
+                views.splits = holdout_splits(len(views), self.held_out / len(views))
+                views.file_names = [f"{s}/{n}" for s, n in zip(views.splits, views.file_names)]
+            save_views(self.path, views, split_files=bool(self.held_out))
         except (ValueError, FileNotFoundError, OSError) as exc:
             reports.report({"ERROR"}, f"Export views: {exc}")
             return {"CANCELLED"}
