@@ -8,11 +8,14 @@ The object is :func:`unrender.render.example_object` (a striped torus around a
 checkered ball), put into an empty scene through the add-on's mesh and colour
 attribute helpers, with a matte material (a Diffuse BSDF whose colour is the
 vertex colour attribute) under a uniform white world: its colours do not depend
-on the view. The add-on's "Export views" operator renders it alone from
-``--views`` + ``--held-out`` cameras spread over a sphere (transparent film: the
-alpha is the mask) and writes ``transforms_train.json``, ``transforms_test.json``
-and the PNGs in ``train/`` and ``test/`` into ``--output``. The true surface is
-written beside them as ``mesh.ply`` (world coordinates, the cameras' frame).
+on the view. The cameras are those of :func:`unrender.render.example_views`
+(``sphere_cameras``, made Blender cameras by ``blender_from_cameras``), so the
+dataset is the example scene rendered by Cycles, with the same held-out views.
+The add-on's "Export views" operator renders every camera (transparent film:
+the alpha is the mask) and writes ``transforms_train.json``,
+``transforms_test.json`` and the PNGs in ``train/`` and ``test/`` into
+``--output``. The true surface is written beside them as ``mesh.ply`` (world
+coordinates, the cameras' frame).
 """
 
 from __future__ import annotations
@@ -74,6 +77,20 @@ def build_scene(addon, detail: int, samples: int, denoise: bool):
     return mesh
 
 
+def add_cameras(count: int, size: int) -> None:
+    """Camera objects ``view 0000``, ... at :func:`unrender.render.sphere_cameras`; the scene renders ``size`` px."""
+    import bpy
+
+    from unrender.cameras import blender_from_cameras
+    from unrender.render import sphere_cameras
+
+    cameras = sphere_cameras(count)
+    for i in range(count):
+        obj = bpy.data.objects.new(f"view {i:04d}", bpy.data.cameras.new(f"view {i:04d}"))
+        bpy.context.scene.collection.objects.link(obj)
+        blender_from_cameras(cameras[i], (size, size)).apply_to_bpy(obj, bpy.context.scene)
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,9 +114,9 @@ def main(argv: list[str]) -> None:
     start = time.perf_counter()
     mesh = build_scene(sys.modules[name], args.detail, args.samples, not args.no_denoise)
     out = args.output
-    result = bpy.ops.unrender.export_views(filepath=str(out), source="RING", layout="SPHERE",
-                                           count=args.views + args.held_out, held_out=args.held_out,
-                                           size=args.size, engine="SCENE", transparent=True)
+    add_cameras(args.views + args.held_out, args.size)
+    result = bpy.ops.unrender.export_views(filepath=str(out), source="ALL", held_out=args.held_out, engine="SCENE",
+                                           transparent=True)
     if result != {"FINISHED"}:
         raise RuntimeError(f"the views export did not finish: {sorted(result)}")
     save_mesh(out / MESH_FILE, mesh)
