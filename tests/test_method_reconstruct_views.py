@@ -126,3 +126,12 @@ def test_cli_on_a_nerf_synthetic_folder(scene, tmp_path, capsys):
     assert {"psnr", "ssim", "mask_iou", "seconds"} <= set(s["metrics"])
     for name in ("mesh", "renders", "depth", "turntable", "loss_curve"):
         assert s["files"][name] and all((out / f).stat().st_size > 0 for f in s["files"][name])
+
+
+def test_seeded(scene):
+    views = scene[0]
+    params = {"strategy": "volume", "resolution": 16, "steps": 4}
+    once = run_method("reconstruct-views", {"views": views}, params)
+    twice = run_method("reconstruct-views", {"views": views}, params)
+    other = run_method("reconstruct-views", {"views": views}, {**params, "seed": 1})
+    assert once.history == twice.history != other.history

@@ -114,6 +114,18 @@ def mesh_f1(pred_meshes, target_meshes, thresholds=(0.01, 0.02, 0.05), num_sampl
     return point_f1(a, b, thresholds)
 
 
+def _check_image_pair(image, reference) -> None:
+    check_tensor("image", image, floating=True)
+    check_tensor("reference", reference, floating=True)
+    if image.shape != reference.shape:
+        raise ValueError(f"reference: expected the shape of image {tuple(image.shape)}, found {tuple(reference.shape)}")
+
+
+def _check_peak(max_val) -> None:
+    if not max_val > 0:
+        raise ValueError(f"max_val: expected a positive peak value, found {max_val}")
+
+
 def psnr(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, ``10 log10(max_val^2 / MSE)``.
 
@@ -123,12 +135,8 @@ def psnr(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, mas
     Returns:
         ``(B,)`` for batched input, else a 0-dim tensor; ``inf`` for identical images.
     """
-    check_tensor("image", image, floating=True)
-    check_tensor("reference", reference, floating=True)
-    if image.shape != reference.shape:
-        raise ValueError(f"reference: expected the shape of image {tuple(image.shape)}, found {tuple(reference.shape)}")
-    if not max_val > 0:
-        raise ValueError(f"max_val: expected a positive peak value, found {max_val}")
+    _check_image_pair(image, reference)
+    _check_peak(max_val)
     batched = image.dim() == 4
     if image.dim() == 2:
         image, reference = image[..., None], reference[..., None]
@@ -160,14 +168,10 @@ def ssim(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, win
     Returns:
         ``(B,)`` for batched input, else a 0-dim tensor; 1 for identical images.
     """
-    check_tensor("image", image, floating=True)
-    check_tensor("reference", reference, floating=True)
-    if image.shape != reference.shape:
-        raise ValueError(f"reference: expected the shape of image {tuple(image.shape)}, found {tuple(reference.shape)}")
+    _check_image_pair(image, reference)
     if image.dim() not in (2, 3, 4):
         raise ValueError(f"image: expected (B, H, W, C), (H, W, C) or (H, W), found shape {tuple(image.shape)}")
-    if not max_val > 0:
-        raise ValueError(f"max_val: expected a positive peak value, found {max_val}")
+    _check_peak(max_val)
     if isinstance(window, bool) or not isinstance(window, int) or window < 1 or window % 2 == 0:
         raise ValueError(f"window: expected an odd positive int, found {window!r}")
     batched = image.dim() == 4
