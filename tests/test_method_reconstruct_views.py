@@ -57,9 +57,10 @@ def test_every_strategy_gives_a_coloured_mesh_and_held_out_metrics(scene, strate
 def test_hull_silhouettes_match_the_held_out_masks():
     views, _ = example_views(20, 4, 64, seed=0, detail=1)
     r = run_method("reconstruct-views", {"views": views}, {"strategy": "hull", "resolution": 64})
-    # measured 0.93 (20 views at 64 px, 64^3 carving): the hull is a superset, so the bar is below 1
-    assert r.metrics["mask_iou"] >= 0.9, r.metrics
-    assert r.metrics["psnr"] >= 15.0, r.metrics
+    # measured: mask IoU 0.968, PSNR 20.5 dB, SSIM 0.843 (20 views at 64 px, 64^3 carving); the hull is a
+    # superset of the object (the ball inside the torus fills part of its hole), so IoU stays below 1
+    assert r.metrics["mask_iou"] >= 0.95, r.metrics
+    assert r.metrics["psnr"] >= 19.0 and r.metrics["ssim"] >= 0.8, r.metrics
 
 
 def test_depth_colors_run_near_to_far():
