@@ -214,9 +214,9 @@ class ReconstructViews(Method):
         budget, steps = params["seconds"], params["steps"] or None
         tracker = Tracker(progress, 100)  # progress in percent of the budget
 
-        def on_row(row):
+        def on_row(row):  # train_nerf calls it every 50 steps; it does not stop on False yet: the run goes on to its budget
             done = max(row["seconds"] / budget, row["step"] / steps if steps else 0.0)
-            tracker.update(min(int(100 * done), 99), row["loss"])
+            return tracker.update(min(int(100 * done), 99), row["loss"])
 
         nerf, _ = train_nerf(train, field=params["field"], seconds=budget, steps=steps, progress=on_row,
                              bound=float(bounds[1, 0]), seed=params["seed"])
