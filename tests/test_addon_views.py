@@ -397,3 +397,26 @@ def test_views_input_from_scene_cameras_or_a_transforms_json(scene, tmp_path):
     assert torch.allclose(back.images, got.images, atol=1 / 255) and back.file_names == ["Cam0", "Cam1"]
     with pytest.raises(ValueError, match="views: expected a transforms.json file or folder, found none"):
         Session(_options(method, views_source="FILE"), bpy.context, method)
+
+
+def test_reconstruct_views_carves_the_selected_object_into_a_coloured_mesh(two_objects):
+    import blender_addon
+    from unrender.methods import get_method
+    from unrender_addon import readers
+    from unrender_addon.operators import RenderThenRun
+
+    scene, target = two_objects
+    method = get_method("reconstruct-views")
+    options = _options(method, views_count=16, views_size=32, views_engine="WORKBENCH", views_layout="SPHERE",
+                       strategy="hull", resolution=32, extent=1.5)
+    before = state()
+    run = RenderThenRun(options, bpy.context, method, readers.renders(method, SimpleNamespace(**options), bpy.context))
+    result, reports = blender_addon.drive_modal(run.modal, [("MOUSEMOVE", {"PASS_THROUGH"})])
+    assert result == {"FINISHED"}, reports
+    (new,) = [o for o in bpy.data.objects if o.name not in {n for n, _ in before[0]}]
+    assert new.data.color_attributes.active_color is not None and len(new.data.materials) == 1
+    # the hull of views spread over a sphere holds the ellipsoid: its box is at least the object's, not much more
+    lo = np.min([new.matrix_world @ v.co for v in new.data.vertices], 0)
+    hi = np.max([new.matrix_world @ v.co for v in new.data.vertices], 0)
+    size = np.array([1.8, 1.2, 1.0])
+    assert np.all(hi - lo > 0.9 * size) and np.all(hi - lo < 1.4 * size), (lo, hi)

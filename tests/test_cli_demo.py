@@ -35,7 +35,7 @@ def test_demo_writes_readable_files(tmp_path):
     assert float((q - 0.25).abs().max()) < 1e-2
     for name, item in items.items():
         img = load_image(out / item["picture"])
-        if name not in ("deform-mesh fit", "body fitted to keypoints"):  # those two have their own layouts
+        if name not in ("deform-mesh fit", "body fitted to keypoints", "multi-view reconstruction"):  # own layouts
             assert img.shape[:2] == (512, 512)
         assert float(img.std()) > 0.05, f"{item['picture']} is blank"
     # the deform-mesh method's result folder: a close fit, its GIF and loss curve
@@ -68,6 +68,11 @@ def test_demo_writes_readable_files(tmp_path):
 
     assert load_body_parameters(out / body["parameters"]).frame == "camera"
     assert load_image(out / body["picture"]).shape[2] == 3
+    views = items["multi-view reconstruction"]  # the visual hull of the example's silhouettes, scored held out
+    assert views["mask_iou"] >= 0.9 and views["psnr"] >= 15.0
+    assert load_obj(out / views["file"]).verts.shape[0] > 500
+    with Image.open(out / views["gif"]) as gif:
+        assert gif.n_frames == 24
 
 
 def test_demo_steps_are_reproducible(tmp_path):

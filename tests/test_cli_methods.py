@@ -18,6 +18,7 @@ QUICK = {
     "fit-points": ["--steps", "30", "--points", "500"],
     "deform-mesh": ["--steps", "30", "--level", "2"],
     "estimate-pose": ["--steps", "10", "--restarts", "2"],
+    "reconstruct-views": ["--strategy", "volume", "--steps", "10", "--resolution", "16"],
 }
 
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics: volumetric and silhouette IoU, precision / recall / F1 at a distance, PSNR,
+"""Evaluation metrics: volumetric and silhouette IoU, precision / recall / F1 at a distance, PSNR, SSIM,
 Procrustes-aligned joint error."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 
 from ._validate import check_points, check_tensor
 
-__all__ = ["voxel_iou", "silhouette_iou", "point_f1", "mesh_f1", "psnr", "procrustes_align", "aligned_joint_error"]
+__all__ = ["voxel_iou", "silhouette_iou", "point_f1", "mesh_f1", "psnr", "ssim", "procrustes_align", "aligned_joint_error"]
 
 
 def voxel_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -114,6 +114,18 @@ def mesh_f1(pred_meshes, target_meshes, thresholds=(0.01, 0.02, 0.05), num_sampl
     return point_f1(a, b, thresholds)
 
 
+def _check_image_pair(image, reference) -> None:
+    check_tensor("image", image, floating=True)
+    check_tensor("reference", reference, floating=True)
+    if image.shape != reference.shape:
+        raise ValueError(f"reference: expected the shape of image {tuple(image.shape)}, found {tuple(reference.shape)}")
+
+
+def _check_peak(max_val) -> None:
+    if not max_val > 0:
+        raise ValueError(f"max_val: expected a positive peak value, found {max_val}")
+
+
 def psnr(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, ``10 log10(max_val^2 / MSE)``.
 
@@ -123,12 +135,8 @@ def psnr(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, mas
     Returns:
         ``(B,)`` for batched input, else a 0-dim tensor; ``inf`` for identical images.
     """
-    check_tensor("image", image, floating=True)
-    check_tensor("reference", reference, floating=True)
-    if image.shape != reference.shape:
-        raise ValueError(f"reference: expected the shape of image {tuple(image.shape)}, found {tuple(reference.shape)}")
-    if not max_val > 0:
-        raise ValueError(f"max_val: expected a positive peak value, found {max_val}")
+    _check_image_pair(image, reference)
+    _check_peak(max_val)
     batched = image.dim() == 4
     if image.dim() == 2:
         image, reference = image[..., None], reference[..., None]
@@ -144,6 +152,50 @@ def psnr(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, mas
         m = mask.to(err.dtype)[..., None].expand_as(err)
         mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
     out = (10 * torch.log10(max_val**2 / mse)).float()
+    return out if batched else out[0]
+
+
+def ssim(image: torch.Tensor, reference: torch.Tensor, max_val: float = 1.0, window: int = 11,
+         sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004): Gaussian window ``window`` x ``window`` of ``sigma``,
+    ``C1 = (0.01 max_val)^2``, ``C2 = (0.03 max_val)^2``, the SSIM map over every window that fits inside
+    the image (no padding), averaged over positions and channels. Equals scikit-image's
+    ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=max_val)``
+    and torchmetrics' default.
+
+    Args:
+        image, reference: ``(B, H, W, C)``, ``(H, W, C)`` or ``(H, W)`` with ``H, W >= window``.
+    Returns:
+        ``(B,)`` for batched input, else a 0-dim tensor; 1 for identical images.
+    """
+    _check_image_pair(image, reference)
+    if image.dim() not in (2, 3, 4):
+        raise ValueError(f"image: expected (B, H, W, C), (H, W, C) or (H, W), found shape {tuple(image.shape)}")
+    _check_peak(max_val)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1 or window % 2 == 0:
+        raise ValueError(f"window: expected an odd positive int, found {window!r}")
+    batched = image.dim() == 4
+    if image.dim() == 2:
+        image, reference = image[..., None], reference[..., None]
+    if not batched:
+        image, reference = image[None], reference[None]
+    B, H, W, C = image.shape
+    if min(H, W) < window:
+        raise ValueError(f"image: expected H and W of at least the window {window}, found {(H, W)}")
+    x = image.double().permute(0, 3, 1, 2).reshape(B * C, 1, H, W)
+    y = reference.double().permute(0, 3, 1, 2).reshape(B * C, 1, H, W)
+    r = torch.arange(window, dtype=torch.float64, device=x.device) - (window - 1) / 2
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    g = g / g.sum()
+
+    def blur(t):  # separable Gaussian, valid positions only
+        return torch.nn.functional.conv2d(torch.nn.functional.conv2d(t, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    out = s.reshape(B, -1).mean(1).float()
     return out if batched else out[0]
 
 
