@@ -157,7 +157,7 @@ def test_train_surface_on_a_tiny_scene_moves_the_mesh_to_the_torus():
     model = NeuSModel(SDFField(encoding="harmonic", hidden=32, layers=2, n_frequencies=4))
     before = mesh_f1(model.mesh(32), target, num_samples=5000)["f1@0.05"]
     calls = []
-    model, history = train_surface(views, model=model, steps=20, batch_rays=96, n_samples=12, n_importance=12,
+    model, history = train_surface(views, model=model, steps=20, batch_rays=96, n_samples=12, n_importance=12, mask_weight=0.1,
                                    progress=lambda step, total, loss: calls.append(step) is None)
     assert calls == list(range(1, 21)) and len(history["loss"]) == 20
     mesh = model.mesh(32)
@@ -167,6 +167,20 @@ def test_train_surface_on_a_tiny_scene_moves_the_mesh_to_the_torus():
     print("tiny NeuS F1@0.05", float(before), "->", float(after))
     assert float(after) > float(before) + 0.1
     assert float(after) >= 0.3
+
+
+def test_train_surface_defaults_reconstruct_the_example_scene_at_small_size():
+    """The §6 pipeline at CI size: train_surface's default model and losses, 12 views at 32 px, 60 steps.
+    Measured: F1@0.05 0.14 -> 0.72, F1@0.02 0.05 -> 0.31 (marching cubes at 64)."""
+    from unrender.metrics import mesh_f1
+    from unrender.surfaces import train_surface
+
+    torch.manual_seed(0)
+    target, views = _torus_views(12, 32)
+    model, _ = train_surface(views, steps=60, batch_rays=256, n_samples=16, n_importance=16)
+    f = mesh_f1(model.mesh(64), target, num_samples=10000)
+    print("small NeuS F1", {k: round(float(v), 3) for k, v in f.items()})
+    assert float(f["f1@0.05"]) >= 0.6 and float(f["f1@0.02"]) >= 0.2
 
 
 def test_train_surface_stops_when_progress_says_so_and_checks_its_input():
@@ -190,14 +204,14 @@ def test_train_surface_decays_the_learning_rate_over_a_time_budget():
 
     _, views = _torus_views(2, 8)
     model = surface_model(hidden=16, layers=1)
-    _, history = train_surface(views, model=model, seconds=1.0, steps=10**6, batch_rays=16, n_samples=4,
-                               n_importance=4, lr=1e-2, warmup=2)
+    _, history = train_surface(views, model=model, seconds=3.0, steps=10**6, batch_rays=16, n_samples=4,
+                               n_importance=4, lr=1e-2, warmup=1)
     lrs = history["lr"]
-    assert history["seconds"][-1] >= 1.0 and len(lrs) < 10**6
-    assert lrs[0] == pytest.approx(5e-3) and max(lrs) <= 1e-2 + 1e-12
-    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:])) and lrs[-1] < lrs[1]
+    assert history["seconds"][-1] >= 3.0 and 2 <= len(lrs) < 10**6
+    assert lrs[0] == pytest.approx(1e-2) and lrs[-1] < lrs[0]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
     for i in range(1, len(lrs)):  # cosine to a tenth over the seconds, whatever the step count
-        done = min(history["seconds"][i - 1] / 1.0, 1.0)
+        done = min(history["seconds"][i - 1] / 3.0, 1.0)
         assert lrs[i] <= 1e-2 * (0.1 + 0.45 * (1 + math.cos(math.pi * done))) + 1e-12
 
 
