@@ -2,11 +2,12 @@
 eikonal term (IGR), and NeuS volume rendering of an SDF trained on posed images."""
 
 from .fit_points import fit_sdf_to_points, sdf_mesh
-from .neus import NeuSModel, neus_alpha, neus_upsample, train_surface
-from .sdf import SDFField, sdf_and_gradient
+from .neus import NeuSModel, neus_alpha, neus_upsample, surface_model, train_surface
+from .sdf import MultiGridEncoding, SDFField, sdf_and_gradient
 from .sphere_tracing import render_sdf, sdf_normals, sphere_trace
 
 __all__ = [
+    "MultiGridEncoding",
     "SDFField",
     "sdf_and_gradient",
     "sphere_trace",
@@ -17,5 +18,6 @@ __all__ = [
     "neus_alpha",
     "neus_upsample",
     "NeuSModel",
+    "surface_model",
     "train_surface",
 ]
