@@ -89,7 +89,7 @@ class ReconstructViews(Method):
                                     "NeuS SDF (cleanest mesh given many minutes)",
               choices=STRATEGIES),
         Param("seconds", 60.0, "training time budget (volume, nerf, surface)", minimum=1.0, maximum=86_400.0),
-        Param("steps", 0, "training step limit (0: the budget alone for nerf; 600 for volume, 2000 for surface)",
+        Param("steps", 0, "training step limit (0: the budget alone for nerf and surface; 600 for volume)",
               minimum=0, maximum=10_000_000),
         Param("field", "grid", "the NeRF's field: grid (dense grid), hash (hash grid) or mlp (slow)",
               choices=("grid", "hash", "mlp")),
@@ -239,16 +239,24 @@ class ReconstructViews(Method):
         return mesh, render, tracker
 
     def _surface(self, train, params, progress, bounds, notes):
-        from ..surfaces import NeuSModel, train_surface
+        from ..surfaces import surface_model, train_surface
 
-        steps = params["steps"] or 2000
-        model = NeuSModel(radius=float(bounds[1, 0]) * 3**0.5)  # the sphere around the box
-        tracker = Tracker(progress, steps, snapshots=_PREVIEWS, preview_every=max(1, steps // _PREVIEWS))
+        budget, limit = params["seconds"], params["steps"]
+        model = surface_model(radius=float(bounds[1, 0]) * 3**0.5)  # train_surface's default field, the sphere around the box
+        # progress counts steps when there is a step limit, else percent of the time budget
+        total = limit or 100
+        tracker = Tracker(progress, total, snapshots=_PREVIEWS, preview_every=max(1, total // _PREVIEWS))
+        start, shown = time.perf_counter(), [-1]
 
-        def on_step(step, total, loss):
-            return tracker.update(step - 1, loss, lambda: model.mesh(_PREVIEW_RESOLUTION).detach().cpu())
+        def on_step(step, _, loss):
+            count = step - 1 if limit else min(int(100 * (time.perf_counter() - start) / budget), 99)
+            if count == shown[0]:  # the budget's percent has not moved: nothing to report
+                return not tracker.cancelled
+            shown[0] = count
+            return tracker.update(count, loss, lambda: model.mesh(_PREVIEW_RESOLUTION).detach().cpu())
 
-        model, _ = train_surface(train, seconds=params["seconds"], steps=steps, progress=on_step, model=model,
+        # steps 0: the time budget alone (train_surface decays its learning rate over whichever ends first)
+        model, _ = train_surface(train, seconds=budget, steps=limit or 10_000_000, progress=on_step, model=model,
                                  seed=params["seed"])
         mesh = model.mesh(params["resolution"])
         if mesh.isempty():
