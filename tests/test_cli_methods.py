@@ -18,6 +18,7 @@ QUICK = {
     "fit-points": ["--steps", "30", "--points", "500"],
     "deform-mesh": ["--steps", "30", "--level", "2"],
     "estimate-pose": ["--steps", "10", "--restarts", "2"],
+    "fit-volume": ["--steps", "20", "--resolution", "16", "--rays", "512", "--samples", "32"],
 }
 
 

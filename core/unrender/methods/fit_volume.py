@@ -15,12 +15,15 @@ training. Scenes larger than the unit sphere need a larger ``extent``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..metrics import psnr
 from ..structures import Voxels
 from ..volumetric import fit_density_grid, grid_volumes, render_volume_views, volume_mesh
 from .base import Input, Method, Output, Param, Result
+from .pictures import default_pictures
 from .registry import register
 from .runner import Tracker
 
@@ -28,6 +31,13 @@ __all__ = ["FitVolume"]
 
 _PREVIEWS = 20
 _SHOWN_VIEWS = 4  # held-out views in the renders picture
+_SHOWN_SIZE = 256  # the renders picture's views are upscaled (nearest) to at least this many pixels high
+
+
+def _enlarged(image: torch.Tensor, height: int) -> torch.Tensor:
+    """``image (H, W, C)`` repeated pixel by pixel (nearest) to at least ``height`` rows."""
+    k = max(1, math.ceil(height / image.shape[0]))
+    return image.repeat_interleave(k, 0).repeat_interleave(k, 1)
 
 
 @register
@@ -54,7 +64,8 @@ class FitVolume(Method):
     outputs = (
         Output("voxels", "voxels", "the fitted density grid (per-sample opacity in [0, 1]) on its box"),
         Output("mesh", "mesh", "marching cubes of the density at threshold, vertex colours from the colour grid"),
-        Output("renders", "image", "held-out views rendered from the grid (top) above the truth (bottom)"),
+        Output("renders", "image", "held-out views rendered from the grid (top) above the truth (bottom), "
+               f"enlarged to at least {_SHOWN_SIZE} pixels per view"),
     )
 
     def run(self, inputs, params, progress) -> Result:
@@ -99,14 +110,20 @@ class FitVolume(Method):
             extra["psnr_per_view"] = {n: float(p) for n, p in zip(test.file_names, per_view_psnr)}
             shown = min(len(test), _SHOWN_VIEWS)
             renders = torch.cat([torch.cat(list(rgb[:shown].clamp(0, 1)), 1), torch.cat(list(truth[:shown]), 1)], 0)
+            renders = _enlarged(renders, 2 * _SHOWN_SIZE)
         else:
             train = views.subset([0])
             rgb, _ = render_volume_views(volume, train.cameras, train.image_size, fit.near, fit.far, params["samples"])
-            renders = rgb[0].clamp(0, 1)
+            renders = _enlarged(rgb[0].clamp(0, 1), _SHOWN_SIZE)
         result = tracker.result({"voxels": Voxels([density.cpu()], box), "mesh": mesh.cpu(), "renders": renders.cpu()},
                                 metrics, **extra)
         result.warnings = notes
         return result
+
+    def pictures(self, inputs, result: Result) -> dict:
+        """The default pictures with the coloured mesh as the result (the voxels, the first output and
+        the kind of the snapshots, have no colours)."""
+        return default_pictures(self, inputs, result, shown="mesh")
 
     def example_inputs(self, seed: int = 0) -> dict:
         """The example scene (:func:`unrender.render.example_views`) at a small size: 20 + 4 views at 64x64."""
