@@ -7,7 +7,8 @@ against the masks when the views have masks, total variation). Outputs: the dens
 (``Voxels``), its marching-cubes surface at ``threshold`` with vertex colours from the colour grid,
 and a picture of the held-out (``"test"`` split) views rendered next to the truth, with their
 PSNR (``psnr``, premultiplied colour on black) in the summary. Views without a test split are all
-used for training and no PSNR is given.
+used for training and no PSNR is given. Previews (and snapshots) are the density grid scaled so that
+its 0.5 surface, the one voxels are drawn at, is the mesh's surface at ``threshold``.
 
 Every camera must see the box: a camera that does not is an error naming its frames, before any
 training. Scenes larger than the unit sphere need a larger ``extent``.
@@ -53,8 +54,8 @@ class FitVolume(Method):
     params = (
         Param("resolution", 64, "grid cells per axis at the finest stage", minimum=8, maximum=256),
         Param("stages", 2, "coarse-to-fine stages (each halves the resolution of the next)", minimum=1, maximum=4),
-        Param("steps", 600, "optimisation steps (split evenly over the stages)", minimum=1, maximum=100_000),
-        Param("rays", 4096, "rays per step (spread over 8 random training views)", minimum=64, maximum=1 << 20),
+        Param("steps", 300, "optimisation steps (split evenly over the stages)", minimum=1, maximum=100_000),
+        Param("rays", 2048, "rays per step (spread over 8 random training views)", minimum=64, maximum=1 << 20),
         Param("samples", 96, "depth samples per ray", minimum=8, maximum=1024),
         Param("lr", 0.1, "Adam learning rate (logit units)", minimum=1e-6, maximum=10.0),
         Param("tv_weight", 0.05, "total-variation weight on the density and colour grids", minimum=0.0, maximum=100.0),
@@ -82,8 +83,11 @@ class FitVolume(Method):
 
         tracker = Tracker(progress, steps, preview_every=max(1, steps // _PREVIEWS))
 
+        level = 0.5 / params["threshold"]  # previews are drawn at 0.5: scaled, their 0.5 surface is the mesh's
+
         def on_step(step, loss, snapshot):
-            return tracker.update(step, loss, lambda: Voxels([torch.sigmoid(snapshot()[0]).cpu()], box), keep=snapshot)
+            return tracker.update(step, loss, lambda: Voxels([(torch.sigmoid(snapshot()[0]) * level).clamp(max=1).cpu()], box),
+                                  keep=snapshot)
 
         fit = fit_density_grid(views, extent=extent, resolutions=resolutions, steps=steps, views_per_step=8,
                                rays_per_view=per_view, n_pts_per_ray=params["samples"], lr=params["lr"],
