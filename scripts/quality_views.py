@@ -71,9 +71,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=sorted(ROWS), help="strategies to run (default: all)")
     ap.add_argument("--output", default=None, help="folder for the JSON table and pictures")
-    ap.add_argument("--volume-steps", type=int, default=2000)
+    ap.add_argument("--volume-steps", type=int, default=1200)
     ap.add_argument("--volume-resolution", type=int, default=96)
-    ap.add_argument("--volume-samples", type=int, default=96)
+    ap.add_argument("--volume-samples", type=int, default=160)
     args = ap.parse_args(argv)
     if args.output:
         Path(args.output).mkdir(parents=True, exist_ok=True)
