@@ -119,7 +119,7 @@ class GridFit:
 
 def fit_density_grid(views, *, extent: float = 1.0, resolutions=(32, 64), steps: int = 600, views_per_step: int = 8,
                      rays_per_view: int = 512, n_pts_per_ray: int = 96, lr: float = 0.1, tv_weight: float = 0.05,
-                     mask_weight: float = 1.0, seed: int = 0, lr_decay: float = 1.0, tv_decay: float = 1.0,
+                     mask_weight: float = 1.0, seed: int = 0,
                      on_step: Callable[[int, float, Callable[[], tuple]], bool] | None = None) -> GridFit:
     """Fit a density + colour grid to ``views`` (their training split, or every view when none is marked).
 
@@ -129,8 +129,6 @@ def fit_density_grid(views, *, extent: float = 1.0, resolutions=(32, 64), steps:
         resolutions: grid cells per axis, one stage each, coarse to fine; ``steps`` split evenly.
         views_per_step, rays_per_view: the random ray batch of a step. n_pts_per_ray: stratified depths.
         tv_weight: total variation weight (densities and colours). mask_weight: opacity-vs-mask weight.
-        lr_decay, tv_decay: the learning rate and the TV weight shrink exponentially over the steps to
-            these fractions of ``lr`` and ``tv_weight`` at the last step.
         on_step: ``on_step(step, loss, snapshot) -> bool``, ``False`` stops; ``snapshot()`` gives the
             ``(density_logits, color_logits)`` that gave this loss (detached copies; rebuild a volume
             with :func:`grid_volumes`).
@@ -171,9 +169,6 @@ def fit_density_grid(views, *, extent: float = 1.0, resolutions=(32, 64), steps:
         dens, cols = dens.detach().requires_grad_(True), cols.detach().requires_grad_(True)
         opt = torch.optim.Adam([dens, cols], lr=lr)
         for _ in range(count):
-            frac = step / max(steps - 1, 1)
-            for g in opt.param_groups:
-                g["lr"] = lr * lr_decay ** frac
             idx = torch.randperm(n, generator=gen)[:k].tolist()
             # The rays of the k views go through one volume as one batch (no per-view copies of the grid).
             b = sampler(train.cameras[idx])
@@ -186,7 +181,7 @@ def fit_density_grid(views, *, extent: float = 1.0, resolutions=(32, 64), steps:
             if train.masks is not None:
                 loss = loss + mask_weight * F.mse_loss(out[..., 3], tgt[..., 3])
             tv = total_variation(torch.sigmoid(dens)[None]) + total_variation(torch.sigmoid(cols))
-            total = loss + tv_weight * tv_decay ** frac * tv
+            total = loss + tv_weight * tv
             opt.zero_grad(set_to_none=True)
             total.backward()
             value = float(loss.detach())
