@@ -19,6 +19,7 @@ QUICK = {
     "deform-mesh": ["--steps", "30", "--level", "2"],
     "estimate-pose": ["--steps", "10", "--restarts", "2"],
     "reconstruct-views": ["--strategy", "volume", "--steps", "10", "--resolution", "16"],
+    "fit-volume": ["--steps", "20", "--resolution", "16", "--rays", "512", "--samples", "32"],
 }
 
 

@@ -44,7 +44,8 @@ def test_outputs(fitted):
     assert grid.shape == (24, 24, 24) and float(grid.min()) >= 0 and float(grid.max()) <= 1
     assert fitted.extra["resolutions"] == [12, 24]
     r = fitted.outputs["renders"]
-    assert r.shape == (64, 96, 3)  # three held-out views over their truth
+    assert r.shape == (512, 768, 3)  # three held-out views over their truth, 32 px enlarged 8x (>= 256 px)
+    assert torch.equal(r[::8, ::8].repeat_interleave(8, 0).repeat_interleave(8, 1), r)  # nearest: no blur
     assert len(fitted.history) == 150 and not fitted.cancelled
 
 

@@ -49,3 +49,35 @@ def test_pictures_up_axis_is_scoped():
     with pictures_up_axis("y"):
         assert up_axis() == "y"
     assert up_axis() == "z"
+
+
+def _green_share(img: torch.Tensor) -> float:
+    """Share of the non-white pixels of ``img (H, W, 3)`` that are clearly green."""
+    drawn = img.amin(-1) < 0.9
+    green = (img[..., 1] > img[..., 0] + 0.2) & (img[..., 1] > img[..., 2] + 0.2)
+    return float((green & drawn).sum()) / max(int(drawn.sum()), 1)
+
+
+def test_default_pictures_draw_vertex_colours_and_a_start_with_something_in_it():
+    from unrender.geometry.primitives import icosphere
+    from unrender.methods.base import Output, Result
+    from unrender.methods.pictures import default_pictures
+    from unrender.render import TexturesVertex
+    from unrender.structures import Meshes
+
+    sphere = icosphere(2)
+    v = sphere.verts_list()[0]
+    green = Meshes([v], [sphere.faces_list()[0]], textures=TexturesVertex([torch.tensor([0.1, 0.8, 0.1]).expand_as(v)]))
+    empty = Meshes([torch.zeros(0, 3)], [torch.zeros(0, 3, dtype=torch.long)])
+
+    class OneMesh:
+        outputs = (Output("mesh", "mesh", "a mesh"),)
+
+    result = Result(outputs={"mesh": green}, history=[1.0] * 10, snapshots=[(0, empty), (4, green), (9, green)])
+    pics = default_pictures(OneMesh(), {}, result)
+    start, final = pics["before_after"][:, :256], pics["before_after"][:, -256:]
+    assert _green_share(final) > 0.5  # the mesh's own colours, not the default bronze
+    assert _green_share(start) > 0.5  # the first snapshot with something to draw (step 5), not the empty one
+    assert all(_green_share(f) > 0.5 for f in pics["progress"][1:])
+    plain = Result(outputs={"mesh": sphere}, snapshots=[(0, sphere)])
+    assert _green_share(default_pictures(OneMesh(), {}, plain)["before_after"][:, -256:]) < 0.05

@@ -7,7 +7,8 @@ against the masks when the views have masks, total variation). Outputs: the dens
 (``Voxels``), its marching-cubes surface at ``threshold`` with vertex colours from the colour grid,
 and a picture of the held-out (``"test"`` split) views rendered next to the truth, with their
 PSNR (``psnr``, premultiplied colour on black) in the summary. Views without a test split are all
-used for training and no PSNR is given.
+used for training and no PSNR is given. Previews (and snapshots) are the density grid scaled so that
+its 0.5 surface, the one voxels are drawn at, is the mesh's surface at ``threshold``.
 
 Every camera must see the box: a camera that does not is an error naming its frames, before any
 training. Scenes larger than the unit sphere need a larger ``extent``.
@@ -15,12 +16,15 @@ training. Scenes larger than the unit sphere need a larger ``extent``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..metrics import psnr
 from ..structures import Voxels
 from ..volumetric import fit_density_grid, grid_volumes, render_volume_views, volume_mesh
 from .base import Input, Method, Output, Param, Result
+from .pictures import default_pictures
 from .registry import register
 from .runner import Tracker
 
@@ -28,6 +32,13 @@ __all__ = ["FitVolume"]
 
 _PREVIEWS = 20
 _SHOWN_VIEWS = 4  # held-out views in the renders picture
+_SHOWN_SIZE = 256  # the renders picture's views are upscaled (nearest) to at least this many pixels high
+
+
+def _enlarged(image: torch.Tensor, height: int) -> torch.Tensor:
+    """``image (H, W, C)`` repeated pixel by pixel (nearest) to at least ``height`` rows."""
+    k = max(1, math.ceil(height / image.shape[0]))
+    return image.repeat_interleave(k, 0).repeat_interleave(k, 1)
 
 
 @register
@@ -43,8 +54,8 @@ class FitVolume(Method):
     params = (
         Param("resolution", 64, "grid cells per axis at the finest stage", minimum=8, maximum=256),
         Param("stages", 2, "coarse-to-fine stages (each halves the resolution of the next)", minimum=1, maximum=4),
-        Param("steps", 600, "optimisation steps (split evenly over the stages)", minimum=1, maximum=100_000),
-        Param("rays", 4096, "rays per step (spread over 8 random training views)", minimum=64, maximum=1 << 20),
+        Param("steps", 300, "optimisation steps (split evenly over the stages)", minimum=1, maximum=100_000),
+        Param("rays", 2048, "rays per step (spread over 8 random training views)", minimum=64, maximum=1 << 20),
         Param("samples", 96, "depth samples per ray", minimum=8, maximum=1024),
         Param("lr", 0.1, "Adam learning rate (logit units)", minimum=1e-6, maximum=10.0),
         Param("tv_weight", 0.05, "total-variation weight on the density and colour grids", minimum=0.0, maximum=100.0),
@@ -54,7 +65,8 @@ class FitVolume(Method):
     outputs = (
         Output("voxels", "voxels", "the fitted density grid (per-sample opacity in [0, 1]) on its box"),
         Output("mesh", "mesh", "marching cubes of the density at threshold, vertex colours from the colour grid"),
-        Output("renders", "image", "held-out views rendered from the grid (top) above the truth (bottom)"),
+        Output("renders", "image", "held-out views rendered from the grid (top) above the truth (bottom), "
+               f"enlarged to at least {_SHOWN_SIZE} pixels per view"),
     )
 
     def run(self, inputs, params, progress) -> Result:
@@ -71,8 +83,11 @@ class FitVolume(Method):
 
         tracker = Tracker(progress, steps, preview_every=max(1, steps // _PREVIEWS))
 
+        level = 0.5 / params["threshold"]  # previews are drawn at 0.5: scaled, their 0.5 surface is the mesh's
+
         def on_step(step, loss, snapshot):
-            return tracker.update(step, loss, lambda: Voxels([torch.sigmoid(snapshot()[0]).cpu()], box), keep=snapshot)
+            return tracker.update(step, loss, lambda: Voxels([(torch.sigmoid(snapshot()[0]) * level).clamp(max=1).cpu()], box),
+                                  keep=snapshot)
 
         fit = fit_density_grid(views, extent=extent, resolutions=resolutions, steps=steps, views_per_step=8,
                                rays_per_view=per_view, n_pts_per_ray=params["samples"], lr=params["lr"],
@@ -99,14 +114,20 @@ class FitVolume(Method):
             extra["psnr_per_view"] = {n: float(p) for n, p in zip(test.file_names, per_view_psnr)}
             shown = min(len(test), _SHOWN_VIEWS)
             renders = torch.cat([torch.cat(list(rgb[:shown].clamp(0, 1)), 1), torch.cat(list(truth[:shown]), 1)], 0)
+            renders = _enlarged(renders, 2 * _SHOWN_SIZE)
         else:
             train = views.subset([0])
             rgb, _ = render_volume_views(volume, train.cameras, train.image_size, fit.near, fit.far, params["samples"])
-            renders = rgb[0].clamp(0, 1)
+            renders = _enlarged(rgb[0].clamp(0, 1), _SHOWN_SIZE)
         result = tracker.result({"voxels": Voxels([density.cpu()], box), "mesh": mesh.cpu(), "renders": renders.cpu()},
                                 metrics, **extra)
         result.warnings = notes
         return result
+
+    def pictures(self, inputs, result: Result) -> dict:
+        """The default pictures with the coloured mesh as the result (the voxels, the first output and
+        the kind of the snapshots, have no colours)."""
+        return default_pictures(self, inputs, result, shown="mesh")
 
     def example_inputs(self, seed: int = 0) -> dict:
         """The example scene (:func:`unrender.render.example_views`) at a small size: 20 + 4 views at 64x64."""
