@@ -149,11 +149,23 @@ class HashGridEncoding(nn.Module):
         pos = u[None] * self._res.to(u.dtype)[:, None, None]  # (L, N, D)
         cell = pos.detach().floor().long().clamp_max(self._res[:, None, None] - 1).clamp_min(0)
         frac = pos - cell  # (L, N, D), carries the gradient with respect to x
-        verts = cell[:, :, None, :] + self._corners  # (L, N, 2^D, D)
-        rows = self.grid_index(verts) + self._offsets.view(-1, 1, 1)
-        c = self._corners.to(u.dtype)  # (2^D, D)
-        f = frac[:, :, None, :]
-        weights = (c * f + (1 - c) * (1 - f)).prod(-1)  # (L, N, 2^D)
+        # per axis the two vertex coordinates and weights of the cell, (L, N, 2); corner c = sum_i bit_i 2^i
+        # is the flattened (2,) * D outer combination with the last axis fastest (grid_index's rows, fewer ops)
+        two = torch.arange(2, device=x.device)
+        mult = self._mult[:, None, :, None]  # (L, 1, D, 1)
+        terms = (cell[..., None] + two) * mult  # (L, N, D, 2)
+        w_axis = torch.stack([1 - frac, frac], -1)  # (L, N, D, 2)
+        dense_rows = hashed = weights = None
+        for i in range(self.in_dim):
+            view = (slice(None), slice(None)) + (None,) * (self.in_dim - 1 - i) + (slice(None),) + (None,) * i
+            t, w = terms[:, :, i][view], w_axis[:, :, i][view]
+            dense_rows = t if dense_rows is None else dense_rows + t
+            hashed = t if hashed is None else hashed ^ t
+            weights = w if weights is None else weights * w
+        shape = (self.levels, 1) + (1,) * self.in_dim
+        rows = torch.where(self._dense.view(shape), dense_rows, hashed % self._sizes.view(shape))
+        rows = (rows + self._offsets.view(shape)).reshape(self.levels, -1, 2**self.in_dim)  # (L, N, 2^D)
+        weights = weights.reshape(rows.shape)
         feats = self.table.index_select(0, rows.reshape(-1)).view(*rows.shape, self.features)
         out = (feats * weights[..., None].to(feats.dtype)).sum(2)  # (L, N, F)
         return out.permute(1, 0, 2).reshape(*lead, self.levels * self.features)

@@ -6,8 +6,11 @@ colours ``(N, 3)`` in ``[0, 1]``. The position field is any :class:`unrender.fie
 chosen by ``config.field``:
 
 * ``"mlp"``: Mildenhall's ReLU MLP on a harmonic encoding of the position;
-* ``"grid"``: a :class:`~unrender.fields.DenseGridField` (values read trilinearly);
+* ``"grid"``: a :class:`~unrender.fields.VoxelGridField` (values read trilinearly from a table of rows);
 * ``"hash"``: a :class:`~unrender.fields.HashGridField` (instant-ngp).
+
+A step reads few rows of the grid and hash tables: :func:`unrender.nerf.nerf_optimizers` trains them
+with :class:`unrender.nerf.RowAdam` (only the rows read), the rest with Adam.
 
 Its first channel is the raw log density (``exp(raw + density_bias)``, instant-ngp's activation: a
 few steps move the density by orders of magnitude), the rest
@@ -26,7 +29,7 @@ import torch
 from torch import nn
 
 from .._validate import check_positive_int, check_tensor
-from ..fields import DenseGridField, HarmonicEmbedding, HashGridField, MLPField
+from ..fields import HarmonicEmbedding, HashGridField, MLPField, VoxelGridField
 from ..fields import mlp
 
 __all__ = ["FIELDS", "NeRFConfig", "NeRFModel", "save_nerf", "load_nerf"]
@@ -91,9 +94,9 @@ class NeRFModel(nn.Module):
         if c.field == "mlp":
             self.field = MLPField(3, out, c.hidden, c.layers, encoding=HarmonicEmbedding(c.position_harmonics))
         elif c.field == "grid":
-            self.field = DenseGridField(3, out, c.grid_resolution)
+            self.field = VoxelGridField(3, out, c.grid_resolution)
             with torch.no_grad():
-                self.field.grid.normal_(0.0, 0.1)
+                self.field.table.normal_(0.0, 0.1)
         else:
             self.field = HashGridField(3, out, c.hash_levels, c.hash_table_size, 2, c.hash_base_resolution,
                                        c.hash_growth_factor)
