@@ -115,6 +115,7 @@ class HashGridEncoding(nn.Module):
         primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64).expand(levels, in_dim)
         self.register_buffer("_res", res, persistent=False)
         self.register_buffer("_dense", dense, persistent=False)
+        self._all_dense, self._any_dense = bool(dense.all()), bool(dense.any())
         self.register_buffer("_mult", torch.where(dense[:, None], strides, primes), persistent=False)
         corners = torch.tensor([[(c >> i) & 1 for i in range(in_dim)] for c in range(2**in_dim)], dtype=torch.int64)
         self.register_buffer("_corners", corners, persistent=False)  # (2^D, D)
@@ -159,11 +160,17 @@ class HashGridEncoding(nn.Module):
         for i in range(self.in_dim):
             view = (slice(None), slice(None)) + (None,) * (self.in_dim - 1 - i) + (slice(None),) + (None,) * i
             t, w = terms[:, :, i][view], w_axis[:, :, i][view]
-            dense_rows = t if dense_rows is None else dense_rows + t
-            hashed = t if hashed is None else hashed ^ t
+            if self._any_dense:
+                dense_rows = t if dense_rows is None else dense_rows + t
+            if not self._all_dense:
+                hashed = t if hashed is None else hashed ^ t
             weights = w if weights is None else weights * w
         shape = (self.levels, 1) + (1,) * self.in_dim
-        rows = torch.where(self._dense.view(shape), dense_rows, hashed % self._sizes.view(shape))
+        if self._all_dense:  # e.g. a VoxelGridField: no hash to compute
+            rows = dense_rows
+        else:
+            hashed = hashed % self._sizes.view(shape)
+            rows = torch.where(self._dense.view(shape), dense_rows, hashed) if self._any_dense else hashed
         rows = (rows + self._offsets.view(shape)).reshape(self.levels, -1, 2**self.in_dim)  # (L, N, 2^D)
         weights = weights.reshape(rows.shape)
         feats = self.table.index_select(0, rows.reshape(-1)).view(*rows.shape, self.features)
