@@ -214,8 +214,10 @@ def test_hierarchical_mlp_nerf_learns_and_saves_both_networks(tmp_path):
             assert torch.equal(loaded[name].state_dict()[k], v)
 
 
-def test_row_adam_is_adam_on_the_rows_read():
-    """Rows read from some step on move as under torch.optim.Adam; a row no longer read stays (lazy)."""
+@pytest.mark.parametrize("sparse", [False, True])
+def test_row_adam_is_adam_on_the_rows_read(sparse):
+    """Rows read from some step on move as under torch.optim.Adam; a row no longer read stays (lazy).
+    Dense gradients, or sparse ones with rows read twice (summed)."""
     torch.manual_seed(0)
     a = torch.nn.Parameter(torch.randn(10, 3))
     b = torch.nn.Parameter(a.detach().clone())
@@ -225,14 +227,15 @@ def test_row_adam_is_adam_on_the_rows_read():
     for rows in reads:
         for p, opt in ((a, ours), (b, adam)):
             opt.zero_grad()
-            idx = torch.tensor(rows)
-            (p.index_select(0, idx) - target[idx]).square().sum().backward()
+            idx = torch.tensor(rows + rows[:1])
+            read = torch.nn.functional.embedding(idx, p, sparse=sparse) if p is a else p[idx]
+            (read - target[idx]).square().sum().backward()
             opt.step()
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     assert torch.equal(ours.state[a]["m"][[0, 3, 5, 6, 8, 9]], torch.zeros(6, 3))
     frozen = a.detach()[7].clone()
     ours.zero_grad()
-    a[1].sum().backward()
+    torch.nn.functional.embedding(torch.tensor([1]), a, sparse=sparse).sum().backward()
     ours.step()
     assert torch.equal(a.detach()[7], frozen)  # Adam would keep moving row 7 on its momentum
     with pytest.raises(ValueError, match="rows, channels"):

@@ -9,6 +9,7 @@ import math
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from .._validate import check_positive_int, check_tensor, parse_real
 
@@ -78,7 +79,9 @@ class HashGridEncoding(nn.Module):
     corners of a point's cell are blended bi- / trilinearly, so the encoding is
     continuous and equals the table row at a vertex. Levels are concatenated:
     ``(..., D) -> (..., levels * features)``. Points outside the box are clamped.
-    Tables start uniform in ``[-1e-4, 1e-4]`` as in instant-ngp.
+    Tables start uniform in ``[-1e-4, 1e-4]`` as in instant-ngp. ``sparse``: the table's gradient is a sparse
+    tensor of the rows read (``F.embedding(sparse=True)``), for :class:`unrender.nerf.RowAdam`: a step then
+    costs the rows read, not the table.
     """
 
     def __init__(
@@ -89,8 +92,10 @@ class HashGridEncoding(nn.Module):
         features: int = 2,
         base_resolution: int = 16,
         growth_factor: float = 1.5,
+        sparse: bool = False,
     ):
         super().__init__()
+        self.sparse = bool(sparse)
         if in_dim not in (2, 3):
             raise ValueError(f"in_dim: expected 2 or 3, found {in_dim!r}")
         check_positive_int("levels", levels)
@@ -173,6 +178,6 @@ class HashGridEncoding(nn.Module):
             rows = torch.where(self._dense.view(shape), dense_rows, hashed) if self._any_dense else hashed
         rows = (rows + self._offsets.view(shape)).reshape(self.levels, -1, 2**self.in_dim)  # (L, N, 2^D)
         weights = weights.reshape(rows.shape)
-        feats = self.table.index_select(0, rows.reshape(-1)).view(*rows.shape, self.features)
+        feats = F.embedding(rows, self.table, sparse=self.sparse)  # (L, N, 2^D, F)
         out = (feats * weights[..., None].to(feats.dtype)).sum(2)  # (L, N, F)
         return out.permute(1, 0, 2).reshape(*lead, self.levels * self.features)

@@ -63,14 +63,15 @@ class VoxelGridField(Field):
     A read gathers the ``2**in_dim`` corner rows of each point (cheaper than ``grid_sample`` and its
     backward on the CPU), so only those rows get a gradient: :class:`unrender.nerf.RowAdam` then updates
     only them (DVGO / Plenoxels on the CPU). :meth:`upsample` refines the grid in place for coarse-to-fine
-    training. Starts at ``init``.
+    training. Starts at ``init``; ``sparse``: see :class:`HashGridEncoding`.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, resolution: int = 64, init: float = 0.0):
+    def __init__(self, in_dim: int, out_dim: int, resolution: int = 64, init: float = 0.0, sparse: bool = False):
         super().__init__(in_dim, out_dim)
         check_positive_int("resolution", resolution)
         _grid_shape("resolution", in_dim, resolution + 1)
-        self.encoding = HashGridEncoding(in_dim, 1, (resolution + 1) ** in_dim, out_dim, resolution, 1.0)
+        self.encoding = HashGridEncoding(in_dim, 1, (resolution + 1) ** in_dim, out_dim, resolution, 1.0,
+                                         sparse)
         with torch.no_grad():
             self.encoding.table.fill_(float(init))
 
@@ -99,7 +100,8 @@ class VoxelGridField(Field):
         n = resolution + 1
         mode = "trilinear" if self.in_dim == 3 else "bilinear"
         values = F.interpolate(self.grid()[None], size=(n,) * self.in_dim, mode=mode, align_corners=True)[0]
-        self.encoding = HashGridEncoding(self.in_dim, 1, n**self.in_dim, self.out_dim, resolution, 1.0).to(values.device)
+        self.encoding = HashGridEncoding(self.in_dim, 1, n**self.in_dim, self.out_dim, resolution, 1.0,
+                                         self.encoding.sparse).to(values.device)
         self.encoding.table.data = values.movedim(0, -1).reshape(-1, self.out_dim).contiguous()
 
 
@@ -194,6 +196,7 @@ class HashGridField(MLPField):
         growth_factor: float = 1.5,
         hidden: int = 64,
         layers: int = 2,
+        sparse: bool = False,
     ):
-        encoding = HashGridEncoding(in_dim, levels, table_size, features, base_resolution, growth_factor)
+        encoding = HashGridEncoding(in_dim, levels, table_size, features, base_resolution, growth_factor, sparse)
         super().__init__(in_dim, out_dim, hidden, layers, encoding=encoding)

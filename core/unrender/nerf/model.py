@@ -10,7 +10,7 @@ chosen by ``config.field``:
 * ``"hash"``: a :class:`~unrender.fields.HashGridField` (instant-ngp).
 
 A step reads few rows of the grid and hash tables: :func:`unrender.nerf.nerf_optimizers` trains them
-with :class:`unrender.nerf.RowAdam` (only the rows read), the rest with Adam.
+with :class:`unrender.nerf.RowAdam` (only the rows read, from their sparse gradients), the rest with Adam.
 
 Its first channel is the raw log density (``exp(raw + density_bias)``, instant-ngp's activation: a
 few steps move the density by orders of magnitude), the rest
@@ -97,12 +97,12 @@ class NeRFModel(nn.Module):
         if c.field == "mlp":
             self.field = MLPField(3, out, c.hidden, c.layers, encoding=HarmonicEmbedding(c.position_harmonics))
         elif c.field == "grid":
-            self.field = VoxelGridField(3, out, c.grid_resolution)
+            self.field = VoxelGridField(3, out, c.grid_resolution, sparse=True)
             with torch.no_grad():
                 self.field.table.normal_(0.0, 0.1)
         else:
             self.field = HashGridField(3, out, c.hash_levels, c.hash_table_size, 2, c.hash_base_resolution,
-                                       c.hash_growth_factor)
+                                       c.hash_growth_factor, sparse=True)
         self.direction_encoding = HarmonicEmbedding(c.direction_harmonics)
         width = c.features + (self.direction_encoding.get_output_dim(3) if c.view_dependent else 0)
         self.color_head = mlp(width, 3, c.color_hidden, c.color_layers)

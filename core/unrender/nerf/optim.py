@@ -1,10 +1,10 @@
 """Adam that updates only the rows of a table that got a gradient (a lazy Adam for grid and hash tables).
 
 A NeRF step reads a few thousand rows of tables of millions: dense Adam would rewrite every row and
-decay every moment each step. :class:`RowAdam` takes ``(rows, channels)`` parameters with ordinary dense
-gradients (``index_select``'s backward) and updates only the rows whose gradient is nonzero, like
-``torch.optim.SparseAdam`` but without coalescing a sparse gradient (a sort of every read, the slow part
-on the CPU).
+decay every moment each step. :class:`RowAdam` takes ``(rows, channels)`` parameters and updates only the
+rows read: with a sparse gradient (``F.embedding(sparse=True)``) those of its indices, summed in a kept
+buffer (``torch.optim.SparseAdam`` coalesces instead: a sort of every read, slow on the CPU), and with a
+dense gradient the rows where it is nonzero (a scan of the table).
 """
 
 from __future__ import annotations
@@ -42,8 +42,20 @@ class RowAdam(torch.optim.Optimizer):
                 if not st:
                     st["step"], st["m"], st["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
                 st["step"] += 1
-                rows = torch.nonzero(p.grad.ne(0).any(1)).squeeze(1)
-                grad = p.grad.index_select(0, rows)
+                if p.grad.is_sparse:
+                    if "sum" not in st:  # kept zero between steps; a bool per row marks the rows read
+                        st["sum"] = torch.zeros_like(p)
+                        st["read"] = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)
+                    idx = p.grad._indices()[0]
+                    st["sum"].index_add_(0, idx, p.grad._values())
+                    st["read"][idx] = True
+                    rows = torch.nonzero(st["read"]).squeeze(1)
+                    st["read"][rows] = False
+                    grad = st["sum"].index_select(0, rows)
+                    st["sum"].index_fill_(0, rows, 0.0)
+                else:
+                    rows = torch.nonzero(p.grad.ne(0).any(1)).squeeze(1)
+                    grad = p.grad.index_select(0, rows)
                 m = st["m"].index_select(0, rows).lerp_(grad, 1 - b1)
                 v = st["v"].index_select(0, rows).mul_(b2).addcmul_(grad, grad, value=1 - b2)
                 st["m"].index_copy_(0, rows, m)
