@@ -495,13 +495,13 @@ def _make_nerf_step(field: str):
     ``EmissionAbsorptionRaymarcher``. Same rays per step and the same spacing along a ray."""
 
     def make(impl, quick, device):
-        from unrender.nerf import NeRF, NeRFConfig
+        from unrender.nerf import NeRF, NeRFConfig, nerf_optimizers
 
         rays, pts = (256, 64) if quick else (1024, 128)
         torch.manual_seed(0)
         cfg = dict(hidden=64, layers=3, features=15)
         nerf = NeRF(NeRFConfig(field=field if impl == "unrender" else "mlp", **cfg), steps_per_ray=pts).to(device)
-        opt = torch.optim.Adam(nerf.parameters(), lr=1e-3)
+        opts = nerf_optimizers(nerf, 1e-3) if impl == "unrender" else [torch.optim.Adam(nerf.parameters(), lr=1e-3)]
         dist = 2.5
         if impl == "unrender":
             from unrender.cameras import FoVPerspectiveCameras, look_at_view_transform
@@ -520,9 +520,11 @@ def _make_nerf_step(field: str):
                 near, far = ray_box_bounds(o, d, nerf.bound)
                 out = nerf.render_rays(o, d, near, far, train=True)
                 loss = (out["rgb"] - 0.5).square().mean()
-                opt.zero_grad()
+                for opt in opts:
+                    opt.zero_grad()
                 loss.backward()
-                opt.step()
+                for opt in opts:
+                    opt.step()
         else:
             from pytorch3d.renderer import (EmissionAbsorptionRaymarcher, FoVPerspectiveCameras, ImplicitRenderer,
                                             MonteCarloRaysampler, look_at_view_transform)
@@ -545,9 +547,11 @@ def _make_nerf_step(field: str):
             def step():
                 img, _ = renderer(cameras=cams, volumetric_function=volumetric_function)
                 loss = (img[..., :3] - 0.5).square().mean()
-                opt.zero_grad()
+                for opt in opts:
+                    opt.zero_grad()
                 loss.backward()
-                opt.step()
+                for opt in opts:
+                    opt.step()
 
         rot, tr = look_at_view_transform(dist, 15.0, torch.linspace(0, 360, 5)[:4], device=device)
         cams = FoVPerspectiveCameras(R=rot[:1], T=tr[:1], fov=40.0, device=device)

@@ -8,6 +8,7 @@ import torch
 
 from unrender.fields import (
     DenseGridField,
+    VoxelGridField,
     Field,
     HarmonicEmbedding,
     HashGridEncoding,
@@ -202,3 +203,23 @@ def test_bad_input_is_named():
         fit_occupancy(field, torch.zeros(4, 3), torch.zeros(4, dtype=torch.bool))
     with pytest.raises(ValueError, match="inside: expected shape"):
         fit_occupancy(DenseGridField(3, 1, resolution=2), torch.zeros(4, 3), torch.zeros(5, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("in_dim", [2, 3])
+def test_voxel_grid_reads_like_sample_grid_and_upsamples_exactly(in_dim):
+    torch.manual_seed(0)
+    field = VoxelGridField(in_dim, 3, resolution=8)
+    with torch.no_grad():
+        field.table.uniform_(-1, 1)
+    x = torch.rand(500, in_dim) * 2.2 - 1.1  # some outside: border values
+    torch.testing.assert_close(field(x), sample_grid(field.grid(), x), atol=1e-5, rtol=0)
+    before = field(x).detach()
+    field.upsample(16)  # multilinear cells split in two: the same function
+    assert field.resolution == 16 and field.table.shape == (17**in_dim, 3)
+    torch.testing.assert_close(field(x).detach(), before, atol=1e-5, rtol=0)
+    field(x).sum().backward()  # a read touches only its corners' rows
+    touched = field.table.grad.ne(0).any(1)
+    assert 0 < int(touched.sum()) <= 2**in_dim * 500
+    field.zero_grad()
+    field(torch.full((1, in_dim), 0.01)).sum().backward()  # inside a cell: its 2^D corners
+    assert int(field.table.grad.ne(0).any(1).sum()) == 2**in_dim

@@ -12,7 +12,7 @@ from .fit import (
     occupancy_samples,
     procedural_image,
 )
-from .grids import DenseGridField, HashGridField, HybridField, TriPlaneField, sample_grid
+from .grids import DenseGridField, HashGridField, HybridField, TriPlaneField, VoxelGridField, sample_grid
 from .mlp_fields import MLPField, SirenField
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "SirenField",
     "sample_grid",
     "DenseGridField",
+    "VoxelGridField",
     "HybridField",
     "TriPlaneField",
     "HashGridField",

@@ -9,6 +9,7 @@ import math
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from .._validate import check_positive_int, check_tensor, parse_real
 
@@ -78,7 +79,9 @@ class HashGridEncoding(nn.Module):
     corners of a point's cell are blended bi- / trilinearly, so the encoding is
     continuous and equals the table row at a vertex. Levels are concatenated:
     ``(..., D) -> (..., levels * features)``. Points outside the box are clamped.
-    Tables start uniform in ``[-1e-4, 1e-4]`` as in instant-ngp.
+    Tables start uniform in ``[-1e-4, 1e-4]`` as in instant-ngp. ``sparse``: the table's gradient is a sparse
+    tensor of the rows read (``F.embedding(sparse=True)``), for :class:`unrender.nerf.RowAdam`: a step then
+    costs the rows read, not the table.
     """
 
     def __init__(
@@ -89,8 +92,10 @@ class HashGridEncoding(nn.Module):
         features: int = 2,
         base_resolution: int = 16,
         growth_factor: float = 1.5,
+        sparse: bool = False,
     ):
         super().__init__()
+        self.sparse = bool(sparse)
         if in_dim not in (2, 3):
             raise ValueError(f"in_dim: expected 2 or 3, found {in_dim!r}")
         check_positive_int("levels", levels)
@@ -115,6 +120,7 @@ class HashGridEncoding(nn.Module):
         primes = torch.tensor(HASH_PRIMES[:in_dim], dtype=torch.int64).expand(levels, in_dim)
         self.register_buffer("_res", res, persistent=False)
         self.register_buffer("_dense", dense, persistent=False)
+        self._all_dense, self._any_dense = bool(dense.all()), bool(dense.any())
         self.register_buffer("_mult", torch.where(dense[:, None], strides, primes), persistent=False)
         corners = torch.tensor([[(c >> i) & 1 for i in range(in_dim)] for c in range(2**in_dim)], dtype=torch.int64)
         self.register_buffer("_corners", corners, persistent=False)  # (2^D, D)
@@ -149,11 +155,29 @@ class HashGridEncoding(nn.Module):
         pos = u[None] * self._res.to(u.dtype)[:, None, None]  # (L, N, D)
         cell = pos.detach().floor().long().clamp_max(self._res[:, None, None] - 1).clamp_min(0)
         frac = pos - cell  # (L, N, D), carries the gradient with respect to x
-        verts = cell[:, :, None, :] + self._corners  # (L, N, 2^D, D)
-        rows = self.grid_index(verts) + self._offsets.view(-1, 1, 1)
-        c = self._corners.to(u.dtype)  # (2^D, D)
-        f = frac[:, :, None, :]
-        weights = (c * f + (1 - c) * (1 - f)).prod(-1)  # (L, N, 2^D)
-        feats = self.table.index_select(0, rows.reshape(-1)).view(*rows.shape, self.features)
+        # per axis the two vertex coordinates and weights of the cell, (L, N, 2); corner c = sum_i bit_i 2^i
+        # is the flattened (2,) * D outer combination with the last axis fastest (grid_index's rows, fewer ops)
+        two = torch.arange(2, device=x.device)
+        mult = self._mult[:, None, :, None]  # (L, 1, D, 1)
+        terms = (cell[..., None] + two) * mult  # (L, N, D, 2)
+        w_axis = torch.stack([1 - frac, frac], -1)  # (L, N, D, 2)
+        dense_rows = hashed = weights = None
+        for i in range(self.in_dim):
+            view = (slice(None), slice(None)) + (None,) * (self.in_dim - 1 - i) + (slice(None),) + (None,) * i
+            t, w = terms[:, :, i][view], w_axis[:, :, i][view]
+            if self._any_dense:
+                dense_rows = t if dense_rows is None else dense_rows + t
+            if not self._all_dense:
+                hashed = t if hashed is None else hashed ^ t
+            weights = w if weights is None else weights * w
+        shape = (self.levels, 1) + (1,) * self.in_dim
+        if self._all_dense:  # e.g. a VoxelGridField: no hash to compute
+            rows = dense_rows
+        else:
+            hashed = hashed % self._sizes.view(shape)
+            rows = torch.where(self._dense.view(shape), dense_rows, hashed) if self._any_dense else hashed
+        rows = (rows + self._offsets.view(shape)).reshape(self.levels, -1, 2**self.in_dim)  # (L, N, 2^D)
+        weights = weights.reshape(rows.shape)
+        feats = F.embedding(rows, self.table, sparse=self.sparse)  # (L, N, 2^D, F)
         out = (feats * weights[..., None].to(feats.dtype)).sum(2)  # (L, N, F)
         return out.permute(1, 0, 2).reshape(*lead, self.levels * self.features)

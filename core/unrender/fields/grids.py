@@ -14,7 +14,7 @@ from .base import Field, mlp
 from .encodings import HashGridEncoding
 from .mlp_fields import MLPField
 
-__all__ = ["sample_grid", "DenseGridField", "HybridField", "TriPlaneField", "HashGridField"]
+__all__ = ["sample_grid", "DenseGridField", "VoxelGridField", "HybridField", "TriPlaneField", "HashGridField"]
 
 COMBINE = ("sum", "product", "concat")
 
@@ -53,6 +53,56 @@ class DenseGridField(Field):
 
     def evaluate(self, points: torch.Tensor) -> torch.Tensor:
         return sample_grid(self.grid, points)
+
+
+class VoxelGridField(Field):
+    """A dense grid of ``resolution + 1`` vertices per axis over ``[-1, 1]^in_dim``, read bi- / trilinearly
+    (corners on the box's faces, as :class:`DenseGridField`), stored channel-last as the rows of a one-level
+    :class:`HashGridEncoding` (``table (V, out_dim)``, row ``v_x + (R + 1) v_y (+ (R + 1)^2 v_z)``).
+
+    A read gathers the ``2**in_dim`` corner rows of each point (cheaper than ``grid_sample`` and its
+    backward on the CPU), so only those rows get a gradient: :class:`unrender.nerf.RowAdam` then updates
+    only them (DVGO / Plenoxels on the CPU). :meth:`upsample` refines the grid in place for coarse-to-fine
+    training. Starts at ``init``; ``sparse``: see :class:`HashGridEncoding`.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, resolution: int = 64, init: float = 0.0, sparse: bool = False):
+        super().__init__(in_dim, out_dim)
+        check_positive_int("resolution", resolution)
+        _grid_shape("resolution", in_dim, resolution + 1)
+        self.encoding = HashGridEncoding(in_dim, 1, (resolution + 1) ** in_dim, out_dim, resolution, 1.0,
+                                         sparse)
+        with torch.no_grad():
+            self.encoding.table.fill_(float(init))
+
+    @property
+    def resolution(self) -> int:
+        return self.encoding.resolutions[0]
+
+    @property
+    def table(self) -> nn.Parameter:
+        """``(V, out_dim)``: the vertex values, ``V = (resolution + 1)**in_dim``."""
+        return self.encoding.table
+
+    def grid(self) -> torch.Tensor:
+        """The values as a :func:`sample_grid` grid: ``(out_dim, R + 1, R + 1[, R + 1])`` indexed ``[z, y, x]``."""
+        n = self.resolution + 1
+        return self.table.view(*(n,) * self.in_dim, self.out_dim).movedim(-1, 0)
+
+    def evaluate(self, points: torch.Tensor) -> torch.Tensor:
+        return self.encoding(points)
+
+    @torch.no_grad()
+    def upsample(self, resolution: int) -> None:
+        """Resample the values (bi- / trilinearly) onto ``resolution`` cells per axis: a new ``table`` parameter
+        (optimisers holding the old one must be rebuilt)."""
+        check_positive_int("resolution", resolution)
+        n = resolution + 1
+        mode = "trilinear" if self.in_dim == 3 else "bilinear"
+        values = F.interpolate(self.grid()[None], size=(n,) * self.in_dim, mode=mode, align_corners=True)[0]
+        self.encoding = HashGridEncoding(self.in_dim, 1, n**self.in_dim, self.out_dim, resolution, 1.0,
+                                         self.encoding.sparse).to(values.device)
+        self.encoding.table.data = values.movedim(0, -1).reshape(-1, self.out_dim).contiguous()
 
 
 class HybridField(Field):
@@ -146,6 +196,7 @@ class HashGridField(MLPField):
         growth_factor: float = 1.5,
         hidden: int = 64,
         layers: int = 2,
+        sparse: bool = False,
     ):
-        encoding = HashGridEncoding(in_dim, levels, table_size, features, base_resolution, growth_factor)
+        encoding = HashGridEncoding(in_dim, levels, table_size, features, base_resolution, growth_factor, sparse)
         super().__init__(in_dim, out_dim, hidden, layers, encoding=encoding)

@@ -16,14 +16,16 @@ import torch
 from torch import nn
 
 from .._validate import check_positive_int
+from ..fields import HashGridEncoding
 from ..io.views import PosedViews
 from ..metrics import psnr
 from .model import NeRFConfig, NeRFModel
 from .occupancy import OccupancyGrid
+from .optim import RowAdam
 from ..render.volume import pixel_rays, ray_box_bounds
 from .render import render_rays_hierarchical, render_rays_packed, render_views
 
-__all__ = ["NeRF", "SAMPLERS", "train_nerf", "training_rays"]
+__all__ = ["NeRF", "SAMPLERS", "nerf_optimizers", "train_nerf", "training_rays"]
 
 SAMPLERS = ("occupancy", "hierarchical")
 
@@ -83,6 +85,24 @@ def training_rays(views: PosedViews, bound: float) -> dict:
             "mask": mask[hit]}
 
 
+def nerf_optimizers(module: nn.Module, lr: float, head_lr: float | None = None) -> list[torch.optim.Optimizer]:
+    """Adam for ``module``'s parameters: :class:`RowAdam` (learning rate ``lr``) for the tables of its
+    :class:`~unrender.fields.HashGridEncoding` s (grid and hash fields), ``torch.optim.Adam``
+    (``head_lr``, default ``lr``) for the rest. Both with instant-ngp's ``betas=(0.9, 0.99), eps=1e-15``."""
+    tables = {id(m.table) for m in module.modules() if isinstance(m, HashGridEncoding)}
+    rows = [p for p in module.parameters() if id(p) in tables]
+    dense = [p for p in module.parameters() if id(p) not in tables]
+    opts: list[torch.optim.Optimizer] = []
+    if rows:
+        opts.append(RowAdam(rows, lr=lr, betas=(0.9, 0.99), eps=1e-15))
+    if dense:
+        opts.append(torch.optim.Adam(dense, lr=lr if head_lr is None else head_lr, betas=(0.9, 0.99), eps=1e-15))
+    for o in opts:
+        for g in o.param_groups:
+            g["initial_lr"] = g["lr"]
+    return opts
+
+
 def _held_out_psnr(nerf: NeRF, views: PosedViews, chunk: int) -> float:
     img = nerf.render(views.cameras, views.image_size, chunk)["rgb"]
     target = views.images
@@ -97,7 +117,8 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
                eval_every: float = 30.0, batch_rays: int = 1024, lr: float | None = None, bound: float = 1.0,
                sampler: str | None = None, background=(1.0, 1.0, 1.0), grid_every: int = 16, seed: int = 0,
                config: dict | None = None, nerf_options: dict | None = None, chunk: int = 8192,
-               lr_decay: float = 30.0):
+               lr_decay: float = 30.0, head_lr: float | None = None,
+               grid_growth: tuple[tuple[float, int], ...] | None = None):
     """Fit a NeRF to ``views`` for ``seconds`` of training and / or ``steps`` steps (one of them needed).
 
     field: ``"hash"``, ``"grid"`` or ``"mlp"``; sampler: ``"occupancy"`` (default) or
@@ -106,7 +127,10 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
     is called with every history row. The learning rate decays exponentially to ``lr / lr_decay``
     over the budget. With masks, each training ray gets a random background
     colour (renders use ``background``). ``batch_rays`` 1024: on the CPU more, smaller steps fit
-    the budget better than fewer big ones (a 64^3 grid: 21.6 dB after 50 s against 16.6 dB with 4096). Returns ``(nerf, history)``.
+    the budget better than fewer big ones (a 64^3 grid: 21.6 dB after 50 s against 16.6 dB with 4096).
+    ``lr``: the field's (grid / hash tables, :func:`nerf_optimizers`); ``head_lr``: the colour head's and the
+    MLP field's. ``grid_growth``: ``((fraction, resolution), ...)``: the ``"grid"`` field is upsampled to
+    ``resolution`` cells when that fraction of the budget is done (coarse to fine). Returns ``(nerf, history)``.
     """
     if seconds is None and steps is None:
         raise ValueError("seconds, steps: expected a time or step budget, found neither")
@@ -116,7 +140,10 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
     nerf = NeRF(cfg, sampler or "occupancy", background, **(nerf_options or {}))
     if lr is None:
         lr = {"mlp": 5e-4, "grid": 0.2, "hash": 1e-2}[field]
-    opt = torch.optim.Adam(nerf.parameters(), lr=lr, betas=(0.9, 0.99), eps=1e-15)
+    if head_lr is None:
+        head_lr = {"mlp": lr, "grid": 1e-2, "hash": 1e-2}[field]
+    opts = nerf_optimizers(nerf, lr, head_lr)
+    growth = sorted(grid_growth or ()) if field == "grid" else []
     rays = training_rays(views, bound)
     random_background = views.masks is not None
     n = rays["rgb"].shape[0]
@@ -137,8 +164,13 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
     while (seconds is None or trained < seconds) and (steps is None or step < steps):
         t0 = time.perf_counter()
         done = max(trained / seconds if seconds else 0.0, step / steps if steps else 0.0)
-        for g in opt.param_groups:  # exponential decay to lr / lr_decay over the budget
-            g["lr"] = lr * lr_decay ** (-done)
+        if growth and done >= growth[0][0]:
+            nerf.model.field.upsample(growth[0][1])
+            nerf.model.config.grid_resolution = growth.pop(0)[1]
+            opts = nerf_optimizers(nerf, lr, head_lr)  # the table is a new parameter (fresh moments)
+        for o in opts:
+            for g in o.param_groups:  # exponential decay to lr / lr_decay over the budget
+                g["lr"] = g["initial_lr"] * lr_decay ** (-done)
         if nerf.grid is not None and step % grid_every == 0:
             nerf.grid.update(nerf.model.density, fraction=1.0 if step < 256 else 0.25)
         idx = torch.randint(0, n, (batch_rays,))
@@ -150,10 +182,12 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
         target = rays["rgb"][idx] * m + bg * (1 - m)
         err = ((out["rgb"] - target) ** 2).mean()
         total = err + ((out["coarse_rgb"] - target) ** 2).mean() if "coarse_rgb" in out and nerf.coarse else err
-        opt.zero_grad(set_to_none=True)
+        for o in opts:
+            o.zero_grad(set_to_none=True)
         if total.requires_grad:  # a batch whose rays all cross empty cells has nothing to train
             total.backward()
-            opt.step()
+            for o in opts:
+                o.step()
         step += 1
         loss = err.item()
         trained += time.perf_counter() - t0
