@@ -3,6 +3,7 @@ the hull's silhouettes on the example scene; cancelling; the command line on a t
 held-out fraction, and a NeRF-synthetic folder with its test split); bad input before any training."""
 
 import json
+import time
 
 import pytest
 import torch
@@ -84,6 +85,20 @@ def test_cancel_returns_what_was_done(scene, strategy):
     r = run_method("reconstruct-views", {"views": scene[0]}, params, progress=progress)
     assert r.cancelled and len(r.history) == 3 and calls == [1, 2, 3]
     assert r.saved_step is None or r.saved_step < 3
+
+
+def test_cancelling_a_nerf_stops_its_training(scene):
+    calls = []
+
+    def progress(step, total, loss, preview=None):
+        calls.append(step)
+        return False
+
+    t = time.perf_counter()
+    r = run_method("reconstruct-views", {"views": scene[0]}, {"strategy": "nerf", "seconds": 120.0, "resolution": 24},
+                   progress=progress)
+    assert r.cancelled and len(calls) == 1 and time.perf_counter() - t < 60  # not the 120 s budget
+    assert r.outputs["mesh"].verts_packed().shape[0] > 0
 
 
 def test_bad_input_before_training(scene):

@@ -8,11 +8,12 @@ coloured mesh, by one of four strategies.
   marching cubes on its density (:func:`unrender.nerf.nerf_mesh`).
 * ``surface``: a NeuS signed distance field (:func:`unrender.surfaces.train_surface`), meshed at its zero level.
 
-The default is ``volume``: measured on the example scene (20 + 4 held-out views at 64 px, 60 s budget, one
-thread of a busy 2-core CPU) it gave the best held-out pictures and a close mesh: volume 21.6 dB PSNR, SSIM
-0.74, mask IoU 0.965, mesh F1@0.05 0.956; nerf (grid field) 18.1 dB, 0.65, 0.961, F1 0.30 (not converged:
-a fragmented mesh); surface 15.5 dB, F1 0.78; hull 20.2 dB, F1 0.97 in 4 s but it cannot carve
-concavities. Views in the ``"test"`` split (a
+The default is ``volume``: it gives the closest mesh in a minute. Measured on the example scene (20 + 4
+held-out views at 64 px, 60 s budget, 2 threads of a quiet 2-core CPU): volume 22.7 dB PSNR, SSIM 0.83, mask
+IoU 0.970, mesh F1@0.05 0.956 (F1 from a 1-thread run); nerf (grid field, sparse table updates) 24.8 dB, SSIM
+0.92, IoU 0.975 but mesh F1@0.05 0.83 (its density has floaters at a minute: pick it for the pictures, or give
+it minutes); surface 15.5 dB, F1 0.78 (1 thread, busy machine; it needs about 10 minutes: F1@0.01 0.85);
+hull 20.2 dB, F1 0.97 in 4 s but it cannot carve concavities. Views in the ``"test"`` split (a
 NeRF-synthetic folder's ``transforms_test.json``, or ``holdout`` of a file without splits) are held out: they
 are rendered by the reconstruction and compared with the truth (PSNR, SSIM on premultiplied colour over
 black; silhouette IoU of the rendered opacity against the masks), per view and as the mean.
@@ -85,7 +86,7 @@ class ReconstructViews(Method):
                                          "views in a 'test' split are held out"),)
     params = (
         Param("strategy", "volume", "hull: silhouette carving (needs masks, seconds, no concavities); volume: "
-                                    "density grid (best in a minute or two); nerf: NeRF (needs minutes); surface: "
+                                    "density grid (closest mesh in a minute); nerf: NeRF (best pictures; a clean mesh needs minutes); surface: "
                                     "NeuS SDF (cleanest mesh given many minutes)",
               choices=STRATEGIES),
         Param("seconds", 60.0, "training time budget (volume, nerf, surface)", minimum=1.0, maximum=86_400.0),
@@ -214,7 +215,7 @@ class ReconstructViews(Method):
         budget, steps = params["seconds"], params["steps"] or None
         tracker = Tracker(progress, 100)  # progress in percent of the budget
 
-        def on_row(row):  # train_nerf calls it every 50 steps; it does not stop on False yet: the run goes on to its budget
+        def on_row(row):  # train_nerf calls it every 50 steps and at evaluations; False stops it
             done = max(row["seconds"] / budget, row["step"] / steps if steps else 0.0)
             return tracker.update(min(int(100 * done), 99), row["loss"])
 

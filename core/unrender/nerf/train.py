@@ -124,7 +124,7 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
     field: ``"hash"``, ``"grid"`` or ``"mlp"``; sampler: ``"occupancy"`` (default) or
     ``"hierarchical"`` (NeRF's coarse + fine networks). ``held_out``: views rendered every
     ``eval_every`` training seconds and at the end (PSNR in the history). ``progress(row)``
-    is called with every history row. The learning rate decays exponentially to ``lr / lr_decay``
+    is called with every history row; training stops when it returns ``False``. The learning rate decays exponentially to ``lr / lr_decay``
     over the budget. With masks, each training ray gets a random background
     colour (renders use ``background``). ``batch_rays`` 1024: on the CPU more, smaller steps fit
     the budget better than fewer big ones (a 64^3 grid: 21.6 dB after 50 s against 16.6 dB with 4096).
@@ -157,8 +157,7 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
         if with_eval and held_out is not None:
             row["psnr"] = _held_out_psnr(nerf, held_out, chunk)
         history.append(row)
-        if progress is not None:
-            progress(row)
+        return progress is None or progress(row) is not False
 
     loss = float("nan")
     while (seconds is None or trained < seconds) and (steps is None or step < steps):
@@ -192,9 +191,14 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
         loss = err.item()
         trained += time.perf_counter() - t0
         if trained >= next_eval:
-            record(loss, True)
+            going = record(loss, True)
             next_eval += eval_every
         elif step % 50 == 0:
-            record(loss, False)
-    record(loss, True)
+            going = record(loss, False)
+        else:
+            going = True
+        if not going:  # cancelled: the NeRF as it is now
+            break
+    if not history or history[-1]["step"] != step or (held_out is not None and history[-1]["psnr"] is None):
+        record(loss, True)
     return nerf, history
