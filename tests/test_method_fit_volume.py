@@ -98,3 +98,37 @@ def test_cli_example(tmp_path, capsys):
 
     code = main(["fit-volume", "--example", "--output", str(tmp_path / "ex"), *QUICK_FLAGS])
     assert code == 0, capsys.readouterr().err
+
+
+def _shell(n=32, radius=10.0, wall=2.0):
+    """``(n, n, n)`` bool: a hollow spherical shell of ``wall`` voxels around the centre."""
+    c = torch.arange(n, dtype=torch.float32) - (n - 1) / 2
+    r = torch.stack(torch.meshgrid(c, c, c, indexing="ij"), -1).norm(dim=-1)
+    return (r <= radius) & (r > radius - wall), r
+
+
+def test_fill_cavities_fills_a_closed_shell_and_with_close_a_leaky_one():
+    from unrender.volumetric import fill_cavities
+
+    shell, r = _shell()
+    inside = r <= 10.0
+    assert torch.equal(fill_cavities(shell), inside)  # closed: the inside is filled
+    leaky = shell.clone()
+    leaky[14:18, 14:18, 20:] = False  # a 4-voxel hole through the wall
+    assert not fill_cavities(leaky)[16, 16, 16]  # the outside flows in through the hole
+    filled = fill_cavities(leaky, close=2)
+    assert filled[16, 16, 16] and torch.equal(filled & ~leaky, (inside & ~leaky) & filled)
+    assert int((filled & ~inside).sum()) == 0  # nothing outside the object is filled
+    assert bool(filled[(r <= 7.0)].all())  # the whole hollow is filled
+    with pytest.raises(ValueError, match="close"):
+        fill_cavities(shell, close=-1)
+
+
+def test_fill_cavities_with_close_keeps_wide_concavities_empty():
+    from unrender.volumetric import fill_cavities
+
+    cup = torch.zeros(32, 32, 32, dtype=torch.bool)
+    cup[4:28, 4:28, 4:8] = True  # the floor
+    cup[4:28, 4:8, 4:28] = cup[4:28, 24:28, 4:28] = cup[4:8, 4:28, 4:28] = cup[24:28, 4:28, 4:28] = True
+    filled = fill_cavities(cup, close=2)  # open at the top, 16 voxels wide inside: a concavity, not a cavity
+    assert not filled[16, 16, 16] and torch.equal(filled, cup)

@@ -6,26 +6,38 @@ import math
 
 import torch
 
-from ..geometry.marching_cubes import marching_cubes_implicit
+from ..geometry.marching_cubes import marching_cubes
 from ..render.textures import TexturesVertex
 from ..structures import Meshes
+from ..volumetric import fill_cavities
 
 __all__ = ["nerf_mesh"]
 
 
 @torch.no_grad()
-def nerf_mesh(nerf, resolution: int = 128, threshold: float | None = None, chunk: int = 65536) -> Meshes:
+def nerf_mesh(nerf, resolution: int = 128, threshold: float | None = None, chunk: int = 65536,
+              close: int = 2) -> Meshes:
     """The surface where the density of ``nerf.model`` crosses ``threshold``, with vertex colours.
 
-    threshold: default ``log(2) / cell`` (a cell of the ``resolution`` grid absorbs half the
-    light). Colours: a short ray along the inward normal through each vertex, rendered by
+    The density is sampled at the centres of a ``resolution^3`` grid over the scene box.
+    threshold: default ``log(2) / cell`` (a cell of the grid absorbs half the light). The inside of
+    the object is filled first (:func:`unrender.volumetric.fill_cavities` with ``close``): a NeRF only
+    needs an opaque shell, often hollow with small leaks, whose inner wall is no surface of the object
+    (example scene, 40 views at 128 px, 120 s: F1@0.05 0.75 without, 1.0 with ``close=2``; F1@0.02
+    0.67 -> 0.975). Colours: a short ray along the inward normal through each vertex, rendered by
     ``nerf.render_rays`` and divided by its opacity, in a :class:`TexturesVertex`.
     """
     model, b = nerf.model, nerf.bound
     cell = 2 * b / resolution
     threshold = math.log(2) / cell if threshold is None else float(threshold)
-    mesh = marching_cubes_implicit(model.density, [[-b] * 3, [b] * 3], resolution, threshold, inside="positive",
-                                   chunk=chunk)
+    centres = -b + (torch.arange(resolution, dtype=torch.float32) + 0.5) * cell
+    z, y, x = torch.meshgrid(centres, centres, centres, indexing="ij")
+    points = torch.stack([x, y, z], -1).reshape(-1, 3).to(nerf.background.device)
+    density = torch.cat([model.density(p) for p in points.split(chunk)]).reshape((resolution,) * 3)
+    inside = fill_cavities(density > threshold, close)
+    density = torch.where(inside, density.clamp_min(threshold * (1 + 1e-3) + 1e-6), density)
+    mesh = marching_cubes(density.cpu(), threshold, torch.tensor([[-b] * 3, [b] * 3]))
+    mesh = mesh.to(points.device)
     verts = mesh.verts_packed()
     if verts.shape[0] == 0:
         return mesh

@@ -72,17 +72,34 @@ def render_volume_views(volume: Volumes, cameras, image_size, near: float, far: 
     return torch.stack(rgb), torch.stack(alpha)
 
 
-def fill_cavities(occupied: torch.Tensor) -> torch.Tensor:
-    """``occupied (D, H, W)`` bool with every empty region that does not reach the grid's border filled."""
-    free = ~occupied
+def fill_cavities(occupied: torch.Tensor, close: int = 0) -> torch.Tensor:
+    """``occupied (D, H, W)`` bool with every empty region that does not reach the grid's border filled.
+
+    ``close``: also fill regions that reach the border only through gaps at most ``2 close`` voxels wide
+    (the outside is flood-filled through the empty voxels at least ``close + 1`` voxels from an occupied
+    one, then grown back by ``close``): a NeRF's opaque shell is often hollow with a few leaks, and its
+    inside is then a false inner wall, not the object's surface. Empty concavities narrower than
+    ``2 close`` voxels are filled too.
+    """
+    check_positive_int("close", close, minimum=0)
+    blocked = _dilate(occupied, close) if close else occupied
+    free = ~blocked
     border = torch.ones_like(occupied)
     border[1:-1, 1:-1, 1:-1] = False
     outside = free & border
-    while True:  # grow the outside through free voxels (6-neighbours) until it stops
-        grown = F.max_pool3d(outside[None, None].float(), 3, 1, 1)[0, 0].bool() & free
+    while True:  # grow the outside through free voxels until it stops
+        grown = _dilate(outside, 1) & free
         if torch.equal(grown, outside):
-            return ~outside
+            break
         outside = grown
+    if close:
+        outside = _dilate(outside, close) & ~occupied
+    return ~outside
+
+
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """``mask (D, H, W)`` bool grown by ``radius`` voxels (a cube)."""
+    return F.max_pool3d(mask[None, None].float(), 2 * radius + 1, 1, radius)[0, 0].bool()
 
 
 @torch.no_grad()
