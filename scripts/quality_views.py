@@ -83,8 +83,10 @@ def _nerf_figures(name, field, views, true_mesh, args, **options) -> dict:
     _picture(args, name, mesh)
     if args.output:
         renders = nerf.render(test.cameras, test.image_size)["rgb"].clamp(0, 1)
+        m = test.masks[..., None] if test.masks is not None else 1.0
+        truth = test.images * m + nerf.background * (1 - m)  # over the background the NeRF renders on
         save_image(Path(args.output) / f"{name}_renders.png", torch.cat([torch.cat(list(renders), 1),
-                                                                        torch.cat(list(test.images), 1)], 0))
+                                                                        torch.cat(list(truth), 1)], 0))
     return {"psnr": round(scored[-1]["psnr"], 2), "seconds_to_25db": None if to_25 is None else round(to_25, 1),
             "steps": history[-1]["step"], "seconds": round(history[-1]["seconds"], 1),
             **(_f1(mesh, true_mesh) if mesh.faces_packed().shape[0] else {"f1@0.05": 0.0}),
