@@ -33,6 +33,12 @@ def time_to(history: list[dict], db: float) -> float | None:
     return next((row["seconds"] for row in history if row["psnr"] is not None and row["psnr"] >= db), None)
 
 
+def _print_evaluations(row: dict) -> None:
+    """train_nerf's progress: print the held-out evaluations (returns None: training goes on)."""
+    if row["psnr"] is not None:
+        print(f"  {row['seconds']:6.1f} s  step {row['step']:6d}  held-out PSNR {row['psnr']:.2f} dB", flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", type=Path, help="NeRF-synthetic folder (transforms_train.json, transforms_test.json)")
@@ -51,8 +57,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     nerf, history = train_nerf(train, field=args.field, seconds=args.seconds, held_out=test,
                                eval_every=args.eval_every, config={"view_dependent": args.view_dependent},
-                               progress=lambda r: r["psnr"] is not None and print(
-                                   f"  {r['seconds']:6.1f} s  step {r['step']:6d}  held-out PSNR {r['psnr']:.2f} dB"))
+                               progress=_print_evaluations)
     wall = time.perf_counter() - start
     final = history[-1]["psnr"]
     reached = time_to(history, TIME_TO_DB)
