@@ -33,7 +33,7 @@ def test_registered():
     assert [(o.name, o.kind) for o in m.outputs] == [("mesh", "mesh"), ("renders", "image"), ("depth", "image")]
     assert m.inputs[0].kinds == ("views",)
     assert m.param("strategy").choices == STRATEGIES == ("hull", "volume", "nerf", "surface")
-    assert m.param("strategy").default == "volume" and m.param("field").default == "grid"
+    assert m.param("strategy").default == "nerf" and m.param("field").default == "grid"
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

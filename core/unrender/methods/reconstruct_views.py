@@ -8,12 +8,11 @@ coloured mesh, by one of four strategies.
   marching cubes on its density (:func:`unrender.nerf.nerf_mesh`).
 * ``surface``: a NeuS signed distance field (:func:`unrender.surfaces.train_surface`), meshed at its zero level.
 
-The default is ``volume``: it gives the closest mesh in a minute. Measured on the example scene (20 + 4
-held-out views at 64 px, 60 s budget, 2 threads of a quiet 2-core CPU): volume 22.7 dB PSNR, SSIM 0.83, mask
-IoU 0.970, mesh F1@0.05 0.956 (F1 from a 1-thread run); nerf (grid field, sparse table updates) 24.8 dB, SSIM
-0.92, IoU 0.975 but mesh F1@0.05 0.83 (its density has floaters at a minute: pick it for the pictures, or give
-it minutes); surface 15.5 dB, F1 0.78 (1 thread, busy machine; it needs about 10 minutes: F1@0.01 0.85);
-hull 20.2 dB, F1 0.97 in 4 s but it cannot carve concavities. Views in the ``"test"`` split (a
+The default is ``nerf`` (grid field): the best held-out pictures and the closest mesh in a minute. Measured
+on the example scene (20 + 4 held-out views at 64 px, 60 s budget, 1 thread of a quiet 2-core CPU): nerf
+24.9 dB PSNR, SSIM 0.92, mask IoU 0.976, mesh F1@0.05 0.94 (F1@0.02 0.79); volume 22.9 dB, SSIM 0.84, IoU
+0.970, F1@0.05 0.84; surface 15.5 dB, F1@0.05 0.78 (it needs about 10 minutes: then F1@0.01 0.88, the
+cleanest mesh); hull 20.2 dB, F1@0.05 0.97 in 4 s, but it cannot carve concavities. Views in the ``"test"`` split (a
 NeRF-synthetic folder's ``transforms_test.json``, or ``holdout`` of a file without splits) are held out: they
 are rendered by the reconstruction and compared with the truth (PSNR, SSIM on premultiplied colour over
 black; silhouette IoU of the rendered opacity against the masks), per view and as the mean.
@@ -85,8 +84,8 @@ class ReconstructViews(Method):
     inputs = (Input("views", ("views",), "posed images (masks from alpha or mask files are used when present); "
                                          "views in a 'test' split are held out"),)
     params = (
-        Param("strategy", "volume", "hull: silhouette carving (needs masks, seconds, no concavities); volume: "
-                                    "density grid (closest mesh in a minute); nerf: NeRF (best pictures; a clean mesh needs minutes); surface: "
+        Param("strategy", "nerf", "hull: silhouette carving (needs masks, seconds, no concavities); volume: "
+                                    "density grid; nerf: NeRF on a dense grid (best pictures and mesh in a minute); surface: "
                                     "NeuS SDF (cleanest mesh given many minutes)",
               choices=STRATEGIES),
         Param("seconds", 60.0, "training time budget (volume, nerf, surface)", minimum=1.0, maximum=86_400.0),
