@@ -50,9 +50,10 @@ def test_every_strategy_gives_a_coloured_mesh_and_held_out_metrics(scene, strate
         assert r.metrics[name] == pytest.approx(sum(r.extra[f"{name}_per_view"].values()) / len(held), rel=1e-5)
     assert r.metrics["psnr"] > 8.0 and -1 < r.metrics["ssim"] <= 1 and 0 <= r.metrics["mask_iou"] <= 1
     assert r.extra["strategy"] == strategy and r.extra["held_out_views"] == 4 and r.metrics["seconds"] > 0
-    assert r.outputs["renders"].shape == (64, 128, 3)  # four held-out views over their truth
+    renders = r.outputs["renders"]  # four held-out 32 px views over their truth, enlarged 8x (nearest)
+    assert renders.shape == (512, 1024, 3) and torch.equal(renders[::8, ::8].repeat_interleave(8, 0).repeat_interleave(8, 1), renders)
     depth = r.outputs["depth"]
-    assert depth.shape == (32, 128, 3) and float(depth.max()) > 0.1  # something seen, coloured by depth
+    assert depth.shape == (256, 1024, 3) and float(depth.max()) > 0.1  # something seen, coloured by depth
 
 
 def test_hull_silhouettes_match_the_held_out_masks():

@@ -8,10 +8,12 @@ anti-aliased edges).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["parse_hex_color", "image_to_mask", "fit_size", "resize_mask"]
+__all__ = ["parse_hex_color", "image_to_mask", "fit_size", "resize_mask", "enlarge_nearest"]
 
 
 def parse_hex_color(text: str) -> torch.Tensor | None:
@@ -90,3 +92,10 @@ def resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
     mode = "area" if h <= mask.shape[0] else "bilinear"
     kw = {} if mode == "area" else {"align_corners": False}
     return F.interpolate(mask[None, None], size=(h, w), mode=mode, **kw)[0, 0].clamp(0.0, 1.0)
+
+
+def enlarge_nearest(image: torch.Tensor, height: int) -> torch.Tensor:
+    """``image (H, W, C)`` repeated pixel by pixel (nearest, a whole factor) to at least ``height`` rows, so
+    that a small render can be judged in a picture without blurring its pixels."""
+    k = max(1, math.ceil(height / image.shape[0]))
+    return image.repeat_interleave(k, 0).repeat_interleave(k, 1)

@@ -16,10 +16,10 @@ training. Scenes larger than the unit sphere need a larger ``extent``.
 
 from __future__ import annotations
 
-import math
 
 import torch
 
+from ..image import enlarge_nearest
 from ..metrics import psnr
 from ..structures import Voxels
 from ..volumetric import fit_density_grid, grid_volumes, render_volume_views, volume_mesh
@@ -33,12 +33,6 @@ __all__ = ["FitVolume"]
 _PREVIEWS = 20
 _SHOWN_VIEWS = 4  # held-out views in the renders picture
 _SHOWN_SIZE = 256  # the renders picture's views are upscaled (nearest) to at least this many pixels high
-
-
-def _enlarged(image: torch.Tensor, height: int) -> torch.Tensor:
-    """``image (H, W, C)`` repeated pixel by pixel (nearest) to at least ``height`` rows."""
-    k = max(1, math.ceil(height / image.shape[0]))
-    return image.repeat_interleave(k, 0).repeat_interleave(k, 1)
 
 
 @register
@@ -114,11 +108,11 @@ class FitVolume(Method):
             extra["psnr_per_view"] = {n: float(p) for n, p in zip(test.file_names, per_view_psnr)}
             shown = min(len(test), _SHOWN_VIEWS)
             renders = torch.cat([torch.cat(list(rgb[:shown].clamp(0, 1)), 1), torch.cat(list(truth[:shown]), 1)], 0)
-            renders = _enlarged(renders, 2 * _SHOWN_SIZE)
+            renders = enlarge_nearest(renders, 2 * _SHOWN_SIZE)
         else:
             train = views.subset([0])
             rgb, _ = render_volume_views(volume, train.cameras, train.image_size, fit.near, fit.far, params["samples"])
-            renders = _enlarged(rgb[0].clamp(0, 1), _SHOWN_SIZE)
+            renders = enlarge_nearest(rgb[0].clamp(0, 1), _SHOWN_SIZE)
         result = tracker.result({"voxels": Voxels([density.cpu()], box), "mesh": mesh.cpu(), "renders": renders.cpu()},
                                 metrics, **extra)
         result.warnings = notes

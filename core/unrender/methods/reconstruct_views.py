@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from ..image import enlarge_nearest
 from ..io.views import PosedViews, holdout_splits
 from ..metrics import psnr, silhouette_iou, ssim
 from ..render import MeshRasterizer, RasterizationSettings, render_views, turntable
@@ -37,6 +38,7 @@ __all__ = ["ReconstructViews", "STRATEGIES", "depth_colors"]
 
 STRATEGIES = ("hull", "volume", "nerf", "surface")
 _SHOWN_VIEWS = 4  # views in the renders and depth pictures
+_SHOWN_SIZE = 256  # their views are enlarged (nearest) to at least this many pixels high
 _PREVIEW_RESOLUTION = 32  # marching-cubes grid of the live previews (surface, volume)
 _PREVIEWS = 12
 # viridis at five stops: near (yellow) to far (purple)
@@ -102,7 +104,7 @@ class ReconstructViews(Method):
     outputs = (
         Output("mesh", "mesh", "the reconstructed surface with vertex colours"),
         Output("renders", "image", "held-out views rendered by the reconstruction (top) above the truth (bottom); "
-                                   "training views when none are held out"),
+                                   "training views when none are held out; views enlarged (nearest) to at least 256 px"),
         Output("depth", "image", "depth maps of the same views: viridis from near (yellow) to far (purple), black "
                                  "where nothing is seen; the strategy's expected depth (nerf, surface) or the mesh's"),
     )
@@ -160,6 +162,8 @@ class ReconstructViews(Method):
             truth = shown.images * (shown.masks[..., None] if shown.masks is not None else 1.0)
             renders = torch.cat([top, torch.cat(list(truth), 1)], 0)
         depth = torch.cat(list(depth_colors(out["depth"], out["opacity"])), 1)
+        renders = enlarge_nearest(renders, _SHOWN_SIZE * renders.shape[0] // out["rgb"].shape[1])
+        depth = enlarge_nearest(depth, _SHOWN_SIZE)
         outputs = {"mesh": mesh.cpu(), "renders": renders.cpu(), "depth": depth.cpu()}
         result = tracker.result(outputs, metrics, **extra)
         result.warnings = notes

@@ -20,7 +20,11 @@ def nerf_mesh(nerf, resolution: int = 128, threshold: float | None = None, chunk
     """The surface where the density of ``nerf.model`` crosses ``threshold``, with vertex colours.
 
     The density is sampled at the centres of a ``resolution^3`` grid over the scene box.
-    threshold: default ``log(2) / cell`` (a cell of the grid absorbs half the light). The inside of
+    threshold: default ``log(2) / (4 cell)`` (a cell of the grid absorbs 16% of the light): a short
+    training spreads the opacity of a surface over a few cells, and the "half the light in one cell" level
+    ``log(2) / cell`` then leaves holes (example scene, 20 views at 64 px, 30 s at 96^3: Euler
+    characteristic -16 and F1@0.05 0.88 at that level, 4 and 0.98 at this one; after 120 s on 40 views at
+    128 px both are closed, F1@0.05 1.0, F1@0.02 0.97 against 0.96). The inside of
     the object is filled first (:func:`unrender.volumetric.fill_cavities` with ``close``): a NeRF only
     needs an opaque shell, often hollow with small leaks, whose inner wall is no surface of the object
     (example scene, 40 views at 128 px, 120 s: F1@0.05 0.75 without, 1.0 with ``close=2``; F1@0.02
@@ -29,7 +33,7 @@ def nerf_mesh(nerf, resolution: int = 128, threshold: float | None = None, chunk
     """
     model, b = nerf.model, nerf.bound
     cell = 2 * b / resolution
-    threshold = math.log(2) / cell if threshold is None else float(threshold)
+    threshold = math.log(2) / (4 * cell) if threshold is None else float(threshold)
     centres = -b + (torch.arange(resolution, dtype=torch.float32) + 0.5) * cell
     z, y, x = torch.meshgrid(centres, centres, centres, indexing="ij")
     points = torch.stack([x, y, z], -1).reshape(-1, 3).to(nerf.background.device)
