@@ -102,6 +102,22 @@ def test_cancelling_a_nerf_stops_its_training(scene):
     assert r.outputs["mesh"].verts_packed().shape[0] > 0
 
 
+def test_a_nerf_shows_mesh_previews_as_it_trains(scene):
+    from unrender.structures import Meshes
+
+    previews = []
+
+    def progress(step, total, loss, preview=None):
+        if preview is not None:
+            previews.append(preview)
+        return True
+
+    r = run_method("reconstruct-views", {"views": scene[0]}, {"strategy": "nerf", "steps": 200, "resolution": 24},
+                   progress=progress)  # rows every 50 steps: 4 reports, each past a snapshot percent
+    assert len(previews) >= 3 and all(isinstance(p, Meshes) for p in previews)  # the add-on's live mesh
+    assert any(p.verts_packed().shape[0] > 0 for p in previews) and len(r.snapshots) >= 3  # progress.gif
+
+
 def test_bad_input_before_training(scene):
     views = scene[0].subset(range(6))
     views.cameras.T[2] = views.cameras.T[2] * -1  # frame 0002 looks away from the object

@@ -39,7 +39,7 @@ __all__ = ["ReconstructViews", "STRATEGIES", "depth_colors"]
 STRATEGIES = ("hull", "volume", "nerf", "surface")
 _SHOWN_VIEWS = 4  # views in the renders and depth pictures
 _SHOWN_SIZE = 256  # their views are enlarged (nearest) to at least this many pixels high
-_PREVIEW_RESOLUTION = 32  # marching-cubes grid of the live previews (surface, volume)
+_PREVIEW_RESOLUTION = 32  # marching-cubes grid of the live previews
 _PREVIEWS = 12
 # viridis at five stops: near (yellow) to far (purple)
 _DEPTH_STOPS = torch.tensor([[0.993, 0.906, 0.144], [0.369, 0.788, 0.384], [0.128, 0.567, 0.551],
@@ -213,17 +213,27 @@ class ReconstructViews(Method):
         return mesh, render, tracker
 
     def _nerf(self, train, params, progress, bounds, notes):
-        from ..nerf import nerf_mesh, train_nerf
+        from ..nerf import NeRF, NeRFConfig, nerf_mesh, train_nerf
 
         budget, steps = params["seconds"], params["steps"] or None
-        tracker = Tracker(progress, 100)  # progress in percent of the budget
+        # progress in percent of the budget; mesh previews (and progress.gif's frames) at the snapshot percents
+        tracker = Tracker(progress, 100, snapshots=_PREVIEWS, preview_every=100)
+        due = sorted(tracker.snapshot_steps)
+        torch.manual_seed(params["seed"])
+        nerf = NeRF(NeRFConfig(field=params["field"], bound=float(bounds[1, 0]))).to(train.images.device)
+        shown = [-1]
 
         def on_row(row):  # train_nerf calls it every 50 steps and at evaluations; False stops it
             done = max(row["seconds"] / budget, row["step"] / steps if steps else 0.0)
-            return tracker.update(min(int(100 * done), 99), row["loss"])
+            percent = min(int(100 * done), 99)
+            if percent <= shown[0]:  # the budget's percent has not moved: nothing to report
+                return not tracker.cancelled
+            # rows come every 50 steps: a snapshot percent passed since the last row is reported (not skipped)
+            passed = [s for s in due if shown[0] < s <= percent]
+            shown[0] = passed[-1] if passed else percent
+            return tracker.update(shown[0], row["loss"], lambda: nerf_mesh(nerf, _PREVIEW_RESOLUTION).cpu())
 
-        nerf, _ = train_nerf(train, field=params["field"], seconds=budget, steps=steps, progress=on_row,
-                             bound=float(bounds[1, 0]), seed=params["seed"])
+        nerf, _ = train_nerf(train, seconds=budget, steps=steps, progress=on_row, seed=params["seed"], nerf=nerf)
         mesh = nerf_mesh(nerf, params["resolution"])
         if mesh.isempty():  # too short a training to reach the default level: mesh at half the largest density
             with torch.no_grad():

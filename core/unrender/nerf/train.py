@@ -118,7 +118,7 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
                sampler: str | None = None, background=(1.0, 1.0, 1.0), grid_every: int = 16, seed: int = 0,
                config: dict | None = None, nerf_options: dict | None = None, chunk: int = 8192,
                lr_decay: float = 30.0, head_lr: float | None = None,
-               grid_growth: tuple[tuple[float, int], ...] | None = None):
+               grid_growth: tuple[tuple[float, int], ...] | None = None, nerf: NeRF | None = None):
     """Fit a NeRF to ``views`` for ``seconds`` of training and / or ``steps`` steps (one of them needed).
 
     field: ``"hash"``, ``"grid"`` or ``"mlp"``; sampler: ``"occupancy"`` (default) or
@@ -130,14 +130,21 @@ def train_nerf(views: PosedViews, field: str = "hash", *, seconds: float | None 
     the budget better than fewer big ones (a 64^3 grid: 21.6 dB after 50 s against 16.6 dB with 4096).
     ``lr``: the field's (grid / hash tables, :func:`nerf_optimizers`); ``head_lr``: the colour head's and the
     MLP field's. ``grid_growth``: ``((fraction, resolution), ...)``: the ``"grid"`` field is upsampled to
-    ``resolution`` cells when that fraction of the budget is done (coarse to fine). Returns ``(nerf, history)``.
+    ``resolution`` cells when that fraction of the budget is done (coarse to fine). ``nerf``: train this
+    :class:`NeRF` (one the caller made, to watch it train or to train it on); ``field``, ``bound``, ``sampler``,
+    ``background``, ``config`` and ``nerf_options`` are then its own. Returns ``(nerf, history)``.
     """
     if seconds is None and steps is None:
         raise ValueError("seconds, steps: expected a time or step budget, found neither")
     check_positive_int("batch_rays", batch_rays)
     torch.manual_seed(seed)
-    cfg = NeRFConfig(field=field, bound=bound, **(config or {}))
-    nerf = NeRF(cfg, sampler or "occupancy", background, **(nerf_options or {}))
+    if nerf is None:
+        cfg = NeRFConfig(field=field, bound=bound, **(config or {}))
+        nerf = NeRF(cfg, sampler or "occupancy", background, **(nerf_options or {}))
+    elif not isinstance(nerf, NeRF):
+        raise ValueError(f"nerf: expected an unrender.nerf.NeRF, found {type(nerf).__name__}")
+    else:
+        field, bound = nerf.model.config.field, nerf.bound
     if lr is None:
         lr = {"mlp": 5e-4, "grid": 0.2, "hash": 1e-2}[field]
     if head_lr is None:
