@@ -116,6 +116,7 @@ def test_a_nerf_shows_mesh_previews_as_it_trains(scene):
                    progress=progress)  # rows every 50 steps: 4 reports, each past a snapshot percent
     assert len(previews) >= 3 and all(isinstance(p, Meshes) for p in previews)  # the add-on's live mesh
     assert any(p.verts_packed().shape[0] > 0 for p in previews) and len(r.snapshots) >= 3  # progress.gif
+    assert r.steps == r.extra["steps"] == 200 and len(r.history) < 200  # optimiser steps, not progress reports
 
 
 def test_bad_input_before_training(scene):

@@ -238,7 +238,9 @@ class Result:
 
     @property
     def steps(self) -> int:
-        return len(self.history)
+        """Optimisation steps: ``extra["steps"]`` when the method counts them itself (its history then samples
+        the run, e.g. in percent of a time budget), else one per history entry."""
+        return int(self.extra.get("steps", len(self.history)))
 
 
 class Method:

@@ -134,10 +134,11 @@ class ReconstructViews(Method):
 
         t0 = time.perf_counter()
         notes: list[str] = []
-        mesh, render, tracker = getattr(self, f"_{strategy}")(train, params, progress, bounds, notes)
+        extra: dict = {"strategy": strategy}
+        mesh, render, tracker = getattr(self, f"_{strategy}")(train, params, progress, bounds, notes, extra)
         train_seconds = time.perf_counter() - t0
         metrics = {"seconds": train_seconds}
-        extra: dict = {"strategy": strategy, "train_views": len(train), "held_out_views": len(held), "extent": extent}
+        extra.update(train_views=len(train), held_out_views=len(held), extent=extent)
         if tracker.history:
             metrics["loss"] = tracker.history[-1]
         if evaluated is not None:
@@ -170,10 +171,11 @@ class ReconstructViews(Method):
         return result
 
     # ------------------------------------------------------------------ strategies
-    # each: (training views, params, progress, bounds (2, 3), notes: list to add warnings to) -> (mesh, render(views) -> {"rgb" premultiplied
-    # (N, H, W, 3), "opacity" (N, H, W), "depth" (N, H, W)}, Tracker)
+    # each: (training views, params, progress, bounds (2, 3), notes: list to add warnings to, extra: dict of facts for
+    # the summary, e.g. "steps" when progress counts percent of the budget) -> (mesh, render(views) -> {"rgb"
+    # premultiplied (N, H, W, 3), "opacity" (N, H, W), "depth" (N, H, W)}, Tracker)
 
-    def _hull(self, train, params, progress, bounds, notes):
+    def _hull(self, train, params, progress, bounds, notes, extra):
         from ..volumetric import visual_hull_mesh
 
         tracker = Tracker(progress, 1)
@@ -181,7 +183,7 @@ class ReconstructViews(Method):
         tracker.progress(1, 1, float("nan"), mesh)
         return mesh, lambda v: _mesh_views(mesh, v.cameras, v.image_size), tracker
 
-    def _volume(self, train, params, progress, bounds, notes):
+    def _volume(self, train, params, progress, bounds, notes, extra):
         from ..volumetric import fit_density_grid, grid_volumes, render_volume_views, volume_mesh
 
         extent, res, steps = float(bounds[1, 0]), params["resolution"], params["steps"] or 600
@@ -212,7 +214,7 @@ class ReconstructViews(Method):
 
         return mesh, render, tracker
 
-    def _nerf(self, train, params, progress, bounds, notes):
+    def _nerf(self, train, params, progress, bounds, notes, extra):
         from ..nerf import NeRF, NeRFConfig, nerf_mesh, train_nerf
 
         budget, steps = params["seconds"], params["steps"] or None
@@ -233,7 +235,8 @@ class ReconstructViews(Method):
             shown[0] = passed[-1] if passed else percent
             return tracker.update(shown[0], row["loss"], lambda: nerf_mesh(nerf, _PREVIEW_RESOLUTION).cpu())
 
-        nerf, _ = train_nerf(train, seconds=budget, steps=steps, progress=on_row, seed=params["seed"], nerf=nerf)
+        nerf, history = train_nerf(train, seconds=budget, steps=steps, progress=on_row, seed=params["seed"], nerf=nerf)
+        extra["steps"] = history[-1]["step"]  # optimiser steps (progress counted percent of the budget)
         mesh = nerf_mesh(nerf, params["resolution"])
         if mesh.isempty():  # too short a training to reach the default level: mesh at half the largest density
             with torch.no_grad():
@@ -252,7 +255,7 @@ class ReconstructViews(Method):
 
         return mesh, render, tracker
 
-    def _surface(self, train, params, progress, bounds, notes):
+    def _surface(self, train, params, progress, bounds, notes, extra):
         from ..surfaces import surface_model, train_surface
 
         budget, limit = params["seconds"], params["steps"]
@@ -270,8 +273,9 @@ class ReconstructViews(Method):
             return tracker.update(count, loss, lambda: model.mesh(_PREVIEW_RESOLUTION).detach().cpu())
 
         # steps 0: the time budget alone (train_surface decays its learning rate over whichever ends first)
-        model, _ = train_surface(train, seconds=budget, steps=limit or 10_000_000, progress=on_step, model=model,
+        model, history = train_surface(train, seconds=budget, steps=limit or 10_000_000, progress=on_step, model=model,
                                  seed=params["seed"])
+        extra["steps"] = history["step"][-1] if history["step"] else 0  # optimiser steps (progress counted percent)
         mesh = model.mesh(params["resolution"])
         if mesh.isempty():
             raise ValueError("views: the signed distance field has no zero level inside the bounds; train longer")
