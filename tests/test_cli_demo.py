@@ -68,7 +68,7 @@ def test_demo_writes_readable_files(tmp_path):
 
     assert load_body_parameters(out / body["parameters"]).frame == "camera"
     assert load_image(out / body["picture"]).shape[2] == 3
-    views = items["multi-view reconstruction"]  # the visual hull of the example's silhouettes, scored held out
+    views = items["multi-view reconstruction"]  # a short NeRF of the example, scored held out
     assert views["mask_iou"] >= 0.9 and views["psnr"] >= 15.0
     assert load_obj(out / views["file"]).verts.shape[0] > 500
     with Image.open(out / views["gif"]) as gif:
