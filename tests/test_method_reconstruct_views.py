@@ -119,6 +119,16 @@ def test_a_nerf_shows_mesh_previews_as_it_trains(scene):
     assert r.steps == r.extra["steps"] == 200 and len(r.history) < 200  # optimiser steps, not progress reports
 
 
+def test_the_surface_samples_a_sphere_just_around_the_object():
+    views, true_mesh = example_views(20, 0, 64, seed=0, detail=1)  # enough views for a tight hull
+    r = run_method("reconstruct-views", {"views": views}, {**FAST["surface"], "strategy": "surface"})
+    reach = float(true_mesh.verts_packed().norm(dim=1).max())
+    assert reach < r.extra["sphere_radius"] < min(reach + 0.25, 3**0.5)  # the masks' hull, not the box's corners
+    no_masks = PosedViews(views.images, views.cameras, None, views.file_names, views.splits)
+    r = run_method("reconstruct-views", {"views": no_masks}, {**FAST["surface"], "strategy": "surface"})
+    assert r.extra["sphere_radius"] == pytest.approx(3**0.5)  # without masks: around the box
+
+
 def test_bad_input_before_training(scene):
     views = scene[0].subset(range(6))
     views.cameras.T[2] = views.cameras.T[2] * -1  # frame 0002 looks away from the object

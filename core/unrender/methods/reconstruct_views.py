@@ -46,6 +46,24 @@ _DEPTH_STOPS = torch.tensor([[0.993, 0.906, 0.144], [0.369, 0.788, 0.384], [0.12
                              [0.231, 0.322, 0.546], [0.267, 0.005, 0.329]])
 
 
+def _bounding_radius(views: PosedViews, bounds: torch.Tensor, resolution: int = 32) -> float:
+    """The radius of the origin-centred sphere that NeuS samples: around the masks' visual hull (a cell of margin)
+    when the views have masks, else around the box; never beyond the box's corners. A sphere around the box
+    spreads the same samples over rays 1.7 times longer than a unit-sphere object needs."""
+    corner = float(bounds[1].abs().max()) * 3**0.5
+    if views.masks is None:
+        return corner
+    from ..volumetric import carve_visual_hull
+
+    hull = carve_visual_hull(views.masks, views.cameras, resolution, bounds.tolist()).grids_list()[0]
+    if not bool(hull.any()):
+        return corner
+    cell = (bounds[1] - bounds[0]) / resolution
+    zyx = hull.nonzero().to(bounds.dtype)
+    centres = bounds[0] + (zyx.flip(1) + 0.5) * cell
+    return min(corner, float(centres.norm(dim=1).max() + 1.5 * cell.norm()))
+
+
 def depth_colors(depth: torch.Tensor, opacity: torch.Tensor) -> torch.Tensor:
     """Depth maps ``(N, H, W)`` as pictures ``(N, H, W, 3)``: viridis from the nearest depth seen (yellow) to
     the farthest (purple) over all maps, black where ``opacity (N, H, W)`` is under 0.5."""
@@ -259,7 +277,8 @@ class ReconstructViews(Method):
         from ..surfaces import surface_model, train_surface
 
         budget, limit = params["seconds"], params["steps"]
-        model = surface_model(radius=float(bounds[1, 0]) * 3**0.5)  # train_surface's default field, the sphere around the box
+        extra["sphere_radius"] = _bounding_radius(train, bounds)
+        model = surface_model(radius=extra["sphere_radius"])  # train_surface's default field
         # progress counts steps when there is a step limit, else percent of the time budget
         total = limit or 100
         tracker = Tracker(progress, total, snapshots=_PREVIEWS, preview_every=max(1, total // _PREVIEWS))
