@@ -122,8 +122,6 @@ class HashGridEncoding(nn.Module):
         self.register_buffer("_dense", dense, persistent=False)
         self._all_dense, self._any_dense = bool(dense.all()), bool(dense.any())
         self.register_buffer("_mult", torch.where(dense[:, None], strides, primes), persistent=False)
-        corners = torch.tensor([[(c >> i) & 1 for i in range(in_dim)] for c in range(2**in_dim)], dtype=torch.int64)
-        self.register_buffer("_corners", corners, persistent=False)  # (2^D, D)
 
     def get_output_dim(self, input_dims: int | None = None) -> int:
         if input_dims is not None and input_dims != self.in_dim:

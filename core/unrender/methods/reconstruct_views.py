@@ -258,7 +258,7 @@ class ReconstructViews(Method):
         mesh = nerf_mesh(nerf, params["resolution"])
         if mesh.isempty():  # too short a training to reach the default level: mesh at half the largest density
             with torch.no_grad():
-                axis = torch.linspace(-nerf.bound, nerf.bound, _PREVIEW_RESOLUTION)
+                axis = torch.linspace(-nerf.bound, nerf.bound, _PREVIEW_RESOLUTION, device=nerf.background.device)
                 level = 0.5 * float(nerf.model.density(torch.cartesian_prod(axis, axis, axis)).max())
             notes.append(f"mesh: the NeRF's density nowhere reached the default surface level; meshed at {level:.3g} "
                          "(half the largest density) instead: train longer for a denser field")
@@ -319,7 +319,7 @@ class ReconstructViews(Method):
         ``progress`` when there are previews)."""
         from .pictures import default_pictures
 
-        pics = {k: v for k, v in default_pictures(self, inputs, result).items()}
+        pics = default_pictures(self, inputs, result)
         mesh = result.outputs["mesh"]
         pics["turntable"] = turntable(mesh, n_frames=24, image_size=192, elevation=25.0, up=up_axis(),
                                       textures=mesh.textures, background=(0.0, 0.0, 0.0))

@@ -99,7 +99,7 @@ def march_rays(origins: torch.Tensor, directions: torch.Tensor, near: torch.Tens
     if R == 0:
         e = origins.new_zeros((0,))
         return PackedSamples(torch.zeros(0, dtype=torch.long, device=origins.device), e, e, origins, directions)
-    k_max = int(torch.ceil(((far - near).max() / step)).item()) if R else 0
+    k_max = int(torch.ceil((far - near).max() / step).item())
     k = torch.arange(max(k_max, 1), device=origins.device, dtype=origins.dtype)
     u = (torch.rand(R, 1, device=origins.device, dtype=origins.dtype, generator=generator) if jitter
          else origins.new_full((R, 1), 0.5))
