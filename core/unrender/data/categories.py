@@ -88,7 +88,7 @@ def _chair(rng: random.Random):
             x = sx * (w / 2 - r * 2)
             zf, zb = d / 2 - 0.03, -d / 2 + 0.03
             curve = [(x, sh - t / 2, zf), (x, r, zf + 0.04), (x, r, zb - 0.02), (x, sh - t / 2, zb)]
-            parts.append(Tube(_smooth(curve, 6), r, 12))
+            parts.append(Tube(_smooth(curve, 2), r, 12))
             colors.append(frame)
     else:
         col = rng.uniform(0.025, 0.05)
