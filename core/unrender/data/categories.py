@@ -31,7 +31,7 @@ def _wood_or_color(rng: random.Random):
     return _color(rng)
 
 
-def _leg(rng_round: bool, x: float, z: float, top: float, bottom: float, w: float, splay=(0.0, 0.0)):
+def _leg(round_section: bool, x: float, z: float, top: float, bottom: float, w: float, splay=(0.0, 0.0)):
     """A leg from ``bottom`` to ``top`` at ``(x, z)``, square (Box) or round (Lathe), optionally splayed
     (the foot pushed out by ``splay`` in x and z)."""
     sx, sz = splay
@@ -46,7 +46,7 @@ def _leg(rng_round: bool, x: float, z: float, top: float, bottom: float, w: floa
     z_axis = z_axis / z_axis.norm()
     x_axis = torch.linalg.cross(y_axis, z_axis)
     rot = torch.stack([x_axis, y_axis, z_axis], 1)
-    if rng_round:
+    if round_section:
         return Lathe([(0, -length / 2), (w * 0.6, -length / 2), (w, length / 2), (0, length / 2)], centre, rot, 16)
     return Box(centre, (w, length / 2, w), rot)
 
