@@ -1,11 +1,11 @@
 """unrender.models: encoder / decoder shapes, configs, losses that train, predictions as meshes."""
 
-import math
+import json
 
 import pytest
 import torch
 
-from unrender.geometry import icosphere_verts_faces, sample_points_from_meshes, icosphere
+from unrender.geometry import closed_surface, icosphere, icosphere_verts_faces, sample_points_from_meshes
 from unrender.models import (
     FastEncoder,
     MeshDecoder,
@@ -19,14 +19,13 @@ from unrender.models import (
     build_model,
 )
 from unrender.structures import Meshes, PointClouds, Voxels
+from unrender.threads import using_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with using_threads(1):
+        yield
 
 
 @pytest.mark.parametrize("encoder", [FastEncoder, ResNet18Encoder])
@@ -86,8 +85,6 @@ def test_config_rejects_bad_values_by_name(field, value):
 
 def test_config_json_round_trip_and_unknown_keys():
     cfg = ModelConfig(kind="vox", latent=64, pos_weight=None)
-    import json
-
     assert ModelConfig.from_dict(json.loads(cfg.to_json())) == cfg
     with pytest.raises(ValueError, match=r"unknown keys \['width'\]"):
         ModelConfig.from_dict({"kind": "vox", "width": 3})
@@ -144,6 +141,8 @@ def test_predict_gives_meshes_for_every_kind(kind):
         assert isinstance(pred.points, PointClouds) and pred.points.points_padded().shape == (2, 1024, 3)
     for v in pred.meshes.verts_list():
         assert v.shape[0] > 0 and v.abs().max() <= 0.5 + 2 / 32
+    if kind == "mesh":
+        assert all(closed_surface(v.double(), f) for v, f in zip(pred.meshes.verts_list(), pred.meshes.faces_list()))
 
 
 def test_vox_prediction_of_a_full_grid_is_a_closed_box_at_the_bounds():
@@ -155,8 +154,6 @@ def test_vox_prediction_of_a_full_grid_is_a_closed_box_at_the_bounds():
     mesh = model.predict(torch.rand(1, 4, 64, 64)).meshes
     verts = mesh.verts_list()[0]
     assert torch.allclose(verts.abs().amax(0), torch.full((3,), 0.5), atol=1e-3)
-    from unrender.geometry import closed_surface
-
     assert closed_surface(verts.double(), mesh.faces_list()[0])
 
 
