@@ -67,6 +67,25 @@ def test_default_models_forward_shapes(kind, shape):
     assert model(torch.rand(2, 4, 64, 64)).shape == shape
 
 
+@pytest.mark.parametrize("kind", ["vox", "points", "mesh"])
+def test_group_norm_makes_each_output_independent_of_the_batch(kind):
+    """What DDP needs: a sample's output (training mode) does not depend on the other samples of its batch."""
+    torch.manual_seed(0)
+    images = torch.rand(4, 4, 64, 64)
+    model = build_model(kind=kind, latent=32, hidden=32).train()
+    batch_norm = build_model(kind=kind, latent=32, hidden=32, norm="batch").train()
+    with torch.no_grad():
+        for m in (model, batch_norm):  # the mesh decoder's last layer starts at zero (the sphere)
+            m.decoder.net[-1].weight.normal_(0.0, 0.01)
+        assert torch.allclose(model(images)[:2], model(images[:2]), atol=1e-5)
+        assert not torch.allclose(batch_norm(images)[:2], batch_norm(images[:2]), atol=1e-5)
+
+
+def test_build_model_names_unknown_fields():
+    with pytest.raises(ValueError, match=r"unknown keys \['depth'\]"):
+        build_model(kind="vox", depth=3)
+
+
 def test_model_refuses_bad_images():
     model = build_model(kind="points", hidden=32)
     with pytest.raises(ValueError, match="images"):

@@ -146,7 +146,7 @@ class SingleViewModel(nn.Module):
 def build_model(config: ModelConfig | dict | None = None, **overrides) -> SingleViewModel:
     """A randomly initialised :class:`SingleViewModel` from a config (or a dict of its fields, or keywords)."""
     if config is None:
-        config = ModelConfig(**overrides)
+        config = ModelConfig.from_dict(overrides)
     elif isinstance(config, dict):
         config = ModelConfig.from_dict({**config, **overrides})
     elif overrides:
