@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from unrender.geometry import closed_surface, icosphere, icosphere_verts_faces, sample_points_from_meshes
+from unrender.geometry import closed_surface, cube, icosphere, icosphere_verts_faces, sample_points_from_meshes
 from unrender.models import (
     FastEncoder,
     MeshDecoder,
@@ -183,6 +183,21 @@ def test_points_prediction_encloses_a_sphere_of_points():
     with torch.no_grad():
         model.decoder.net[-1].weight.zero_()
         model.decoder.net[-1].bias.copy_(target.reshape(-1))
-    verts = model.predict(torch.rand(1, 4, 64, 64)).meshes.verts_list()[0]
-    r = verts.norm(dim=1)
+    mesh = model.predict(torch.rand(1, 4, 64, 64)).meshes
+    r = mesh.verts_list()[0].norm(dim=1)
     assert 0.33 < float(r.mean()) < 0.45
+    assert closed_surface(mesh.verts_list()[0].double(), mesh.faces_list()[0])
+
+
+def test_points_prediction_of_a_slab_is_closed():
+    """Flat faces at the cloud's extremes (a table top, a seat) still give a closed surface."""
+    model = build_model(kind="points", latent=8, hidden=8)
+    g = torch.Generator().manual_seed(2)
+    slab = sample_points_from_meshes(cube(), 1024, generator=g)[0] * torch.tensor([0.45, 0.08, 0.3])
+    with torch.no_grad():
+        model.decoder.net[-1].weight.zero_()
+        model.decoder.net[-1].bias.copy_(slab.reshape(-1))
+    mesh = model.predict(torch.rand(1, 4, 64, 64)).meshes
+    v, f = mesh.verts_list()[0], mesh.faces_list()[0]
+    assert closed_surface(v.double(), f)
+    assert torch.allclose(v.amax(0), slab.amax(0), atol=0.04) and torch.allclose(v.amin(0), slab.amin(0), atol=0.04)
