@@ -86,6 +86,12 @@ def test_build_model_names_unknown_fields():
         build_model(kind="vox", depth=3)
 
 
+def test_loss_names_a_missing_batch_key():
+    model = build_model(kind="vox", latent=8)
+    with pytest.raises(ValueError, match="batch: expected a dict with 'voxels' for a vox model, found \\['image'\\]"):
+        model.loss(model(torch.rand(1, 4, 64, 64)), {"image": torch.rand(1, 4, 64, 64)})
+
+
 def test_model_refuses_bad_images():
     model = build_model(kind="points", hidden=32)
     with pytest.raises(ValueError, match="images"):

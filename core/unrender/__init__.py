@@ -14,6 +14,7 @@ files and progress); it never imports Blender. Sub-packages:
 * ``unrender.losses`` and ``unrender.metrics``
 * ``unrender.fields``: neural fields (harmonic and hash-grid encodings, MLP, SIREN, grid, tri-plane, hash-grid fields)
 * ``unrender.body``: linear blend skinning and the SMPL body model (files through ``unrender.io``)
+* ``unrender.models``: single-view models (image encoders; voxel, point and mesh decoders; checkpoints)
 """
 
 from .structures import Meshes, PointClouds, Pointclouds, Voxels

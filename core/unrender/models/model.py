@@ -96,6 +96,10 @@ class SingleViewModel(nn.Module):
         Returns ``(loss, {term: float})``; the dict has every term and ``"loss"``.
         """
         cfg = self.config
+        key = "voxels" if cfg.kind == "vox" else "points"
+        if not isinstance(batch, dict) or key not in batch:
+            found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise ValueError(f"batch: expected a dict with {key!r} for a {cfg.kind} model, found {found}")
         if cfg.kind == "vox":
             loss = voxel_bce(output, batch["voxels"], pos_weight=cfg.pos_weight)
             return loss, {"loss": float(loss.detach()), "bce": float(loss.detach())}
