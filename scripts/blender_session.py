@@ -100,6 +100,28 @@ def enable_unrender(device: str = "cpu") -> str:
     return name
 
 
+def cycles_scene(grey: float, samples: int, denoise: bool):
+    """Make the current scene render with Cycles on the CPU (``samples`` per pixel, no adaptive sampling, two
+    bounces, ``denoise`` or not) under a uniform world of linear grey ``grey`` -> the scene."""
+    import bpy
+
+    scene = bpy.context.scene
+    world = bpy.data.worlds.new("Uniform world")
+    if world.node_tree is None:  # Blender before 5.0
+        world.use_nodes = True
+    background = next(n for n in world.node_tree.nodes if n.type == "BACKGROUND")
+    background.inputs["Color"].default_value = (grey, grey, grey, 1.0)
+    background.inputs["Strength"].default_value = 1.0
+    scene.world = world
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = samples
+    scene.cycles.use_adaptive_sampling = False
+    scene.cycles.use_denoising = denoise
+    scene.cycles.max_bounces = 2
+    return scene
+
+
 def select(name: str, what: str):
     """Make object ``name`` the only selected and the active object -> it (``ValueError`` naming ``what``)."""
     import bpy

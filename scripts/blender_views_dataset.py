@@ -37,7 +37,6 @@ def build_scene(addon, detail: int, samples: int, denoise: bool):
 
     from unrender.render import example_object
 
-    scene = bpy.context.scene
     mesh = example_object(detail)
     verts = mesh.verts_list()[0].double().numpy()
     faces = mesh.faces_list()[0].numpy()
@@ -56,20 +55,7 @@ def build_scene(addon, detail: int, samples: int, denoise: bool):
     tree.links.new(diffuse.outputs["BSDF"], out.inputs["Surface"])
     obj.data.materials.append(mat)
 
-    world = bpy.data.worlds.new("White")
-    if world.node_tree is None:  # Blender before 5.0
-        world.use_nodes = True
-    background = next(n for n in world.node_tree.nodes if n.type == "BACKGROUND")
-    background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
-    background.inputs["Strength"].default_value = 1.0
-    scene.world = world
-
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = samples
-    scene.cycles.use_adaptive_sampling = False
-    scene.cycles.use_denoising = denoise
-    scene.cycles.max_bounces = 2
+    blender_session.cycles_scene(1.0, samples, denoise)
     for o in bpy.context.view_layer.objects:
         o.select_set(False)
     bpy.context.view_layer.objects.active = obj
