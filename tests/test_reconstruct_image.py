@@ -21,14 +21,6 @@ from unrender.methods.reconstruct_image import picture_rgba, place_in_view, trai
 from unrender.structures import Meshes, PointClouds, Voxels
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _checkpoint(tmp_path, kind: str):
     from unrender.models import build_model, save_checkpoint
 
