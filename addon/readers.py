@@ -85,9 +85,24 @@ class ObjectReader:
 
 
 class ImageReader:
-    """Inputs of kind image: an Image datablock or an image file."""
+    """Inputs of kind image: an Image datablock, an image file, or the scene camera's render of the scene (film
+    transparent, so the background is alpha 0; rendered by :mod:`.views`, every setting restored)."""
 
     kinds = ("image",)
+
+    def _render_props(self, inp) -> dict:
+        from . import views
+
+        n = inp.name
+        return {
+            f"{n}_render": bpy.props.BoolProperty(
+                name="Render the scene camera", default=False,
+                description=f"Use the scene camera's render of the scene (transparent film) as {n}: {inp.help}"),
+            f"{n}_engine": bpy.props.EnumProperty(name="Engine", items=views.ENGINES, default="SCENE",
+                                                  description="The engine rendering the scene camera's view"),
+            f"{n}_size": bpy.props.IntProperty(name="Render size", default=256, min=16, max=4096,
+                                               description="Longer side of the render (the scene's aspect)"),
+        }
 
     def operator_props(self, inp, main: bool) -> dict:
         return {
@@ -95,6 +110,7 @@ class ImageReader:
                                                           description=f"Image datablock: {inp.help}"),
             f"{inp.name}_file": bpy.props.StringProperty(name=f"{inp.title} file", subtype="FILE_PATH",
                                                          description=f"Image file (used when no datablock is set): {inp.help}"),
+            **self._render_props(inp),
         }
 
     def settings_props(self, inp, main: bool) -> dict:
@@ -102,19 +118,28 @@ class ImageReader:
             f"{inp.name}_image": bpy.props.PointerProperty(type=bpy.types.Image, name=inp.title, description=inp.help),
             f"{inp.name}_file": bpy.props.StringProperty(name="File", subtype="FILE_PATH",
                                                          description="Image file, when no image datablock is chosen"),
+            **self._render_props(inp),
         }
 
     def copy(self, inp, main: bool, settings, op) -> None:
         img = getattr(settings, f"{inp.name}_image")
         setattr(op, f"{inp.name}_image", img.name if img else "")
-        setattr(op, f"{inp.name}_file", getattr(settings, f"{inp.name}_file"))
+        for key in ("file", "render", "engine", "size"):
+            setattr(op, f"{inp.name}_{key}", getattr(settings, f"{inp.name}_{key}"))
 
     def draw(self, layout, inp, main: bool, settings, context) -> None:
+        layout.prop(settings, f"{inp.name}_render")
+        if getattr(settings, f"{inp.name}_render"):
+            layout.prop(settings, f"{inp.name}_engine")
+            layout.prop(settings, f"{inp.name}_size")
+            return
         layout.prop(settings, f"{inp.name}_image")
         if getattr(settings, f"{inp.name}_image") is None:
             layout.prop(settings, f"{inp.name}_file")
 
     def read(self, inp, main: bool, op, context):
+        if getattr(op, f"{inp.name}_render", False):
+            return self.render(inp, op, context)
         name, path = getattr(op, f"{inp.name}_image"), getattr(op, f"{inp.name}_file")
         if name:
             img = bpy.data.images.get(name)
@@ -126,6 +151,23 @@ class ImageReader:
         if inp.required:
             raise ValueError(f"{inp.name}: expected an Image datablock or an image file, found neither")
         return None
+
+    def render(self, inp, op, context):
+        """The scene camera's render at the scene's aspect, longer side ``<name>_size`` -> ``(H, W, 4)`` RGBA."""
+        import torch
+
+        from . import views
+
+        scene = context.scene
+        if scene.camera is None:
+            raise ValueError(f"{inp.name}: rendering the scene camera needs a scene camera, found none")
+        r = scene.render
+        h, w = r.resolution_y * r.resolution_percentage / 100, r.resolution_x * r.resolution_percentage / 100
+        s = getattr(op, f"{inp.name}_size") / max(h, w)
+        size = (max(1, round(h * s)), max(1, round(w * s)))
+        got = views.render_views(context, [scene.camera], engine=getattr(op, f"{inp.name}_engine"), size=size,
+                                 transparent=True)
+        return torch.cat([got.images[0], got.masks[0][..., None]], -1)
 
 
 class CameraReader:

@@ -110,28 +110,47 @@ class VoxelsWriter:
 
 
 class CameraWriter:
-    """A camera output: moves the scene camera, or moves the object so it looks the same from the current camera."""
+    """A camera output: moves the scene camera, or moves the object so it looks the same from the current camera.
+
+    A method without an object input (a reconstruction from a picture) gives its result in the frame of the camera
+    it outputs: by default the result moves instead, so that the scene camera sees it as that camera does (in
+    front of the scene camera, where the picture shows it); with no scene camera one is made at that pose."""
 
     kind = "cameras"
 
+    @staticmethod
+    def _moves_result(method) -> bool:
+        return not any({"mesh", "points"} & set(i.kinds) for i in method.inputs)
+
     def options(self, method) -> dict:
-        return {"move": bpy.props.EnumProperty(
-            name="Move", default="CAMERA",
-            items=[("CAMERA", "Camera", "Move the scene camera to the estimated pose"),
-                   ("OBJECT", "Object", "Move the object instead, so that the scene camera sees it as estimated")],
-            description="What moves to match the reference")}
+        if self._moves_result(method):
+            items = [("RESULT", "Result", "Move the result in front of the scene camera, which then sees it as the "
+                                          "estimated camera does"),
+                     ("CAMERA", "Camera", "Move the scene camera to the estimated pose")]
+            default = "RESULT"
+        else:
+            items = [("CAMERA", "Camera", "Move the scene camera to the estimated pose"),
+                     ("OBJECT", "Object", "Move the object instead, so that the scene camera sees it as estimated")]
+            default = "CAMERA"
+        return {"move": bpy.props.EnumProperty(name="Move", default=default, items=items,
+                                               description="What moves to match the reference")}
 
     def payload(self, value, options):
         return convert.camera_matrix_world(value, (64, 64))
 
     def apply(self, session, output, payload) -> None:
         scene = session.context.scene
-        if session.options.get("move", "CAMERA") == "OBJECT":
+        move = session.options.get("move", "CAMERA")
+        if move == "OBJECT":
             obj = session.main_object
             current = session.saved_matrix(scene.camera)  # where the camera is, untouched
             original = session.saved_matrix(obj)
             new = current @ np.linalg.inv(payload) @ original
             session.set_matrix(obj, new)
+        elif move == "RESULT" and scene.camera is not None:
+            place = session.saved_matrix(scene.camera) @ np.linalg.inv(payload)
+            for obj in session.objects.values():  # written so far, in the estimated camera's frame
+                session.set_matrix(obj, place @ session.saved_matrix(obj))
         else:
             session.set_matrix(session.scene_camera(), payload)
 
