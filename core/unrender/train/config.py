@@ -7,9 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-__all__ = ["TrainConfig", "KINDS"]
-
-KINDS = ("vox", "points", "mesh")
+__all__ = ["TrainConfig"]
 
 
 @dataclass
@@ -45,6 +43,8 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        from ..models import KINDS
+
         if self.kind not in KINDS:
             raise ValueError(f"kind: expected one of {list(KINDS)}, found {self.kind!r}")
         if not isinstance(self.model, dict):

@@ -18,7 +18,7 @@ from .distributed import (DistInfo, any_rank, epoch_batches, finish_distributed,
                           local_batch_size, mean_over_ranks)
 
 __all__ = ["train", "seed_everything", "rng_state", "set_rng_state", "validation_loss", "TRAIN_FILES",
-           "STATE_FORMAT", "RESUME_FIELDS", "load_train_state"]
+           "STATE_FORMAT", "RESUME_FIELDS", "load_train_state", "replace_file"]
 
 TRAIN_FILES = ("checkpoint.pt", "last.pt", "config.json", "history.json", "loss.png", "examples.png")
 STATE_FORMAT = "unrender-train-state"
@@ -90,7 +90,7 @@ def validation_loss(model, dataset, indices, batch_size: int, device: torch.devi
     return total / max(count, 1)
 
 
-def _replace(path: Path, write: Callable[[Path], None]) -> None:
+def replace_file(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` whole or not at all: into a hidden partial file (same suffix), then renamed."""
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
@@ -204,7 +204,7 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
     files: list[str] = []
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
-        _replace(out / "config.json", lambda p: p.write_text(config.to_json() + "\n"))
+        replace_file(out / "config.json", lambda p: p.write_text(config.to_json() + "\n"))
         files.append("config.json")
     bar = None
     if progress is True and info.main:
@@ -230,18 +230,18 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
                     best.update(step=step, val_loss=v)
                     meta = {"step": step, "val_loss": v, "dataset": _dataset_info(config, data_info),
                             "seed": config.seed, "minutes": round(minutes(), 3)}
-                    _replace(out / "checkpoint.pt", lambda p: save_checkpoint(p, model, info=meta))
+                    replace_file(out / "checkpoint.pt", lambda p: save_checkpoint(p, model, info=meta))
             last = {"format": STATE_FORMAT, "version": 1, "config": config.to_json(), "step": step,
                     "minutes": minutes(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "history": json.dumps(history), "best": json.dumps(best), "rng": rng_state()}
-            _replace(out / "last.pt", lambda p: torch.save(last, p))
-            _replace(out / "history.json", lambda p: p.write_text(json.dumps(history, indent=1) + "\n"))
+            replace_file(out / "last.pt", lambda p: torch.save(last, p))
+            replace_file(out / "history.json", lambda p: p.write_text(json.dumps(history, indent=1) + "\n"))
             val_curve = [float("nan")] * len(history["train_loss"])
             for s, l in zip(history["val"]["step"], history["val"]["loss"]):
                 if 1 <= s <= len(val_curve):
                     val_curve[s - 1] = l
             curves = {"train": history["train_loss"], "val": val_curve}
-            _replace(out / "loss.png", lambda p: plot_curves(curves, p, title=f"{config.kind}: loss"))
+            replace_file(out / "loss.png", lambda p: plot_curves(curves, p, title=f"{config.kind}: loss"))
             if final:
                 from .pictures import examples_picture
 
@@ -251,7 +251,7 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
                 with torch.random.fork_rng(devices=[device.index] if device.type == "cuda" else []):
                     picture = examples_picture(model, _to(batch, device))
                 model.train()
-                _replace(out / "examples.png", lambda p: save_image(p, picture))
+                replace_file(out / "examples.png", lambda p: save_image(p, picture))
         if info.distributed:
             torch.distributed.barrier()
 
