@@ -179,7 +179,7 @@ def plot_f1(results: dict, path=None) -> torch.Tensor:
     ts = results["thresholds"]
     curves = {name: [r["overall"][f"f1@{t:g}"] for t in ts] for name, r in results["models"].items()}
     return plot_curves(curves, path, log=False, title=f"F1 on the {results['split']} split", ylabel="F1",
-                       xlabel="distance threshold (scale-normalised)", marks=[(i, f"{t:g}") for i, t in enumerate(ts)])
+                       xlabel="distance threshold (scale-normalised): " + ", ".join(f"{i} = {t:g}" for i, t in enumerate(ts)))
 
 
 def write_eval(results: dict, output) -> list[str]:

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
-from .distributed import (DistInfo, any_rank, epoch_batches, finish_distributed, init_distributed,
+from .distributed import (DistInfo, any_rank, dist_info, epoch_batches, finish_distributed, init_distributed,
                           local_batch_size, mean_over_ranks)
 
 __all__ = ["train", "seed_everything", "rng_state", "set_rng_state", "validation_loss", "TRAIN_FILES",
-           "STATE_FORMAT", "RESUME_FIELDS", "load_train_state", "replace_file"]
+           "STATE_FORMAT", "RESUME_FIELDS", "load_train_state", "replace_file", "check_run"]
 
 TRAIN_FILES = ("checkpoint.pt", "last.pt", "config.json", "history.json", "loss.png", "examples.png")
 STATE_FORMAT = "unrender-train-state"
@@ -123,6 +123,25 @@ def _check_resume(config: TrainConfig, state: dict, path: Path) -> None:
             raise ValueError(f"resume: {path} was trained with {name}={old.get(name)!r}, found {name}={new[name]!r}")
 
 
+def check_run(config: TrainConfig, resume: bool = False) -> dict | None:
+    """The checks of a run that come before any work: the dataset folder, the batch split over the
+    ranks, and the output folder: with ``resume`` its ``last.pt`` must be a training state of the same
+    model, batch, lr and seed (returned); without, it must not hold one (a run is never overwritten)."""
+    from ..data import read_dataset_info
+
+    read_dataset_info(config.data)
+    local_batch_size(config.batch_size, dist_info().world_size)
+    last = Path(config.output) / "last.pt"
+    if resume:
+        state = load_train_state(last)
+        _check_resume(config, state, last)
+        return state
+    if last.exists():
+        raise ValueError(f"output: {config.output} already holds a training run ({last.name}); give --resume to "
+                         "continue it, or another folder")
+    return None
+
+
 def _dataset_info(config: TrainConfig, info: dict) -> dict:
     keys = ("categories", "splits", "views", "seed", "image_size", "resolution")
     return {"root": str(config.data), **{k: info.get(k) for k in keys}}
@@ -173,11 +192,8 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
     from ..io import save_image
 
     out = Path(config.output)
+    state = check_run(config, resume)
     data_info = read_dataset_info(config.data)
-    state = load_train_state(out / "last.pt") if resume else None
-    if state is not None:
-        _check_resume(config, state, out / "last.pt")
-    local_batch_size(config.batch_size, info.world_size)
     train_set = ShapeDataset(config.data, "train", points=config.points)
     n = len(train_set)
     per_epoch = len(epoch_batches(n, config.batch_size, info, config.seed, 0))
