@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 __all__ = ["VIEW_AZIMUTH", "render_view", "examples_picture"]
@@ -11,7 +9,7 @@ __all__ = ["VIEW_AZIMUTH", "render_view", "examples_picture"]
 # render_still (up "y") with azimuth 180 and elevation 0 puts its camera on the -Z axis looking along +Z
 # with +Y up: PyTorch3D's view axes, so a view-frame object is seen as from the input's camera
 VIEW_AZIMUTH = 180.0
-_FRAME = (torch.zeros(3), 0.5 * math.sqrt(2))  # view-frame objects fit the sphere of radius 0.5; a margin for errors
+_FRAME = (torch.zeros(3), 0.55)  # view-frame objects fit the sphere of radius 0.5; a margin for errors
 
 
 def render_view(obj, size: int = 128) -> torch.Tensor:
@@ -23,12 +21,12 @@ def render_view(obj, size: int = 128) -> torch.Tensor:
 
 
 def examples_picture(model, batch: dict, size: int = 128) -> torch.Tensor:
-    """One row per item of ``batch`` (SPEC batch dict on the CPU): the input image | the model's
-    prediction | the truth (its voxel grid), each ``size`` pixels square and captioned. Returns
+    """One row per item of ``batch`` (a ``ShapeDataset`` batch): the input image | the model's
+    prediction | the truth (its surface points, which keep thin parts a 32^3 grid loses), each ``size`` pixels square and captioned. Returns
     ``(H, W, 3)`` float in [0, 1]."""
     from ..image import enlarge_nearest
     from ..plots import caption, hstack
-    from ..structures import Voxels
+    from ..structures import PointClouds
 
     images = batch["image"]
     pred = model.predict(images)
@@ -37,7 +35,7 @@ def examples_picture(model, batch: dict, size: int = 128) -> torch.Tensor:
         rgb = images[i, :3].permute(1, 2, 0).clamp(0, 1).cpu()
         rgb = torch.nn.functional.interpolate(enlarge_nearest(rgb, size).permute(2, 0, 1)[None], size=(size, size),
                                               mode="nearest")[0].permute(1, 2, 0)
-        truth = Voxels(batch["voxels"][i:i + 1].float().cpu(), bounds=torch.tensor([[-0.5] * 3, [0.5] * 3]))
+        truth = PointClouds([batch["points"][i].float().cpu()])
         shown = pred.points[i] if pred.points is not None else pred.meshes[i]  # a points model: its points
         row = [rgb, render_view(shown, size), render_view(truth, size)]
         if i == 0:
