@@ -143,6 +143,7 @@ def _add_learning_parsers(sub) -> None:
     tr.add_argument("--output", "-o", required=True, help="the run's folder: checkpoint.pt, last.pt, loss.png, examples.png, ...")
     tr.add_argument("--encoder", choices=("fast", "resnet18"), default="fast", help="image encoder (default: %(default)s)")
     tr.add_argument("--latent", type=_positive_int, default=None, help="latent code size (default: the model's)")
+    tr.add_argument("--points", type=_positive_int, default=None, help="surface points per item for the chamfer losses (default: 2048 or all stored)")
     tr.add_argument("--steps", type=_positive_int, default=None, help="optimiser steps (default: 1000 unless --minutes)")
     tr.add_argument("--minutes", type=float, default=None, help="time budget; with --steps, the first reached ends the run")
     tr.add_argument("--batch-size", type=_positive_int, default=32, help="global batch, split over torchrun's processes (default: %(default)s)")
@@ -152,6 +153,7 @@ def _add_learning_parsers(sub) -> None:
     tr.add_argument("--workers", type=_count, default=0, help="DataLoader workers per process (default: %(default)s)")
     tr.add_argument("--threads", type=_count, default=0, help="CPU threads per process, 0: the free cores (default: %(default)s)")
     tr.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="(default: %(default)s)")
+    tr.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="the model's floats (default: %(default)s)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -194,8 +196,8 @@ def _train(args) -> int:
     steps = args.steps if args.steps is not None or args.minutes is not None else 1000
     config = TrainConfig(kind=args.model, data=args.data, output=args.output, encoder=args.encoder,
                          model={} if args.latent is None else {"latent": args.latent}, batch_size=args.batch_size,
-                         lr=args.lr, steps=steps, minutes=args.minutes, val_every=args.val_every, seed=args.seed,
-                         workers=args.workers, threads=args.threads, device=args.device)
+                         points=args.points, lr=args.lr, steps=steps, minutes=args.minutes, val_every=args.val_every, seed=args.seed,
+                         workers=args.workers, threads=args.threads, device=args.device, dtype=args.dtype)
     check_run(config, resume=args.resume)
     main_rank = dist_info().main
     with _Progress("train", args.output, args.quiet or not main_rank) as progress:

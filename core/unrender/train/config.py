@@ -17,12 +17,15 @@ class TrainConfig:
     Model: ``kind`` ("vox" | "points" | "mesh"), ``encoder`` ("fast" | "resnet18") and ``model``, any
     further ``ModelConfig`` fields (e.g. ``{"latent": 128, "voxel_decoder": "mlp"}``).
     Data and output: ``data`` (a dataset folder written by :func:`unrender.data.write_dataset`),
-    ``output`` (the run's folder), ``points`` (surface points per training item).
+    ``output`` (the run's folder), ``points`` (surface points per training item; None: 2048, or
+    all the dataset stores when fewer).
     Optimisation: ``batch_size`` (the GLOBAL batch; split evenly over the ranks of a distributed run),
     ``lr`` (Adam). Budget: ``steps`` and / or ``minutes``; the run stops at the first reached.
     ``val_every``: validate every so many steps (and at the end) on ``val_items`` evenly spaced items
     of the val split. ``seed``: same seed, same run. ``workers``: DataLoader workers per rank.
-    ``threads``: torch CPU threads per rank (0: the free cores). ``device``: "cpu" or "cuda".
+    ``threads``: torch CPU threads per rank (0: the free cores). ``device``: "cpu" or "cuda"; ``dtype``: the
+    model's floats, "float32" or "float64" (for checks of numerics: rounding that Adam's first steps
+    would blow up to ~lr where a gradient is near 0 stays ~1e-12).
     """
 
     kind: str = "vox"
@@ -36,11 +39,12 @@ class TrainConfig:
     minutes: float | None = None
     val_every: int = 100
     val_items: int = 256
-    points: int = 2048
+    points: int | None = None
     seed: int = 0
     workers: int = 0
     threads: int = 0
     device: str = "cpu"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         from ..models import KINDS
@@ -52,10 +56,12 @@ class TrainConfig:
         for name in ("kind", "encoder"):
             if name in self.model:
                 raise ValueError(f"model: give {name!r} as TrainConfig.{name}, not inside model")
-        for name in ("batch_size", "val_every", "val_items", "points"):
+        for name in ("batch_size", "val_every", "val_items"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected an int >= 1, found {v!r}")
+        if self.points is not None and (isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 1):
+            raise ValueError(f"points: expected an int >= 1 or None, found {self.points!r}")
         for name in ("seed", "workers", "threads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -68,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"minutes: expected a positive number or None, found {self.minutes!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: expected a positive number, found {self.lr!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype: expected 'float32' or 'float64', found {self.dtype!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device: expected 'cpu' or 'cuda', found {self.device!r}")
 

@@ -23,7 +23,7 @@ __all__ = ["train", "seed_everything", "rng_state", "set_rng_state", "validation
 TRAIN_FILES = ("checkpoint.pt", "last.pt", "config.json", "history.json", "loss.png", "examples.png")
 STATE_FORMAT = "unrender-train-state"
 # the fields a resumed run must share with the run it continues (the others: budget, workers, threads, ...)
-RESUME_FIELDS = ("kind", "encoder", "model", "batch_size", "lr", "seed", "points")
+RESUME_FIELDS = ("kind", "encoder", "model", "batch_size", "lr", "seed", "points", "dtype")
 EXAMPLES = 4
 
 
@@ -61,15 +61,18 @@ def _seed_worker(worker_id: int) -> None:
     np.random.seed(s)
 
 
-def _to(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+def _to(batch: dict, device: torch.device, dtype: torch.dtype = torch.float32) -> dict:
+    """The batch's tensors on ``device``, floating ones as ``dtype``."""
+    return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()}
 
 
 def _val_indices(n: int, count: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n - 1, min(count, n))})
 
 
-def validation_loss(model, dataset, indices, batch_size: int, device: torch.device, seed: int) -> float:
+def validation_loss(model, dataset, indices, batch_size: int, device: torch.device, seed: int,
+                    dtype: torch.dtype = torch.float32) -> float:
     """Mean loss of ``model`` over ``dataset[indices]`` (eval mode, no gradients). Random draws inside
     the loss (e.g. surface samples) come from ``seed`` in a forked generator, so validating neither
     changes nor depends on the training's random stream."""
@@ -82,7 +85,7 @@ def validation_loss(model, dataset, indices, batch_size: int, device: torch.devi
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
         for batch in DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False):
-            batch = _to(batch, device)
+            batch = _to(batch, device, dtype)
             loss, _ = model.loss(model(batch["image"]), batch)
             total += float(loss) * batch["image"].shape[0]
             count += batch["image"].shape[0]
@@ -194,15 +197,17 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
     out = Path(config.output)
     state = check_run(config, resume)
     data_info = read_dataset_info(config.data)
-    train_set = ShapeDataset(config.data, "train", points=config.points)
+    points = config.points or min(2048, int(data_info["points"]))
+    train_set = ShapeDataset(config.data, "train", points=points)
     n = len(train_set)
     per_epoch = len(epoch_batches(n, config.batch_size, info, config.seed, 0))
-    val_set = ShapeDataset(config.data, "val", points=config.points) if info.main else None
+    val_set = ShapeDataset(config.data, "val", points=points) if info.main else None
     if val_set is not None and len(val_set) == 0:
         raise ValueError(f"data: {config.data} has no val items to validate on")
 
     seed_everything(config.seed)
-    model = build_model(config.model_config()).to(device)
+    dtype = getattr(torch, config.dtype)
+    model = build_model(config.model_config()).to(device, dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, minutes_before = 0, 0.0
     history: dict = {"train_loss": [], "val": {"step": [], "loss": []}}
@@ -239,7 +244,7 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
         """Validate (once per step) and write the files (rank 0); every rank waits for it."""
         if info.main:
             if not history["val"]["step"] or history["val"]["step"][-1] != step:
-                v = validation_loss(model, val_set, val_idx, config.batch_size, device, config.seed)
+                v = validation_loss(model, val_set, val_idx, config.batch_size, device, config.seed, dtype)
                 history["val"]["step"].append(step)
                 history["val"]["loss"].append(v)
                 if best["val_loss"] is None or v < best["val_loss"]:
@@ -265,7 +270,7 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
                 batch = DataLoader(torch.utils.data.Subset(val_set, pick), batch_size=len(pick)).__iter__().__next__()
                 model.eval()
                 with torch.random.fork_rng(devices=[device.index] if device.type == "cuda" else []):
-                    picture = examples_picture(model, _to(batch, device))
+                    picture = examples_picture(model, _to(batch, device, dtype))
                 model.train()
                 replace_file(out / "examples.png", lambda p: save_image(p, picture))
         if info.distributed:
@@ -285,7 +290,7 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
             epoch_iter = iter(DataLoader(train_set, batch_sampler=batches, num_workers=config.workers,
                                          worker_init_fn=_seed_worker, generator=gen))
             epoch_at = epoch
-        batch = _to(next(epoch_iter), device)
+        batch = _to(next(epoch_iter), device, dtype)
         loss, _ = model.loss(net(batch["image"]), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
