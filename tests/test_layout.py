@@ -134,7 +134,7 @@ def test_addon_modules_use_no_underscore_name_of_another_module():
 
 @pytest.mark.parametrize(
     "package",
-    ["unrender.body", "unrender.cameras", "unrender.fields", "unrender.geometry", "unrender.io", "unrender.losses", "unrender.ops", "unrender.render", "unrender.structures", "unrender.surfaces", "unrender.volumetric"],
+    ["unrender.body", "unrender.cameras", "unrender.data", "unrender.fields", "unrender.geometry", "unrender.io", "unrender.losses", "unrender.ops", "unrender.render", "unrender.structures", "unrender.surfaces", "unrender.volumetric"],
 )
 def test_every_public_name_is_exported_by_its_package(package):
     """Each public module (or subpackage) of the core packages has an ``__all__``, and every

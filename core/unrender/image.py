@@ -13,7 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["parse_hex_color", "image_to_mask", "fit_size", "resize_mask", "enlarge_nearest"]
+__all__ = ["parse_hex_color", "image_to_mask", "fit_size", "resize_mask", "enlarge_nearest", "frame_object",
+           "network_input"]
 
 
 def parse_hex_color(text: str) -> torch.Tensor | None:
@@ -99,3 +100,62 @@ def enlarge_nearest(image: torch.Tensor, height: int) -> torch.Tensor:
     that a small render can be judged in a picture without blurring its pixels."""
     k = max(1, math.ceil(height / image.shape[0]))
     return image.repeat_interleave(k, 0).repeat_interleave(k, 1)
+
+
+def _check_rgba(name: str, rgba, batched: bool) -> torch.Tensor:
+    if not isinstance(rgba, torch.Tensor):
+        raise ValueError(f"{name}: expected a tensor, found {type(rgba).__name__}")
+    dims = (3, 4) if batched else (3,)
+    if rgba.dim() not in dims or rgba.shape[-1] != 4 or not rgba.is_floating_point():
+        want = "(H, W, 4) or (B, H, W, 4)" if batched else "(H, W, 4)"
+        raise ValueError(f"{name}: expected a float RGBA image {want}, found {rgba.dtype} of shape {tuple(rgba.shape)}")
+    return rgba
+
+
+def frame_object(rgba: torch.Tensor, size: int = 64, margin: float = 0.08) -> torch.Tensor:
+    """The object of an RGBA picture cropped square around its mask and resized: ``(size, size, 4)``.
+
+    Args:
+        rgba: ``(H, W, 4)`` float in [0, 1], straight (not premultiplied) colour.
+        size: side of the result in pixels.
+        margin: the empty border on each side, as a fraction of the object's larger extent.
+    Returns:
+        ``(size, size, 4)`` straight colour: the square of side ``max(bbox w, bbox h) * (1 + 2 margin)``
+        centred on the bounding box of ``alpha > 0.5`` (outside the picture transparent), resized with
+        antialiasing in premultiplied space.
+    Raises:
+        ValueError naming ``rgba``: wrong shape or dtype, or no pixel with alpha above 0.5.
+    """
+    _check_rgba("rgba", rgba, batched=False)
+    if int(size) < 1 or float(margin) < 0:
+        raise ValueError(f"size, margin: expected size >= 1 and margin >= 0, found {size}, {margin}")
+    rows = torch.nonzero((rgba[..., 3] > 0.5).any(1)).flatten()
+    cols = torch.nonzero((rgba[..., 3] > 0.5).any(0)).flatten()
+    if rows.numel() == 0:
+        raise ValueError(f"rgba: expected an object (alpha > 0.5 somewhere), found an empty alpha of shape "
+                         f"{tuple(rgba.shape[:2])}")
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    side = max(1, math.ceil(max(y1 - y0, x1 - x0) * (1 + 2 * float(margin))))
+    top = (y0 + y1 - side) // 2
+    left = (x0 + x1 - side) // 2
+    H, W = rgba.shape[:2]
+    prem = torch.cat([rgba[..., :3] * rgba[..., 3:], rgba[..., 3:]], -1)
+    crop = rgba.new_zeros(side, side, 4)  # transparent outside the picture
+    sy0, sy1, sx0, sx1 = max(top, 0), min(top + side, H), max(left, 0), min(left + side, W)
+    crop[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = prem[sy0:sy1, sx0:sx1]
+    out = F.interpolate(crop.permute(2, 0, 1)[None], size=(int(size), int(size)), mode="bilinear",
+                        align_corners=False, antialias=side > size)[0].permute(1, 2, 0).clamp(0.0, 1.0)
+    alpha = out[..., 3:]
+    rgb = torch.where(alpha > 0, out[..., :3] / alpha.clamp_min(1e-6), torch.zeros_like(out[..., :3]))
+    return torch.cat([rgb.clamp(0.0, 1.0), alpha], -1)
+
+
+def network_input(rgba: torch.Tensor) -> torch.Tensor:
+    """The picture a network sees: RGB composited over white, then alpha, channels first.
+
+    ``rgba (H, W, 4) -> (4, H, W)`` or ``(B, H, W, 4) -> (B, 4, H, W)``, float in [0, 1], straight colour.
+    """
+    _check_rgba("rgba", rgba, batched=True)
+    a = rgba[..., 3:]
+    out = torch.cat([rgba[..., :3] * a + (1 - a), a], -1)
+    return out.movedim(-1, -3).contiguous()
