@@ -89,3 +89,28 @@ def test_every_world_size_sees_the_same_global_batches():
     assert epoch_batches(22, 8, DistInfo(), 5, 0) != epoch_batches(22, 8, DistInfo(), 5, 1)
     with pytest.raises(ValueError, match="multiple of the 3 processes"):
         epoch_batches(22, 8, DistInfo(0, 3, 0), 5, 0)
+
+
+def test_a_stop_from_progress_saves_like_the_end(data, tmp_path):
+    seen = []
+
+    def progress(step, total, loss):
+        seen.append((step, total))
+        return step < 2  # "Ctrl-C" after step 2
+
+    out = tmp_path / "run"
+    result = train(_config(data, out, steps=50), progress=progress)
+    assert result["stopped"] and result["steps"] == 2 and seen == [(1, 50), (2, 50)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(TRAIN_FILES)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 2
+
+
+def test_minutes_budget_and_workers(data, tmp_path):
+    result = train(_config(data, tmp_path / "timed", steps=None, minutes=0.002, val_every=1000), progress=False)
+    assert 1 <= result["steps"] < 1000 and not result["stopped"]
+    # DataLoader workers (seeded generator and worker seeds) give the parameters of the main process alone
+    runs = [train(_config(data, tmp_path / f"w{w}", steps=2, workers=w), progress=False) for w in (0, 2)]
+    a, b = (torch.load(tmp_path / f"w{w}" / "last.pt", weights_only=True)["model"] for w in (0, 2))
+    assert runs[0]["steps"] == runs[1]["steps"] == 2
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
