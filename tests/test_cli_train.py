@@ -135,3 +135,28 @@ def test_python_dash_m_unrender():
     run = subprocess.run([sys.executable, "-m", "unrender", "train", "--help"], capture_output=True, text=True,
                          env={"PYTHONPATH": CORE, "PATH": ""}, timeout=120)
     assert run.returncode == 0 and "--model" in run.stdout and "torchrun" not in run.stderr
+
+
+def test_ctrl_c_stops_training_and_saves(data, tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": CORE, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "unrender", "train", "--model", "points", "--data", str(data),
+                             "--output", str(out), "--steps", "100000", "--val-every", "1", *TINY],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "last.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Ctrl-C" in stderr and "stopped after" in stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(TRAIN_FILES)
+    step = torch.load(out / "last.pt", weights_only=True)["step"]
+    assert 1 <= step < 100000 and f"stopped after {step} steps" in stdout
