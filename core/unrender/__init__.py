@@ -14,6 +14,8 @@ files and progress); it never imports Blender. Sub-packages:
 * ``unrender.losses`` and ``unrender.metrics``
 * ``unrender.fields``: neural fields (harmonic and hash-grid encodings, MLP, SIREN, grid, tri-plane, hash-grid fields)
 * ``unrender.body``: linear blend skinning and the SMPL body model (files through ``unrender.io``)
+* ``unrender.data``: procedural datasets for single-image 3D (categories of primitive-part objects, rendered views,
+  dataset folders and a torch ``Dataset``)
 """
 
 from .structures import Meshes, PointClouds, Pointclouds, Voxels

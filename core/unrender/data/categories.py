@@ -27,11 +27,11 @@ def _wood_or_color(rng: random.Random):
     if rng.random() < 0.4:  # wood
         return _color(rng, hue=(0.05, 0.11), sat=(0.35, 0.65), val=(0.35, 0.8))
     if rng.random() < 0.2:  # metal / black / white
-        return _color(rng, sat=(0.0, 0.08), val=(0.2, 0.9))
+        return _color(rng, sat=(0.0, 0.08), val=(0.3, 0.9))
     return _color(rng)
 
 
-def _leg(rng_round: bool, x: float, z: float, top: float, bottom: float, w: float, splay=(0.0, 0.0)):
+def _leg(round_section: bool, x: float, z: float, top: float, bottom: float, w: float, splay=(0.0, 0.0)):
     """A leg from ``bottom`` to ``top`` at ``(x, z)``, square (Box) or round (Lathe), optionally splayed
     (the foot pushed out by ``splay`` in x and z)."""
     sx, sz = splay
@@ -46,7 +46,7 @@ def _leg(rng_round: bool, x: float, z: float, top: float, bottom: float, w: floa
     z_axis = z_axis / z_axis.norm()
     x_axis = torch.linalg.cross(y_axis, z_axis)
     rot = torch.stack([x_axis, y_axis, z_axis], 1)
-    if rng_round:
+    if round_section:
         return Lathe([(0, -length / 2), (w * 0.6, -length / 2), (w, length / 2), (0, length / 2)], centre, rot, 16)
     return Box(centre, (w, length / 2, w), rot)
 
@@ -88,7 +88,7 @@ def _chair(rng: random.Random):
             x = sx * (w / 2 - r * 2)
             zf, zb = d / 2 - 0.03, -d / 2 + 0.03
             curve = [(x, sh - t / 2, zf), (x, r, zf + 0.04), (x, r, zb - 0.02), (x, sh - t / 2, zb)]
-            parts.append(Tube(_smooth(curve, 6), r, 12))
+            parts.append(Tube(_smooth(curve, 2), r, 12))
             colors.append(frame)
     else:
         col = rng.uniform(0.025, 0.05)
@@ -288,7 +288,7 @@ def _mug(rng: random.Random):
 
 
 def _lamp(rng: random.Random):
-    metal = _color(rng, sat=(0.0, 0.15), val=(0.2, 0.85)) if rng.random() < 0.6 else _color(rng)
+    metal = _color(rng, sat=(0.0, 0.15), val=(0.3, 0.85)) if rng.random() < 0.6 else _color(rng)
     shade_col = _color(rng, sat=(0.15, 0.6), val=(0.6, 0.97))
     parts, colors = [], []
     br = rng.uniform(0.12, 0.22)
@@ -302,7 +302,7 @@ def _lamp(rng: random.Random):
     pr = rng.uniform(0.012, 0.025)
     parts.append(Lathe([(0, bh * 0.5), (pr, bh * 0.5), (pr, H), (0, H)], segments=16))
     colors.append(metal)
-    sr_bot = rng.uniform(0.15, 0.3)
+    sr_bot = min(rng.uniform(0.15, 0.3), 0.3 * H)
     sr_top = sr_bot * rng.uniform(0.35, 1.0)  # never wider at the top: the closed top's edge stays square or blunt
     sh = rng.uniform(0.15, 0.3)
     st = rng.uniform(0.008, 0.018)
@@ -348,7 +348,7 @@ def _shelf(rng: random.Random):
     for k in range(n):
         parts.append(Box((0, 0.02 + (h - 0.02) * (k + 1) / (n + 1), 0), (w / 2 - t / 2, t / 2, d / 2 * 0.98)))
     colors = [col] * len(parts)
-    back = rng.random() < 0.6
+    back = rng.random() < 0.4
     if back:
         parts.append(Box((0, h / 2, -d / 2 + t / 4), (w / 2 - t / 2, h / 2 - t / 2, t / 4)))
         colors.append(back_col)

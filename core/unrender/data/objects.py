@@ -49,16 +49,27 @@ class ProceduralObject:
     def _part_sdfs(self, points: torch.Tensor) -> torch.Tensor:
         """``(n_parts, N)``: each part's signed distance, ``+inf`` far outside its bounding sphere."""
         out = torch.full((len(self.parts), len(points)), float("inf"))
-        for k, part in enumerate(self.parts):
-            c, r = part.bounds()
-            near = ((points - c) ** 2).sum(-1) <= (r + 4 * SURFACE_CLEARANCE) ** 2
-            if bool(near.any()):
-                out[k, near] = part.sdf(points[near])
+        for k, idx in enumerate(self._near(points)):
+            if len(idx):
+                out[k, idx] = self.parts[k].sdf(points[idx])
         return out
 
+    def _near(self, points: torch.Tensor) -> list[torch.Tensor]:
+        """Per part, the indices of the points within (a little more than) its bounding sphere."""
+        spheres = [part.bounds() for part in self.parts]
+        centres = torch.stack([c for c, _ in spheres])
+        reach = torch.tensor([r for _, r in spheres]) + 4 * SURFACE_CLEARANCE
+        d2 = (points * points).sum(-1, keepdim=True) - 2 * points @ centres.T + (centres * centres).sum(-1)
+        near = (d2 <= reach * reach * 1.01 + 1e-6).T  # (n_parts, N), generous for rounding
+        return [row.nonzero().flatten() for row in near]
+
     def inside(self, points: torch.Tensor) -> torch.Tensor:
-        """``points (N, 3)`` float -> ``(N,)`` bool: inside some part."""
-        return self.sdf(points) < 0
+        """``points (N, 3)`` float -> ``(N,)`` bool: inside some part (``sdf < 0``)."""
+        out = torch.zeros(len(points), dtype=torch.bool)
+        for k, idx in enumerate(self._near(points)):
+            if len(idx):
+                out[idx] |= self.parts[k].inside(points[idx])
+        return out
 
     def sample_surface(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` points uniformly on the union's surface with outward normals, ``((n, 3), (n, 3))``.
