@@ -1,7 +1,6 @@
 """unrender.models checkpoints: round trips, half precision, sizes, every refusal naming the file, shipped weights."""
 
 import json
-import zipfile
 
 import pytest
 import torch
@@ -15,14 +14,13 @@ from unrender.models import (
     save_checkpoint,
     shipped_checkpoint,
 )
+from unrender.threads import using_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with using_threads(1):
+        yield
 
 
 def _small(kind, **kw):

@@ -1,11 +1,11 @@
 """unrender.models: encoder / decoder shapes, configs, losses that train, predictions as meshes."""
 
-import math
+import json
 
 import pytest
 import torch
 
-from unrender.geometry import icosphere_verts_faces, sample_points_from_meshes, icosphere
+from unrender.geometry import closed_surface, cube, icosphere, icosphere_verts_faces, sample_points_from_meshes
 from unrender.models import (
     FastEncoder,
     MeshDecoder,
@@ -19,14 +19,13 @@ from unrender.models import (
     build_model,
 )
 from unrender.structures import Meshes, PointClouds, Voxels
+from unrender.threads import using_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with using_threads(1):
+        yield
 
 
 @pytest.mark.parametrize("encoder", [FastEncoder, ResNet18Encoder])
@@ -68,6 +67,31 @@ def test_default_models_forward_shapes(kind, shape):
     assert model(torch.rand(2, 4, 64, 64)).shape == shape
 
 
+@pytest.mark.parametrize("kind", ["vox", "points", "mesh"])
+def test_group_norm_makes_each_output_independent_of_the_batch(kind):
+    """What DDP needs: a sample's output (training mode) does not depend on the other samples of its batch."""
+    torch.manual_seed(0)
+    images = torch.rand(4, 4, 64, 64)
+    model = build_model(kind=kind, latent=32, hidden=32).train()
+    batch_norm = build_model(kind=kind, latent=32, hidden=32, norm="batch").train()
+    with torch.no_grad():
+        for m in (model, batch_norm):  # the mesh decoder's last layer starts at zero (the sphere)
+            m.decoder.net[-1].weight.normal_(0.0, 0.01)
+        assert torch.allclose(model(images)[:2], model(images[:2]), atol=1e-5)
+        assert not torch.allclose(batch_norm(images)[:2], batch_norm(images[:2]), atol=1e-5)
+
+
+def test_build_model_names_unknown_fields():
+    with pytest.raises(ValueError, match=r"unknown keys \['depth'\]"):
+        build_model(kind="vox", depth=3)
+
+
+def test_loss_names_a_missing_batch_key():
+    model = build_model(kind="vox", latent=8)
+    with pytest.raises(ValueError, match="batch: expected a dict with 'voxels' for a vox model, found \\['image'\\]"):
+        model.loss(model(torch.rand(1, 4, 64, 64)), {"image": torch.rand(1, 4, 64, 64)})
+
+
 def test_model_refuses_bad_images():
     model = build_model(kind="points", hidden=32)
     with pytest.raises(ValueError, match="images"):
@@ -86,8 +110,6 @@ def test_config_rejects_bad_values_by_name(field, value):
 
 def test_config_json_round_trip_and_unknown_keys():
     cfg = ModelConfig(kind="vox", latent=64, pos_weight=None)
-    import json
-
     assert ModelConfig.from_dict(json.loads(cfg.to_json())) == cfg
     with pytest.raises(ValueError, match=r"unknown keys \['width'\]"):
         ModelConfig.from_dict({"kind": "vox", "width": 3})
@@ -144,6 +166,8 @@ def test_predict_gives_meshes_for_every_kind(kind):
         assert isinstance(pred.points, PointClouds) and pred.points.points_padded().shape == (2, 1024, 3)
     for v in pred.meshes.verts_list():
         assert v.shape[0] > 0 and v.abs().max() <= 0.5 + 2 / 32
+    if kind == "mesh":
+        assert all(closed_surface(v.double(), f) for v, f in zip(pred.meshes.verts_list(), pred.meshes.faces_list()))
 
 
 def test_vox_prediction_of_a_full_grid_is_a_closed_box_at_the_bounds():
@@ -155,8 +179,6 @@ def test_vox_prediction_of_a_full_grid_is_a_closed_box_at_the_bounds():
     mesh = model.predict(torch.rand(1, 4, 64, 64)).meshes
     verts = mesh.verts_list()[0]
     assert torch.allclose(verts.abs().amax(0), torch.full((3,), 0.5), atol=1e-3)
-    from unrender.geometry import closed_surface
-
     assert closed_surface(verts.double(), mesh.faces_list()[0])
 
 
@@ -167,6 +189,21 @@ def test_points_prediction_encloses_a_sphere_of_points():
     with torch.no_grad():
         model.decoder.net[-1].weight.zero_()
         model.decoder.net[-1].bias.copy_(target.reshape(-1))
-    verts = model.predict(torch.rand(1, 4, 64, 64)).meshes.verts_list()[0]
-    r = verts.norm(dim=1)
+    mesh = model.predict(torch.rand(1, 4, 64, 64)).meshes
+    r = mesh.verts_list()[0].norm(dim=1)
     assert 0.33 < float(r.mean()) < 0.45
+    assert closed_surface(mesh.verts_list()[0].double(), mesh.faces_list()[0])
+
+
+def test_points_prediction_of_a_slab_is_closed():
+    """Flat faces at the cloud's extremes (a table top, a seat) still give a closed surface."""
+    model = build_model(kind="points", latent=8, hidden=8)
+    g = torch.Generator().manual_seed(2)
+    slab = sample_points_from_meshes(cube(), 1024, generator=g)[0] * torch.tensor([0.45, 0.08, 0.3])
+    with torch.no_grad():
+        model.decoder.net[-1].weight.zero_()
+        model.decoder.net[-1].bias.copy_(slab.reshape(-1))
+    mesh = model.predict(torch.rand(1, 4, 64, 64)).meshes
+    v, f = mesh.verts_list()[0], mesh.faces_list()[0]
+    assert closed_surface(v.double(), f)
+    assert torch.allclose(v.amax(0), slab.amax(0), atol=0.04) and torch.allclose(v.amin(0), slab.amin(0), atol=0.04)

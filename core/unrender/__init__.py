@@ -16,6 +16,8 @@ files and progress); it never imports Blender. Sub-packages:
 * ``unrender.body``: linear blend skinning and the SMPL body model (files through ``unrender.io``)
 * ``unrender.data``: procedural datasets for single-image 3D (categories of primitive-part objects, rendered views,
   dataset folders and a torch ``Dataset``)
+* ``unrender.models``: single-view models (image encoders; voxel, point and mesh decoders; checkpoints)
+* ``unrender.train``: training (one process or torchrun) and evaluation of the single-view models
 """
 
 from .structures import Meshes, PointClouds, Pointclouds, Voxels

@@ -63,8 +63,8 @@ def points_occupancy(points: torch.Tensor, resolution: int, bounds: torch.Tensor
             break
         outside = nxt
     solid = (~outside).float()[None, None]
-    for _ in range(close):
-        solid = -F.max_pool3d(-solid, 3, 1, 1)
+    for _ in range(close):  # erosion; beyond the grid counts as empty, as for the dilation
+        solid = -F.max_pool3d(-F.pad(solid, (1,) * 6), 3, 1, 0)
     return solid[0, 0]
 
 
@@ -131,5 +131,8 @@ def enclosing_surface(target, resolution: int = 64) -> tuple[torch.Tensor, torch
         raise ValueError(f"target: expected Meshes or PointClouds, found {type(target).__name__}")
     if not bool(grid.any()):
         raise ValueError("target: encloses no volume at this resolution (a flat or degenerate shape)")
-    mesh = marching_cubes(Voxels([_blur(grid)], bounds[None].to(grid.device)), 0.5)
+    # One empty cell around the grid, so the surface closes where the solid reaches the border.
+    cell = (bounds[1] - bounds[0]) / resolution
+    bounds = torch.stack((bounds[0] - cell, bounds[1] + cell))
+    mesh = marching_cubes(Voxels([F.pad(_blur(grid), (1,) * 6)], bounds[None].to(grid.device)), 0.5)
     return mesh.verts_list()[0].to(pts.dtype), mesh.faces_list()[0]

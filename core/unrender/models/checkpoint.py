@@ -126,7 +126,8 @@ def load_checkpoint(path, kind: str | None = None, map_location="cpu") -> tuple[
     if problem:
         raise ValueError(f"{path}: the weights do not fit the {config.kind} model of its config: {problem}")
     model.load_state_dict(state)  # copies cast float16 into the float32 parameters
-    model.to(map_location)
+    if isinstance(map_location, (str, torch.device)):
+        model.to(map_location)
     model.eval()
     return model, info
 

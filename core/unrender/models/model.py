@@ -96,6 +96,10 @@ class SingleViewModel(nn.Module):
         Returns ``(loss, {term: float})``; the dict has every term and ``"loss"``.
         """
         cfg = self.config
+        key = "voxels" if cfg.kind == "vox" else "points"
+        if not isinstance(batch, dict) or key not in batch:
+            found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise ValueError(f"batch: expected a dict with {key!r} for a {cfg.kind} model, found {found}")
         if cfg.kind == "vox":
             loss = voxel_bce(output, batch["voxels"], pos_weight=cfg.pos_weight)
             return loss, {"loss": float(loss.detach()), "bce": float(loss.detach())}
@@ -146,7 +150,7 @@ class SingleViewModel(nn.Module):
 def build_model(config: ModelConfig | dict | None = None, **overrides) -> SingleViewModel:
     """A randomly initialised :class:`SingleViewModel` from a config (or a dict of its fields, or keywords)."""
     if config is None:
-        config = ModelConfig(**overrides)
+        config = ModelConfig.from_dict(overrides)
     elif isinstance(config, dict):
         config = ModelConfig.from_dict({**config, **overrides})
     elif overrides:
