@@ -170,7 +170,7 @@ def train(config: TrainConfig, progress: bool | Callable[[int, int, float], bool
     every rank after each step (``total`` 0 with a minutes budget alone; False stops the run after that
     step, saving as at the end). ``resume``: continue from ``output/last.pt`` (same model, batch, lr,
     seed): running k steps and resuming to n gives the parameters of one n-step run.
-    Returns ``{"steps", "best_step", "best_val_loss", "val_loss", "minutes", "output", "files"}``.
+    Returns ``{"steps", "best_step", "best_val_loss", "val_loss", "minutes", "output", "files", "stopped"}``.
     """
     from ..threads import using_threads
 
@@ -222,11 +222,9 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
     if info.distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    files: list[str] = []
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         replace_file(out / "config.json", lambda p: p.write_text(config.to_json() + "\n"))
-        files.append("config.json")
     bar = None
     if progress is True and info.main:
         from tqdm import tqdm
@@ -310,8 +308,7 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
     if bar is not None:
         bar.close()
     save(final=True)
-    if info.main:
-        files = list(TRAIN_FILES)
+    files = list(TRAIN_FILES) if info.main else []
     return {"steps": step, "best_step": best["step"], "best_val_loss": best["val_loss"],
             "val_loss": history["val"]["loss"][-1] if history["val"]["loss"] else None,
             "minutes": minutes(), "output": str(out), "files": files, "stopped": stop_asked}
