@@ -114,3 +114,20 @@ def test_minutes_budget_and_workers(data, tmp_path):
     assert runs[0]["steps"] == runs[1]["steps"] == 2
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_cosine_schedule_decays_over_the_steps_and_resumes(data, tmp_path):
+    from unrender.train import learning_rate
+
+    config = _config(data, tmp_path / "parts", steps=4, schedule="cosine", val_every=10)
+    assert [learning_rate(config, k) for k in (0, 2, 4)] == pytest.approx([1e-3, 5e-4, 0.0])
+    train(_config(data, tmp_path / "whole", steps=4, schedule="cosine", val_every=10), progress=False)
+    assert train(config, progress=lambda step, total, loss: step < 2)["steps"] == 2  # stopped (Ctrl-C) at step 2
+    assert train(config, progress=False, resume=True)["steps"] == 4
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
+    parts = torch.load(tmp_path / "parts" / "last.pt", weights_only=True)
+    assert whole["optimizer"]["param_groups"][0]["lr"] == pytest.approx(learning_rate(config, 3))
+    for k, v in whole["model"].items():
+        assert torch.equal(v, parts["model"][k]), k
+    with pytest.raises(ValueError, match="cosine"):
+        _config(data, tmp_path / "x", steps=None, minutes=1.0, schedule="cosine")

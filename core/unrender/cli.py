@@ -144,6 +144,8 @@ def _add_learning_parsers(sub) -> None:
     tr.add_argument("--minutes", type=float, default=None, help="time budget; with --steps, the first reached ends the run")
     tr.add_argument("--batch-size", type=_positive_int, default=32, help="global batch, split over torchrun's processes (default: %(default)s)")
     tr.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
+    tr.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                    help="learning rate over the run; cosine decays to 0 over --steps (default: %(default)s)")
     tr.add_argument("--val-every", type=_positive_int, default=100, help="validate every so many steps (default: %(default)s)")
     tr.add_argument("--seed", type=_count, default=0, help="random seed (default: %(default)s)")
     tr.add_argument("--workers", type=_count, default=0, help="DataLoader workers per process (default: %(default)s)")
@@ -192,7 +194,7 @@ def _train(args) -> int:
     steps = args.steps if args.steps is not None or args.minutes is not None else 1000
     config = TrainConfig(kind=args.model, data=args.data, output=args.output, encoder=args.encoder,
                          model={} if args.latent is None else {"latent": args.latent}, batch_size=args.batch_size,
-                         points=args.points, lr=args.lr, steps=steps, minutes=args.minutes, val_every=args.val_every, seed=args.seed,
+                         points=args.points, lr=args.lr, schedule=args.schedule, steps=steps, minutes=args.minutes, val_every=args.val_every, seed=args.seed,
                          workers=args.workers, threads=args.threads, device=args.device, dtype=args.dtype)
     check_run(config, resume=args.resume)
     main_rank = dist_info().main

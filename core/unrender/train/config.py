@@ -20,7 +20,8 @@ class TrainConfig:
     ``output`` (the run's folder), ``points`` (surface points per training item; None: 2048, or
     all the dataset stores when fewer).
     Optimisation: ``batch_size`` (the GLOBAL batch; split evenly over the ranks of a distributed run),
-    ``lr`` (Adam). Budget: ``steps`` and / or ``minutes``; the run stops at the first reached.
+    ``lr`` (Adam), ``schedule`` ("constant", or "cosine": the lr of step k is
+    ``lr (1 + cos(pi k / steps)) / 2``, needing ``steps``). Budget: ``steps`` and / or ``minutes``; the run stops at the first reached.
     ``val_every``: validate every so many steps (and at the end) on ``val_items`` evenly spaced items
     of the val split. ``seed``: same seed, same run. ``workers``: DataLoader workers per rank.
     ``threads``: torch CPU threads per rank (0: the free cores). ``device``: "cpu" or "cuda"; ``dtype``: the
@@ -35,6 +36,7 @@ class TrainConfig:
     model: dict = field(default_factory=dict)
     batch_size: int = 32
     lr: float = 1e-3
+    schedule: str = "constant"
     steps: int | None = None
     minutes: float | None = None
     val_every: int = 100
@@ -74,6 +76,10 @@ class TrainConfig:
             raise ValueError(f"minutes: expected a positive number or None, found {self.minutes!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: expected a positive number, found {self.lr!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule: expected 'constant' or 'cosine', found {self.schedule!r}")
+        if self.schedule == "cosine" and self.steps is None:
+            raise ValueError("schedule: 'cosine' decays over the steps budget; give steps")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype: expected 'float32' or 'float64', found {self.dtype!r}")
         if self.device not in ("cpu", "cuda"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -18,12 +19,13 @@ from .distributed import (DistInfo, any_rank, dist_info, epoch_batches, finish_d
                           local_batch_size, mean_over_ranks)
 
 __all__ = ["train", "seed_everything", "rng_state", "set_rng_state", "validation_loss", "TRAIN_FILES",
-           "STATE_FORMAT", "RESUME_FIELDS", "load_train_state", "replace_file", "check_run"]
+           "STATE_FORMAT", "RESUME_FIELDS", "load_train_state", "replace_file", "check_run",
+           "learning_rate"]
 
 TRAIN_FILES = ("checkpoint.pt", "last.pt", "config.json", "history.json", "loss.png", "examples.png")
 STATE_FORMAT = "unrender-train-state"
 # the fields a resumed run must share with the run it continues (the others: budget, workers, threads, ...)
-RESUME_FIELDS = ("kind", "encoder", "model", "batch_size", "lr", "seed", "points", "dtype")
+RESUME_FIELDS = ("kind", "encoder", "model", "batch_size", "lr", "schedule", "seed", "points", "dtype")
 EXAMPLES = 4
 
 
@@ -53,6 +55,13 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of the step after ``step`` steps (see ``TrainConfig.schedule``)."""
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step, config.steps) / config.steps))
+    return config.lr
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -289,6 +298,8 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
                                          worker_init_fn=_seed_worker, generator=gen))
             epoch_at = epoch
         batch = _to(next(epoch_iter), device, dtype)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
         loss, _ = model.loss(net(batch["image"]), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
