@@ -17,6 +17,7 @@ files and progress); it never imports Blender. Sub-packages:
 * ``unrender.data``: procedural datasets for single-image 3D (categories of primitive-part objects, rendered views,
   dataset folders and a torch ``Dataset``)
 * ``unrender.models``: single-view models (image encoders; voxel, point and mesh decoders; checkpoints)
+* ``unrender.train``: training (one process or torchrun) and evaluation of the single-view models
 """
 
 from .structures import Meshes, PointClouds, Pointclouds, Voxels

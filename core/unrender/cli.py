@@ -1,4 +1,12 @@
-"""The ``unrender`` command line: ``demo``, ``list`` and one sub-command per registered method.
+"""The ``unrender`` command line: ``demo``, ``list``, ``dataset``, ``train``, ``eval`` and one sub-command
+per registered method.
+
+Learned models (:mod:`unrender.train`)::
+
+    unrender dataset --output shapes --train 400 --val 25 --test 50
+    unrender train --model vox --data shapes --output run_vox --minutes 20
+    torchrun --nproc_per_node 2 -m unrender train --model vox --data shapes --output run_vox --steps 2000
+    unrender eval --data shapes --checkpoint run_vox/checkpoint.pt --output eval
 
 Method sub-commands are generated from the registry::
 
@@ -87,9 +95,144 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list the methods (built in and plugins) with their inputs and parameters")
+    _add_learning_parsers(sub)
     for m in list_methods():
         _add_method_parser(sub, m)
     return parser
+
+
+_MODEL_KINDS = ("vox", "points", "mesh")
+
+
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (argparse turns the error into its one-line message)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, found {text!r}")
+        return v
+    return parse
+
+
+_positive_int, _count = _int_at_least(1), _int_at_least(0)
+
+
+def _add_learning_parsers(sub) -> None:
+    """``dataset``, ``train`` and ``eval``: procedural data, training and evaluation of single-view models."""
+    ds = sub.add_parser("dataset", help="generate a procedural dataset (meshes, voxels, points, rendered views) for training")
+    ds.add_argument("--output", "-o", required=True, help="the dataset folder to create")
+    for split, n in (("train", 400), ("val", 25), ("test", 50)):
+        ds.add_argument(f"--{split}", type=_count, default=n, help=f"{split} objects per category (default: %(default)s)")
+    ds.add_argument("--views", type=_positive_int, default=8, help="rendered views per object (default: %(default)s)")
+    ds.add_argument("--categories", default=None, help="comma-separated categories (default: all)")
+    ds.add_argument("--seed", type=_count, default=0, help="random seed (default: %(default)s)")
+    ds.add_argument("--workers", type=_positive_int, default=1, help="generating processes (default: %(default)s)")
+    ds.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    ds.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    tr = sub.add_parser("train", help="train a single-view model (vox, points or mesh) on a dataset; runs under torchrun too")
+    tr.add_argument("--model", required=True, choices=_MODEL_KINDS, help="the model kind")
+    tr.add_argument("--data", required=True, help="a dataset folder (unrender dataset)")
+    tr.add_argument("--output", "-o", required=True, help="the run's folder: checkpoint.pt, last.pt, loss.png, examples.png, ...")
+    tr.add_argument("--encoder", choices=("fast", "resnet18"), default="fast", help="image encoder (default: %(default)s)")
+    tr.add_argument("--latent", type=_positive_int, default=None, help="latent code size (default: the model's)")
+    tr.add_argument("--points", type=_positive_int, default=None, help="surface points per item for the chamfer losses (default: 2048 or all stored)")
+    tr.add_argument("--steps", type=_positive_int, default=None, help="optimiser steps (default: 1000 unless --minutes)")
+    tr.add_argument("--minutes", type=float, default=None, help="time budget; with --steps, the first reached ends the run")
+    tr.add_argument("--batch-size", type=_positive_int, default=32, help="global batch, split over torchrun's processes (default: %(default)s)")
+    tr.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
+    tr.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                    help="learning rate over the run; cosine decays to 0 over --steps (default: %(default)s)")
+    tr.add_argument("--val-every", type=_positive_int, default=100, help="validate every so many steps (default: %(default)s)")
+    tr.add_argument("--seed", type=_count, default=0, help="random seed (default: %(default)s)")
+    tr.add_argument("--workers", type=_count, default=0, help="DataLoader workers per process (default: %(default)s)")
+    tr.add_argument("--threads", type=_count, default=0, help="CPU threads per process, 0: the free cores (default: %(default)s)")
+    tr.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="(default: %(default)s)")
+    tr.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="the model's floats (default: %(default)s)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --output from its last.pt")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser("eval", help="voxel IoU, chamfer and F1 of single-view checkpoints on a dataset split")
+    ev.add_argument("--data", required=True, help="a dataset folder (unrender dataset)")
+    ev.add_argument("--checkpoint", nargs="+", action="extend", default=None, metavar="PT",
+                    help="checkpoints to evaluate (default: the shipped ones)")
+    ev.add_argument("--model", choices=_MODEL_KINDS, default=None,
+                    help="only this kind: the checkpoints must be of it (default: any; shipped: all kinds)")
+    ev.add_argument("--output", "-o", required=True, help="folder for eval.md, eval.json and f1.png")
+    ev.add_argument("--split", default="test", help="(default: %(default)s)")
+    ev.add_argument("--limit", type=_positive_int, default=None, help="at most so many objects, over all categories")
+    ev.add_argument("--views", type=_positive_int, default=None, help="each object's first so many views (default: all)")
+    ev.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="(default: %(default)s)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _dataset(args) -> int:
+    from .data import write_dataset
+    from .methods import check_output
+
+    out = check_output(args.output)
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise ValueError(f"output: {out} is not empty; give --overwrite to replace it, or another folder")
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
+    info = write_dataset(out, train=args.train, val=args.val, test=args.test, categories=categories, views=args.views,
+                         seed=args.seed, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    splits = ", ".join(f"{k} {v}" for k, v in info["splits"].items())
+    print(f"dataset: {len(info['categories'])} categories ({', '.join(info['categories'])}), objects per category: "
+          f"{splits}; {info['views']} views each")
+    print(f"wrote {out}/dataset.json and {out}/{{{','.join(info['splits'])}}}/*.npz")
+    return 0
+
+
+def _train(args) -> int:
+    from .methods import check_output
+    from .train import TrainConfig, check_run, dist_info, train
+
+    check_output(args.output)
+    steps = args.steps if args.steps is not None or args.minutes is not None else 1000
+    config = TrainConfig(kind=args.model, data=args.data, output=args.output, encoder=args.encoder,
+                         model={} if args.latent is None else {"latent": args.latent}, batch_size=args.batch_size,
+                         points=args.points, lr=args.lr, schedule=args.schedule, steps=steps, minutes=args.minutes, val_every=args.val_every, seed=args.seed,
+                         workers=args.workers, threads=args.threads, device=args.device, dtype=args.dtype)
+    check_run(config, resume=args.resume)
+    main_rank = dist_info().main
+    with _Progress("train", args.output, args.quiet or not main_rank) as progress:
+        result = train(config, progress=progress, resume=args.resume)
+    if main_rank:
+        state = "stopped after" if result["stopped"] else "done in"
+        print(f"train {args.model}: {state} {result['steps']} steps, {result['minutes']:.2f} min; best val loss "
+              f"{result['best_val_loss']:.4g} at step {result['best_step']}")
+        print(f"wrote {args.output}/: {', '.join(result['files'])}")
+    return 130 if result["stopped"] else 0
+
+
+def _eval(args) -> int:
+    from .data import read_dataset_info
+    from .methods import check_output
+    from .models import load_checkpoint, shipped_checkpoint
+    from .train import evaluate
+
+    info = read_dataset_info(args.data)
+    if info["splits"].get(args.split, 0) < 1:
+        raise ValueError(f"split: {args.data} has no {args.split!r} objects (splits: {info['splits']})")
+    check_output(args.output)
+    paths = args.checkpoint
+    if not paths:
+        paths = [shipped_checkpoint(k) for k in ([args.model] if args.model else _MODEL_KINDS)]
+        paths = [p for p in paths if p.is_file()] or paths[:1]  # none shipped: the first names the missing file
+    for p in paths:
+        load_checkpoint(p, kind=args.model)  # every checkpoint checked before any work
+    results = evaluate([str(p) for p in paths], args.data, args.split, output=args.output, limit=args.limit,
+                       views=args.views, device=args.device, progress=not args.quiet)
+    for name, r in results["models"].items():
+        m = r["overall"]
+        iou = f"IoU {m['iou']:.3f}, " if "iou" in m else ""
+        print(f"eval {name} ({r['kind']}): {iou}chamfer {m['chamfer']:.4f}, F1@0.05 {m['f1@0.05']:.3f} "
+              f"over {m['items']} views")
+    print(f"wrote {args.output}/: eval.md, eval.json, f1.png")
+    return 0
 
 
 def _demo(args) -> int:
@@ -250,6 +393,9 @@ def _run_method(args) -> int:
     return 130 if result.cancelled and progress.stop else 0
 
 
+_LEARNING = {"dataset": _dataset, "train": _train, "eval": _eval}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -268,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         if args.command == "list":
             return _list()
+        if args.command in _LEARNING:
+            return _LEARNING[args.command](args)
         return _run_method(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"unrender {args.command}: error: {exc}", file=sys.stderr)
