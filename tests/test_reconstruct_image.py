@@ -152,7 +152,7 @@ def test_cli_runs_and_bad_input_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     cases = [
-        (empty, ckpt, "empty mask"),
+        (empty, ckpt, "empty.png): expected an object"),  # the picture's file is named
         (picture, tmp_path / "missing.pt", "missing.pt"),
         (picture, bad, "bad.pt"),
         (picture, _checkpoint(tmp_path, "vox"), "vox.pt"),  # a vox checkpoint for --model points

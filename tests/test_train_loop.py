@@ -131,3 +131,19 @@ def test_cosine_schedule_decays_over_the_steps_and_resumes(data, tmp_path):
         assert torch.equal(v, parts["model"][k]), k
     with pytest.raises(ValueError, match="cosine"):
         _config(data, tmp_path / "x", steps=None, minutes=1.0, schedule="cosine")
+
+
+def test_a_vox_run_sets_the_surface_level_with_the_best_val_f1(data, tmp_path):
+    from unrender.data import ShapeDataset
+    from unrender.train import LEVELS, calibrate_level
+
+    out = tmp_path / "vox"
+    train(_config(data, out, "vox", steps=3), progress=False)
+    model, info = load_checkpoint(out / "checkpoint.pt", kind="vox")
+    scores = {float(k): v for k, v in info["level_f1"].items()}
+    assert sorted(scores) == sorted(LEVELS)
+    assert model.config.level == max(scores, key=scores.get)
+    # the same scores again from the function, and the model's own level left alone
+    level, again = calibrate_level(model, ShapeDataset(data, "val", points=128), [0, 1], levels=(0.3, 0.5))
+    assert level in (0.3, 0.5) and again[level] == max(again.values())
+    assert model.config.level == max(scores, key=scores.get)

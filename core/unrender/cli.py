@@ -393,6 +393,17 @@ def _run_method(args) -> int:
     return 130 if result.cancelled and progress.stop else 0
 
 
+def _naming_input_file(args, exc: Exception) -> str:
+    """The error text, with the file named when it is about a method input read from a file
+    (a method checks a loaded picture as ``image: ...``; the user knows it as the path they gave)."""
+    text = str(exc)
+    for spec in getattr(getattr(args, "method", None), "inputs", ()):
+        path = getattr(args, f"input__{spec.name}", None)
+        if path is not None and text.startswith(f"{spec.name}:") and str(path) not in text:
+            return f"{spec.name} ({path}){text[len(spec.name):]}"
+    return text
+
+
 _LEARNING = {"dataset": _dataset, "train": _train, "eval": _eval}
 
 
@@ -418,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             return _LEARNING[args.command](args)
         return _run_method(args)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"unrender {args.command}: error: {exc}", file=sys.stderr)
+        print(f"unrender {args.command}: error: {_naming_input_file(args, exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # writing failed after the checks (disk full, a file removed meanwhile, ...)
         print(f"unrender {args.command}: error: {exc}", file=sys.stderr)

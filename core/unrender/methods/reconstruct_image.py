@@ -174,7 +174,8 @@ class ReconstructImage(Method):
         Param("model", "mesh", "the learned model: vox (voxel grid), points (point cloud) or mesh (deformed sphere)",
               choices=MODEL_KINDS),
         Param("checkpoint", "", "a checkpoint file of that model (unrender train); empty: the shipped one"),
-        Param("threshold", 0.5, "vox: the occupancy probability of the surface", minimum=0.01, maximum=0.99),
+        Param("threshold", 0.0, "vox: the occupancy probability of the surface; 0: the model's own level (chosen "
+              "in training for the best F1 on the val split)", minimum=0.0, maximum=0.99),
     )
     outputs = (
         Output("mesh", "mesh", "the predicted surface, coloured from the picture, in the training frame"),
@@ -200,18 +201,18 @@ class ReconstructImage(Method):
             model = load_shipped(kind)
         device = torch.device(params["device"])
         model = model.to(device)
+        if kind == "vox" and params["threshold"] > 0:
+            model.config.level = params["threshold"]
         progress(0, 2, float("nan"))
         framed = frame_object(rgba, size=model.config.image_size)
         pred = model.predict(network_input(framed)[None].to(device))
         progress(1, 2, float("nan"))
 
         mesh = pred.meshes[0].cpu()
-        if kind == "vox" and params["threshold"] != 0.5:
-            mesh = _voxel_surface(pred.voxels.cpu(), params["threshold"])
         camera = training_camera(None if cameras is None else cameras.cpu())
         basis = pred.points.points_list()[0].cpu() if pred.points is not None else mesh.verts_list()[0]
         if basis.shape[0] == 0:
-            hint = f" (no occupancy reached the threshold {params['threshold']:g}: try a lower one)" if kind == "vox" else ""
+            hint = f" (no occupancy reached the threshold {model.config.level:g}: try a lower one)" if kind == "vox" else ""
             raise ValueError(f"image: the {kind} model ({params['checkpoint'] or 'shipped'}) found no object in the "
                              f"picture{hint}")
         shift = place_in_view(basis, rgba[..., 3], camera)
@@ -271,12 +272,3 @@ class ReconstructImage(Method):
             pics["turntable"] = turntable(mesh, n_frames=24, image_size=192, elevation=20.0, up="y",
                                           textures=mesh.textures)
         return pics
-
-
-def _voxel_surface(voxels: Voxels, level: float) -> Meshes:
-    """Marching cubes of one grid at ``level``, the grid padded by an empty cell so the surface closes."""
-    from ..geometry import marching_cubes
-
-    grid, box = voxels.grids_list()[0], voxels.bounds()[0]
-    cell = (box[1] - box[0]) / torch.tensor(grid.shape[::-1], dtype=box.dtype)
-    return marching_cubes(F.pad(grid, (1, 1, 1, 1, 1, 1)), level, torch.stack([box[0] - cell, box[1] + cell]))

@@ -53,6 +53,10 @@ class ModelConfig:
             moves the 0.5 cut of the predicted probability to a true probability of ``1 / (1 + w)``;
             IoU (like F1) is best cut near ``F1* / 2``, about 0.4 for good predictions (Lipton et al.
             2014), hence 1.5: the balanced weight (cut near 0.2) fattens every uncertain boundary.
+        level: vox: the occupancy probability where the surface is cut (the mesh, and the cells counted
+            occupied). ``unrender train`` sets it at the end of a run to the level with the best F1@0.05 on
+            the val split (:func:`unrender.train.calibrate_level`): thin parts (legs, poles) are a cell
+            wide, and the network keeps their probability under 0.5, so 0.5 loses them.
         bounds: predictions live in ``[-bounds, bounds]^3``.
     """
 
@@ -72,6 +76,7 @@ class ModelConfig:
     laplacian_weight: float = 0.1
     normal_weight: float = 0.01
     pos_weight: float | None = 1.5
+    level: float = 0.5
     bounds: float = 0.5
 
     def __post_init__(self) -> None:
@@ -98,6 +103,9 @@ class ModelConfig:
             _real(name, getattr(self, name), positive=False)
         if self.pos_weight is not None:
             _real("pos_weight", self.pos_weight, positive=True)
+        _real("level", self.level, positive=True)
+        if self.level >= 1:
+            raise ValueError(f"level: expected a probability in (0, 1), found {self.level}")
 
     def to_dict(self) -> dict:
         return asdict(self)

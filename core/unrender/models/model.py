@@ -123,7 +123,7 @@ class SingleViewModel(nn.Module):
     def predict(self, images: torch.Tensor) -> Prediction:
         """Meshes (and voxels or points) for ``images (B, 4, S, S)``, in eval mode, without gradients.
 
-        vox: marching cubes of the probabilities at 0.5, the grid padded by one empty cell so the
+        vox: marching cubes of the probabilities at ``config.level``, the grid padded by one empty cell so the
         surface closes at the border; points: ``geometry.enclosing_surface`` of each cloud;
         mesh: the deformed sphere. An empty prediction gives an empty mesh in its place.
         """
@@ -143,7 +143,7 @@ class SingleViewModel(nn.Module):
         box = torch.tensor([[-b] * 3, [b] * 3], dtype=probs.dtype, device=probs.device)
         cell = 2 * b / self.config.resolution
         padded_box = box + torch.tensor([[-cell], [cell]], dtype=probs.dtype, device=probs.device)
-        meshes = marching_cubes(F.pad(probs, (1, 1, 1, 1, 1, 1)), 0.5, padded_box.expand(B, 2, 3))
+        meshes = marching_cubes(F.pad(probs, (1, 1, 1, 1, 1, 1)), self.config.level, padded_box.expand(B, 2, 3))
         return Prediction(meshes, voxels=Voxels(probs, box))
 
 

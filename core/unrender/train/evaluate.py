@@ -9,10 +9,12 @@ from typing import Mapping, Sequence
 
 import torch
 
-__all__ = ["F1_THRESHOLDS", "EVAL_FILES", "evaluate", "item_scores", "eval_markdown", "plot_f1", "write_eval"]
+__all__ = ["F1_THRESHOLDS", "EVAL_FILES", "LEVELS", "calibrate_level", "evaluate", "item_scores", "eval_markdown", "plot_f1", "write_eval"]
 
 F1_THRESHOLDS = (0.01, 0.02, 0.03, 0.04, 0.05)
 EVAL_FILES = ("eval.md", "eval.json", "f1.png")
+#: The surface levels :func:`calibrate_level` tries for a vox model.
+LEVELS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
 
 def _named_models(models) -> dict:
@@ -130,7 +132,8 @@ def evaluate(models, data, split: str = "test", *, output=None, limit: int | Non
                 truth = batch["points"][i].to(dev)
                 scores = item_scores(_pred_points(pred, i, model.kind, samples, generator), truth)
                 if pred.voxels is not None:
-                    scores["iou"] = float(voxel_iou(pred.voxels.grids_list()[i], batch["voxels"][i].to(dev)))
+                    scores["iou"] = float(voxel_iou(pred.voxels.grids_list()[i], batch["voxels"][i].to(dev),
+                                                    threshold=model.config.level))
                 per_cat.setdefault(categories[int(batch["category"][i])], []).append(scores)
             if bar is not None:
                 bar.update(batch["image"].shape[0])
@@ -145,6 +148,35 @@ def evaluate(models, data, split: str = "test", *, output=None, limit: int | Non
     if output is not None:
         write_eval(results, output)
     return results
+
+
+def calibrate_level(model, dataset, indices: Sequence[int], levels: Sequence[float] = LEVELS, *,
+                    batch_size: int = 16, samples: int = 10_000, seed: int = 0) -> tuple[float, dict]:
+    """The surface level of a vox ``model`` with the best mean F1@0.05 over ``dataset[indices]`` (the val
+    split's items), scored as :func:`evaluate` does. Returns ``(level, {level: mean F1@0.05})``;
+    ``model.config.level`` is left as it was."""
+    from torch.utils.data import DataLoader, Subset
+
+    if model.kind != "vox":
+        raise ValueError(f"model: expected a vox model to calibrate, found a {model.kind} model")
+    if not indices:
+        raise ValueError("indices: expected at least one item to calibrate on, found none")
+    dev = next(model.parameters()).device
+    original, scores = model.config.level, {}
+    try:
+        for level in levels:
+            model.config.level = float(level)
+            generator = torch.Generator(device=dev).manual_seed(seed)
+            f1 = []
+            for batch in DataLoader(Subset(dataset, list(indices)), batch_size=batch_size, shuffle=False):
+                pred = model.predict(batch["image"].to(dev, next(model.parameters()).dtype))
+                for i in range(batch["image"].shape[0]):
+                    points = _pred_points(pred, i, "vox", samples, generator)
+                    f1.append(item_scores(points, batch["points"][i].to(points), (0.05,))["f1@0.05"])
+            scores[float(level)] = sum(f1) / len(f1)
+    finally:
+        model.config.level = original
+    return max(scores, key=scores.get), scores
 
 
 def _means(rows: Sequence[dict]) -> dict:

@@ -195,6 +195,18 @@ def train(config: TrainConfig, progress: bool | Callable[[int, int, float], bool
         return result
 
 
+def _calibrate_checkpoint(path: Path, val_set, val_idx: list[int], device: torch.device) -> None:
+    """Set the best vox checkpoint's surface level to the one with the best val F1@0.05 (rewritten whole)."""
+    from ..models import load_checkpoint, save_checkpoint
+    from .evaluate import calibrate_level
+
+    model, meta = load_checkpoint(path, kind="vox", map_location=device)
+    level, scores = calibrate_level(model, val_set, val_idx)
+    model.config.level = level
+    meta["level_f1"] = {f"{k:g}": round(v, 4) for k, v in scores.items()}
+    replace_file(path, lambda p: save_checkpoint(p, model, info=meta))
+
+
 def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, resume: bool) -> dict:
     from torch.utils.data import DataLoader
 
@@ -319,6 +331,8 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
     if bar is not None:
         bar.close()
     save(final=True)
+    if info.main and config.kind == "vox" and best["step"] is not None:
+        _calibrate_checkpoint(out / "checkpoint.pt", val_set, val_idx, device)
     files = list(TRAIN_FILES) if info.main else []
     return {"steps": step, "best_step": best["step"], "best_val_loss": best["val_loss"],
             "val_loss": history["val"]["loss"][-1] if history["val"]["loss"] else None,
