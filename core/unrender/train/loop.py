@@ -195,8 +195,9 @@ def train(config: TrainConfig, progress: bool | Callable[[int, int, float], bool
         return result
 
 
-def _calibrate_checkpoint(path: Path, val_set, val_idx: list[int], device: torch.device) -> None:
-    """Set the best vox checkpoint's surface level to the one with the best val F1@0.05 (rewritten whole)."""
+def _calibrate_checkpoint(path: Path, val_set, val_idx: list[int], device: torch.device) -> float:
+    """Set the best vox checkpoint's surface level to the one with the best val F1@0.05 (the file rewritten
+    whole); returns the level (the run's examples are drawn at it)."""
     from ..models import load_checkpoint, save_checkpoint
     from .evaluate import calibrate_level
 
@@ -205,6 +206,7 @@ def _calibrate_checkpoint(path: Path, val_set, val_idx: list[int], device: torch
     model.config.level = level
     meta["level_f1"] = {f"{k:g}": round(v, 4) for k, v in scores.items()}
     replace_file(path, lambda p: save_checkpoint(p, model, info=meta))
+    return level
 
 
 def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, resume: bool) -> dict:
@@ -282,6 +284,8 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
                     val_curve[s - 1] = l
             curves = {"train": history["train_loss"], "val": val_curve}
             replace_file(out / "loss.png", lambda p: plot_curves(curves, p, title=f"{config.kind}: loss"))
+            if final and config.kind == "vox" and best["step"] is not None:
+                model.config.level = _calibrate_checkpoint(out / "checkpoint.pt", val_set, val_idx, device)
             if final:
                 from .pictures import examples_picture
 
@@ -331,8 +335,6 @@ def _train(config: TrainConfig, info: DistInfo, device: torch.device, progress, 
     if bar is not None:
         bar.close()
     save(final=True)
-    if info.main and config.kind == "vox" and best["step"] is not None:
-        _calibrate_checkpoint(out / "checkpoint.pt", val_set, val_idx, device)
     files = list(TRAIN_FILES) if info.main else []
     return {"steps": step, "best_step": best["step"], "best_val_loss": best["val_loss"],
             "val_loss": history["val"]["loss"][-1] if history["val"]["loss"] else None,
