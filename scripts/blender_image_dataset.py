@@ -24,7 +24,6 @@ renamed when complete.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -146,7 +145,7 @@ def main(argv: list[str]) -> None:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise ValueError(f"output: {out} exists and is not empty (pass --overwrite to replace it)")
 
-    from unrender.data import read_dataset_info
+    from unrender.data import building_folder, read_dataset_info
     from unrender.io.arrays import load_arrays
 
     info = read_dataset_info(args.source)
@@ -167,12 +166,10 @@ def main(argv: list[str]) -> None:
     addon = sys.modules[blender_session.enable_unrender("cpu")]
     sun = build_scene(args.samples, args.denoise)
 
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    for name in info["splits"]:  # the others stay empty, as write_dataset leaves a split of 0 objects
-        (partial / name).mkdir(parents=True)
     start, views = time.perf_counter(), 0
-    try:
+    with building_folder(out) as partial:
+        for name in info["splits"]:  # the others stay empty, as write_dataset leaves a split of 0 objects
+            (partial / name).mkdir()
         for j, i in enumerate(sources):  # renumbered c * per_category + k, as the dataset reader expects
             arrays = load_arrays(folder / f"{i:06d}.npz")
             rng = np.random.default_rng([args.seed, int(arrays["seed"])])
@@ -190,12 +187,6 @@ def main(argv: list[str]) -> None:
         info = dict(info, renderer=RENDERER,
                     splits={name: (per_category if name == args.split else 0) for name in info["splits"]})
         (partial / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     spent = time.perf_counter() - start
     print(f"Cycles: {len(sources)} objects, {views} views at {args.size}x{args.size}, {args.samples} samples, "
           f"in {spent:.1f} s ({spent / max(views, 1):.2f} s/view); dataset in {out}")

@@ -2,7 +2,7 @@
 occupancy, rendered by unrender's renderer, written once to disk and read back as a torch ``Dataset``."""
 
 from .categories import CATEGORIES, make_object
-from .dataset import (DATASET_FORMAT, SPLITS, ShapeDataset, object_seed, read_dataset_info,
+from .dataset import (DATASET_FORMAT, SPLITS, ShapeDataset, building_folder, object_seed, read_dataset_info,
                       write_dataset)
 from .objects import ProceduralObject, normalized_object
 from .parts import Box, Lathe, Tube, rotation_matrix
@@ -12,4 +12,4 @@ from .samples import (BOUNDS, CAMERA_DISTANCE, CAMERA_FOV, ELEVATION_RANGE, make
 __all__ = ["CATEGORIES", "make_object", "ProceduralObject", "normalized_object", "Box", "Lathe", "Tube",
            "rotation_matrix", "BOUNDS", "CAMERA_DISTANCE", "CAMERA_FOV", "ELEVATION_RANGE", "make_sample",
            "random_cameras", "render_object", "view_occupancy", "voxel_centers", "DATASET_FORMAT", "SPLITS", "ShapeDataset",
-           "object_seed", "read_dataset_info", "write_dataset"]
+           "building_folder", "object_seed", "read_dataset_info", "write_dataset"]

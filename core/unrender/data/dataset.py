@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import shutil
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from ..threads import using_threads
 from .categories import CATEGORIES
 from .samples import BOUNDS, CAMERA_DISTANCE, CAMERA_FOV, ELEVATION_RANGE, make_sample
 
-__all__ = ["SPLITS", "DATASET_FORMAT", "object_seed", "write_dataset", "read_dataset_info", "ShapeDataset"]
+__all__ = ["SPLITS", "DATASET_FORMAT", "building_folder", "object_seed", "write_dataset", "read_dataset_info", "ShapeDataset"]
 
 SPLITS = ("train", "val", "test")
 DATASET_FORMAT = "unrender-shapes"
@@ -68,6 +69,24 @@ def _write_one(job) -> None:
     np.savez_compressed(path, **arrays)
 
 
+@contextmanager
+def building_folder(root: Path):
+    """Build a folder whole or not at all: yields ``<root>.partial`` (new and empty); when the block ends
+    it replaces ``root`` (renamed into place), and on any error it is removed, so ``root`` never holds
+    half of what was being written."""
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        if root.exists():
+            shutil.rmtree(root)
+        partial.rename(root)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
 def write_dataset(root, *, train: int = 400, val: int = 25, test: int = 50, categories=None, views: int = 8,
                   seed: int = 0, workers: int = 1, overwrite: bool = False, progress: bool = True,
                   points: int = 4096, occupancy_samples: int = 4096) -> dict:
@@ -91,24 +110,22 @@ def write_dataset(root, *, train: int = 400, val: int = 25, test: int = 50, cate
         raise ValueError(f"{root}: expected a folder for the dataset, found a file")
     if root.exists() and any(root.iterdir()) and not overwrite:
         raise ValueError(f"{root}: expected an empty or new folder, found files (pass overwrite=True to replace it)")
-    partial = root.with_name(root.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    jobs = []
-    for split in SPLITS:
-        (partial / split).mkdir(parents=True)
-        n = counts[split]
-        for ci, category in enumerate(cats):
-            for k in range(n):
-                path = partial / split / f"{ci * n + k:06d}.npz"
-                jobs.append((path, category, object_seed(seed, split, category, k), views, points, occupancy_samples))
     info = {"format": DATASET_FORMAT, "version": _VERSION, "categories": cats, "splits": counts, "views": views,
             "image_size": _IMAGE_SIZE, "render_size": _RENDER_SIZE, "resolution": _RESOLUTION, "bounds": BOUNDS,
             "camera": {"distance": CAMERA_DISTANCE, "fov": CAMERA_FOV, "elevation": list(ELEVATION_RANGE)},
             "points": points, "occupancy_samples": occupancy_samples, "seed": int(seed), "unrender": __version__}
     from tqdm import tqdm
 
-    try:
+    with building_folder(root) as partial:
+        jobs = []
+        for split in SPLITS:
+            (partial / split).mkdir()
+            n = counts[split]
+            for ci, category in enumerate(cats):
+                for k in range(n):
+                    path = partial / split / f"{ci * n + k:06d}.npz"
+                    jobs.append((path, category, object_seed(seed, split, category, k), views, points,
+                                 occupancy_samples))
         with tqdm(total=len(jobs), desc="dataset", unit="object", disable=not progress) as bar:
             if workers == 1:
                 for job in jobs:
@@ -120,12 +137,6 @@ def write_dataset(root, *, train: int = 400, val: int = 25, test: int = 50, cate
                     for _ in pool.map(_write_one, jobs, chunksize=4):
                         bar.update(1)
         (partial / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        partial.rename(root)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return info
 
 
