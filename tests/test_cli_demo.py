@@ -35,9 +35,16 @@ def test_demo_writes_readable_files(tmp_path):
     assert float((q - 0.25).abs().max()) < 1e-2
     for name, item in items.items():
         img = load_image(out / item["picture"])
-        if name not in ("deform-mesh fit", "body fitted to keypoints", "multi-view reconstruction"):  # own layouts
+        if name not in ("deform-mesh fit", "body fitted to keypoints", "multi-view reconstruction",
+                        "single-image reconstruction"):  # own layouts
             assert img.shape[:2] == (512, 512)
         assert float(img.std()) > 0.05, f"{item['picture']} is blank"
+    # the single-image reconstruction: the shipped mesh model's deformed sphere, coloured, and its turntable
+    single = items["single-image reconstruction"]
+    chair = load_obj(out / single["file"])
+    assert chair.verts.shape == (642, 3) == (single["vertices"], 3) and torch.isfinite(chair.verts).all()
+    with Image.open(out / single["gif"]) as gif:
+        assert gif.n_frames == 24
     # the deform-mesh method's result folder: a close fit, its GIF and loss curve
     fit = items["deform-mesh fit"]
     assert fit["f1@0.05"] >= 0.98 and fit["f1@0.02"] >= 0.85
