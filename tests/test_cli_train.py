@@ -73,7 +73,7 @@ def test_eval_writes_table_json_and_plot(run, data, capsys, tmp_path):
     torch.manual_seed(0)
     save_checkpoint(points, build_model(kind="points", latent=32, n_points=256, hidden=64))
     code, stdout, err = _run(capsys, ["eval", "--data", str(data), "--checkpoint", str(run / "checkpoint.pt"),
-                                      str(points), "--output", str(out), "--limit", "2", "--quiet"])
+                                      str(points), "--output", str(out), "--limit", "2", "--threads", "1", "--quiet"])
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == sorted(EVAL_FILES)
     results = json.loads((out / "eval.json").read_text())

@@ -166,6 +166,7 @@ def _add_learning_parsers(sub) -> None:
     ev.add_argument("--limit", type=_positive_int, default=None, help="at most so many objects, over all categories")
     ev.add_argument("--views", type=_positive_int, default=None, help="each object's first so many views (default: all)")
     ev.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="(default: %(default)s)")
+    ev.add_argument("--threads", type=_count, default=0, help="CPU threads, 0: the free cores (default: %(default)s)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -212,6 +213,7 @@ def _eval(args) -> int:
     from .data import read_dataset_info
     from .methods import check_output
     from .models import load_checkpoint, shipped_checkpoint
+    from .threads import using_threads
     from .train import evaluate
 
     info = read_dataset_info(args.data)
@@ -224,8 +226,9 @@ def _eval(args) -> int:
         paths = [p for p in paths if p.is_file()] or paths[:1]  # none shipped: the first names the missing file
     for p in paths:
         load_checkpoint(p, kind=args.model)  # every checkpoint checked before any work
-    results = evaluate([str(p) for p in paths], args.data, args.split, output=args.output, limit=args.limit,
-                       views=args.views, device=args.device, progress=not args.quiet)
+    with using_threads(args.threads):
+        results = evaluate([str(p) for p in paths], args.data, args.split, output=args.output, limit=args.limit,
+                           views=args.views, device=args.device, progress=not args.quiet)
     for name, r in results["models"].items():
         m = r["overall"]
         iou = f"IoU {m['iou']:.3f}, " if "iou" in m else ""
