@@ -12,6 +12,7 @@ rounding.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -78,8 +79,13 @@ def init_distributed(device: str = "cpu") -> tuple[DistInfo, torch.device]:
 
 
 def finish_distributed(info: DistInfo) -> None:
-    """Wait for every rank, then leave the process group (nothing for a single process)."""
+    """Wait for every rank, then leave the process group (nothing for a single process).
+
+    The finished DDP wrapper is collected first: its reducer (kept alive by reference cycles) holds gloo
+    work objects, and freeing those at interpreter exit instead can abort the process (SIGABRT,
+    "terminate called without an active exception"), as one loaded test run showed."""
     if info.distributed and torch.distributed.is_initialized():
+        gc.collect()
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
