@@ -86,12 +86,10 @@ def _examples_picture(data: Path, checkpoints: dict, path: Path, cycles: Path | 
     for folder in [data, *([cycles] if cycles else [])]:
         test = ShapeDataset(folder, "test")
         seen = set()
-        for i in range(len(test)):
-            item = test[i]
-            c = int(item["category"])
-            if c not in seen and int(item["view"]) == 1:
-                seen.add(c)
-                items.append(item)
+        for obj in range(len(test) // test.views):  # each category's first object, its second view
+            if test.object_category(obj) not in seen:
+                seen.add(test.object_category(obj))
+                items.append(test[obj * test.views + 1])
     with torch.no_grad():
         save_image(path, comparison_picture(models, default_collate(items), size=112))
     print(f"wrote {path}")

@@ -206,10 +206,11 @@ class ShapeDataset(Dataset):
         cats = _check_categories(categories, tuple(self.info["categories"]))
         n = int(self.info["splits"][split])
         folder = self.root / split
-        self._files = []
+        self._files, self._file_categories = [], []
         for ci, category in enumerate(self.info["categories"]):
             if category in cats:
                 self._files += [folder / f"{ci * n + k:06d}.npz" for k in range(n)]
+                self._file_categories += [ci] * n
         if not self._files:
             raise ValueError(f"{folder}: expected objects in split {split!r}, found none (dataset.json counts 0)")
         missing = [p for p in self._files if not p.is_file()]
@@ -224,6 +225,11 @@ class ShapeDataset(Dataset):
     def object_path(self, i: int) -> Path:
         """The ``.npz`` file of object ``i`` (items ``i * views`` ... ``(i + 1) * views - 1``)."""
         return self._files[i]
+
+    def object_category(self, i: int) -> int:
+        """The category of object ``i`` (its index in ``info["categories"]``), from the folder's layout:
+        no file is read."""
+        return self._file_categories[i]
 
     def _read(self, i: int) -> dict[str, np.ndarray]:
         path = self._files[i]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,22 +23,38 @@ __all__ = ["Prediction", "SingleViewModel", "build_model", "POINTS_SURFACE_RESOL
 POINTS_SURFACE_RESOLUTION = 32
 
 
-@dataclass
 class Prediction:
     """What :meth:`SingleViewModel.predict` gives: ``meshes`` for every kind, plus the
-    ``voxels`` (occupancy probabilities) of a vox model or the ``points`` of a points model."""
+    ``voxels`` (occupancy probabilities) of a vox model or the ``points`` of a points model.
 
-    meshes: Meshes
-    voxels: Voxels | None = None
-    points: PointClouds | None = None
+    A points model's meshes (closed surfaces around its clouds, about 20x its forward pass) are built on
+    first use, so a caller that only reads ``points`` (evaluation, training pictures) never pays for them.
+    """
+
+    def __init__(self, meshes: Meshes | Callable[[], Meshes], voxels: Voxels | None = None,
+                 points: PointClouds | None = None) -> None:
+        self._meshes = meshes
+        self.voxels = voxels
+        self.points = points
+
+    @property
+    def meshes(self) -> Meshes:
+        if callable(self._meshes):
+            self._meshes = self._meshes()
+        return self._meshes
 
 
-def _points_surface(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The closed surface around ``points (N, 3)``; empty ``(0, 3)`` verts and faces when it encloses nothing."""
-    try:
-        return enclosing_surface(PointClouds([points]), POINTS_SURFACE_RESOLUTION)
-    except ValueError:  # a flat or collapsed cloud encloses no volume
-        return points.new_zeros(0, 3), torch.zeros(0, 3, dtype=torch.int64, device=points.device)
+def _points_surfaces(clouds: torch.Tensor) -> Meshes:
+    """The closed surface around each cloud of ``clouds (B, N, 3)``; an empty mesh where a cloud encloses nothing."""
+    verts, faces = [], []
+    for points in clouds:
+        try:
+            v, f = enclosing_surface(PointClouds([points]), POINTS_SURFACE_RESOLUTION)
+        except ValueError:  # a flat or collapsed cloud encloses no volume
+            v, f = points.new_zeros(0, 3), torch.zeros(0, 3, dtype=torch.int64, device=points.device)
+        verts.append(v)
+        faces.append(f)
+    return Meshes(verts, faces)
 
 
 def _encoder(config: ModelConfig) -> nn.Module:
@@ -137,8 +153,7 @@ class SingleViewModel(nn.Module):
         if self.kind == "mesh":
             return Prediction(self.meshes(output))
         if self.kind == "points":
-            surfaces = [_points_surface(p) for p in output]
-            return Prediction(Meshes([v for v, _ in surfaces], [f for _, f in surfaces]), points=PointClouds(output))
+            return Prediction(lambda: _points_surfaces(output), points=PointClouds(output))
         probs = torch.sigmoid(output)
         box = torch.tensor([[-b] * 3, [b] * 3], dtype=probs.dtype, device=probs.device)
         cell = 2 * b / self.config.resolution

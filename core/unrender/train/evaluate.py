@@ -43,16 +43,15 @@ def _named_models(models) -> dict:
 def _pick_items(dataset, limit: int | None, views: int | None) -> list[int]:
     """Indices of the items of at most ``limit`` objects, taken round-robin over the categories (so a
     small limit still sees each), and of each object's first ``views`` views."""
-    meta = [(int(it["category"]), int(it["object"]), int(it["view"])) for it in (dataset[i] for i in range(len(dataset)))]
+    n_views = dataset.views
     objects: dict[int, list[int]] = {}
-    for cat, obj, _ in meta:
-        objects.setdefault(cat, [])
-        if obj not in objects[cat]:
-            objects[cat].append(obj)
+    for obj in range(len(dataset) // n_views):  # item i is view i % views of object i // views
+        objects.setdefault(dataset.object_category(obj), []).append(obj)
     order = [o for rank in range(max(map(len, objects.values()), default=0))
              for cat in sorted(objects) if rank < len(objects[cat]) for o in [objects[cat][rank]]]
-    keep = set(order[:limit] if limit is not None else order)
-    return [i for i, (_, obj, view) in enumerate(meta) if obj in keep and (views is None or view < views)]
+    keep = sorted(order[:limit] if limit is not None else order)
+    shown = n_views if views is None else min(views, n_views)
+    return [obj * n_views + v for obj in keep for v in range(shown)]
 
 
 def _pred_points(pred, i: int, kind: str, samples: int, generator: torch.Generator) -> torch.Tensor:
@@ -120,7 +119,7 @@ def evaluate(models, data, split: str = "test", *, output=None, limit: int | Non
         from tqdm import tqdm
 
         bar = tqdm(total=len(named) * len(indices), desc="eval", unit="item", dynamic_ncols=True)
-    results = {"split": split, "data": str(data), "objects": len({int(dataset[i]["object"]) for i in indices}),
+    results = {"split": split, "data": str(data), "objects": len({i // dataset.views for i in indices}),
                "items": len(indices), "thresholds": list(F1_THRESHOLDS), "models": {}}
     for name, (model, path) in named.items():
         model = model.to(dev).eval()
