@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..cameras import FoVPerspectiveCameras, look_at_view_transform
 from ..image import frame_object
@@ -16,6 +15,7 @@ from ..render.lighting import DirectionalLights
 from ..render.materials import Materials
 from ..render.mesh.rasterizer import MeshRasterizer, RasterizationSettings
 from ..render.mesh.shading import HardPhongShader
+from ..render.views_scene import supersampled_rgba
 from .categories import CATEGORIES, make_object
 from .objects import ProceduralObject
 
@@ -67,12 +67,8 @@ def render_object(obj: ProceduralObject, cameras: FoVPerspectiveCameras, generat
     frags = raster(meshes)
     shader = HardPhongShader(cameras=cameras, lights=lights, materials=materials)
     rgb = shader(frags, meshes)[..., :3]
-    mask = (frags.pix_to_face[..., 0] >= 0).to(rgb.dtype)[..., None]
-    prem = torch.cat([rgb * mask, mask], -1).permute(0, 3, 1, 2)
-    prem = F.avg_pool2d(prem, s).permute(0, 2, 3, 1)
-    alpha = prem[..., 3:]
-    rgb = torch.where(alpha > 0, prem[..., :3] / alpha.clamp_min(1e-6), torch.zeros_like(prem[..., :3]))
-    return torch.cat([rgb.clamp(0, 1), alpha], -1)
+    mask = (frags.pix_to_face[..., 0] >= 0).to(rgb.dtype)
+    return supersampled_rgba(rgb, mask, s)
 
 
 def view_occupancy(obj: ProceduralObject, rotations: torch.Tensor, resolution: int = 32) -> torch.Tensor:

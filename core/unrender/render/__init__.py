@@ -64,7 +64,7 @@ from .scene import (
 from .still import UP_AXES, frame_of, render_still, still_renderable
 from .textures import TexturesAtlas, TexturesBase, TexturesUV, TexturesVertex, as_textures, gather_interpolate, interpolate_face_attributes, interpolate_packed
 from .turntable import composite_splats, point_spacing, save_turntable, turntable, turntable_cameras
-from .views_scene import example_object, example_views, render_views, sphere_cameras
+from .views_scene import example_object, example_views, render_views, sphere_cameras, supersampled_rgba
 
 __all__ = [
     *_mesh_names,
@@ -118,4 +118,5 @@ __all__ = [
     "example_views",
     "render_views",
     "sphere_cameras",
+    "supersampled_rgba",
 ]

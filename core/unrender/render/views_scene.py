@@ -26,7 +26,7 @@ from ..structures import Meshes
 from .mesh.rasterizer import MeshRasterizer, RasterizationSettings
 from .textures import TexturesVertex
 
-__all__ = ["example_object", "sphere_cameras", "render_views", "example_views"]
+__all__ = ["example_object", "sphere_cameras", "render_views", "example_views", "supersampled_rgba"]
 
 _BANDS = torch.tensor([[0.85, 0.15, 0.15], [0.95, 0.6, 0.1], [0.9, 0.85, 0.2],
                        [0.2, 0.7, 0.3], [0.15, 0.45, 0.85], [0.55, 0.25, 0.75]])
@@ -84,6 +84,17 @@ def sphere_cameras(n: int, distance: float = 2.6, fov: float = 40.0, *, seed: in
     return FoVPerspectiveCameras(R=R, T=T, fov=fov, znear=0.1, zfar=100.0)
 
 
+def supersampled_rgba(rgb: torch.Tensor, mask: torch.Tensor, supersample: int) -> torch.Tensor:
+    """Antialiased pictures from renders at ``supersample`` times the size: ``rgb (N, sH, sW, 3)`` and coverage
+    ``mask (N, sH, sW)`` -> ``(N, H, W, 4)`` straight RGBA (colours averaged premultiplied, so the background
+    never bleeds into edges; black where nothing is seen), alpha the covered fraction."""
+    prem = torch.cat([rgb * mask[..., None], mask[..., None]], -1).permute(0, 3, 1, 2)
+    prem = F.avg_pool2d(prem, supersample).permute(0, 2, 3, 1)
+    alpha = prem[..., 3:]
+    rgb = (prem[..., :3] / alpha.clamp_min(1e-6)).clamp(0, 1) * (alpha > 0)
+    return torch.cat([rgb, alpha], -1)
+
+
 @torch.no_grad()
 def render_views(mesh: Meshes, cameras, image_size=128, *, supersample: int = 2) -> PosedViews:
     """Unlit renders of ``mesh``'s texture colours by every camera, with alpha masks.
@@ -107,11 +118,9 @@ def render_views(mesh: Meshes, cameras, image_size=128, *, supersample: int = 2)
         frags = raster(mesh)
         color = mesh.textures.sample_textures(frags, mesh)[0, :, :, 0, :3]
         mask = (frags.pix_to_face[0, :, :, 0] >= 0).float()
-        rgba = torch.cat([color * mask[..., None], mask[..., None]], -1).permute(2, 0, 1)[None]
-        rgba = F.avg_pool2d(rgba, s)[0].permute(1, 2, 0)
-        alpha = rgba[..., 3]
-        images.append((rgba[..., :3] / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1) * (alpha > 0)[..., None])
-        masks.append(alpha)
+        rgba = supersampled_rgba(color[None], mask[None], s)[0]
+        images.append(rgba[..., :3])
+        masks.append(rgba[..., 3])
     return PosedViews(torch.stack(images), cameras, torch.stack(masks))
 
 
