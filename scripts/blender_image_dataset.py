@@ -88,6 +88,7 @@ def render_object(addon, arrays: dict, sun, *, size: int, image_size: int, sampl
     import torch
 
     from unrender.cameras import FoVPerspectiveCameras, blender_from_cameras
+    from unrender.data import to_uint8
     from unrender.image import frame_object
 
     context = bpy.context
@@ -109,7 +110,7 @@ def render_object(addon, arrays: dict, sun, *, size: int, image_size: int, sampl
                                              samples=samples)
             rgba = torch.cat([views.images[0], views.masks[0][..., None]], -1)
             framed = frame_object(rgba, size=image_size)
-            images.append((framed * 255.0).round().clamp(0, 255).to(torch.uint8).numpy())
+            images.append(to_uint8(framed))
     finally:
         mesh, material = obj.data, obj.data.materials[0]
         bpy.data.objects.remove(obj)

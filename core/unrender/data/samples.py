@@ -20,7 +20,7 @@ from .categories import CATEGORIES, make_object
 from .objects import ProceduralObject
 
 __all__ = ["CAMERA_DISTANCE", "CAMERA_FOV", "ELEVATION_RANGE", "BOUNDS", "voxel_centers", "view_occupancy", "random_cameras",
-           "render_object", "make_sample"]
+           "render_object", "make_sample", "to_uint8"]
 
 CAMERA_DISTANCE = 2.2
 CAMERA_FOV = 40.0
@@ -79,7 +79,8 @@ def view_occupancy(obj: ProceduralObject, rotations: torch.Tensor, resolution: i
     return inside.reshape(len(rotations), resolution, resolution, resolution)
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Colours in [0, 1] (any shape) -> uint8, as a dataset stores its images and vertex colours."""
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
@@ -109,13 +110,13 @@ def make_sample(category: str, seed: int, *, views: int = 8, points: int = 4096,
         "seed": np.array(int(seed), dtype=np.int64),
         "verts": verts.numpy().astype(np.float32),
         "faces": faces.numpy().astype(np.int32),
-        "vert_colors": _to_uint8(colors),
+        "vert_colors": to_uint8(colors),
         "voxels": np.packbits(grids[0].numpy()),
         "points": pts.numpy().astype(np.float32),
         "normals": nrm.numpy().astype(np.float32),
         "occ_points": occ.numpy().astype(np.float32),
         "occ_inside": occ_inside.numpy(),
-        "images": _to_uint8(images),
+        "images": to_uint8(images),
         "R": R.numpy().astype(np.float32),
         "T": cameras.T.numpy().astype(np.float32),
         "fov": np.array(float(fov), dtype=np.float32),
